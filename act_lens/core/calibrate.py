@@ -1,0 +1,104 @@
+"""Attention calibration (ACT) of post-softmax patterns, method.md exactly.
+
+For every real query row of a selected head, with ``m`` the row's mass on the sink columns:
+sink columns are scaled by ``beta`` and the freed mass ``(1 - beta) * m`` goes to the other keys
+in proportion to their attention (``redistribute="all"``, the official behaviour, the first token
+included), or to the non-sink keys other than the first token (``"non_initial"``).
+"""
+
+from typing import Literal
+
+import torch
+from jaxtyping import Bool, Float, Shaped
+from torch import Tensor
+
+from act_lens.core.masks import first_real_onehot, real_keys, real_queries
+from act_lens.core.sinks import _check_pattern
+from act_lens.errors import ConfigError, ShapeError
+
+Redistribute = Literal["all", "non_initial"]
+_EPS = 1e-12
+
+
+def calibrate_pattern(
+    pattern: Float[Tensor, "batch head_index query_pos key_pos"],
+    sink_mask: Bool[Tensor, "batch head_index key_pos"],
+    *,
+    beta: float = 0.4,
+    head_mask: Shaped[Tensor, "*batch head_index"] | None = None,
+    redistribute: Redistribute = "all",
+    attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
+    keep_first: bool = True,
+) -> Float[Tensor, "batch head_index query_pos key_pos"]:
+    """Scale sink columns by ``beta`` and give the freed mass to the other keys.
+
+    Args:
+        pattern: post-softmax attention; the queries are the last ``query_pos`` key positions.
+        sink_mask: which keys are sinks, per batch row and head (e.g. from ``detect_sinks``).
+        beta: sink scale in [0, 1]; 1 is the identity, 0 removes the sinks' attention.
+        head_mask: heads to calibrate, ``[head_index]`` or ``[batch, head_index]``; None: all.
+        redistribute: ``"all"`` (official) or ``"non_initial"`` (first token keeps its weight).
+        attention_mask: 1 for real tokens, 0 for padding; pad rows and pad keys are untouched.
+        keep_first: never calibrate the first real token even if ``sink_mask`` marks it.
+
+    Returns:
+        A new pattern in the input dtype; rows still sum to 1. A row with no attention left
+        outside the sinks (nothing to give the mass to) is returned unchanged.
+
+    Raises:
+        ConfigError: beta outside [0, 1] or an unknown redistribute mode.
+        ShapeError: masks that do not fit the pattern.
+
+    Example:
+        >>> p = torch.tensor([[[[1.0, 0, 0], [0.2, 0.8, 0], [0.2, 0.6, 0.2]]]])
+        >>> s = torch.tensor([[[False, True, False]]])
+        >>> calibrate_pattern(p, s, beta=0.5)[0, 0, 2]
+        tensor([0.3500, 0.3000, 0.3500])
+    """
+    _check_pattern(pattern)
+    if not 0.0 <= beta <= 1.0:
+        raise ConfigError(f"beta must be in [0, 1], got {beta}")
+    if redistribute not in ("all", "non_initial"):
+        raise ConfigError(f"redistribute must be 'all' or 'non_initial', got {redistribute!r}")
+    batch, n_heads, n_q, n_k = pattern.shape
+    if sink_mask.shape != (batch, n_heads, n_k):
+        raise ShapeError(
+            f"sink_mask has shape {tuple(sink_mask.shape)}; expected {(batch, n_heads, n_k)} "
+            "[batch, head_index, key_pos] matching the pattern"
+        )
+    valid = real_keys(attention_mask, batch, n_k, pattern.device)
+    first = first_real_onehot(valid)[:, None, :]
+    sinks = sink_mask.bool() & valid[:, None, :]
+    if keep_first:
+        sinks = sinks & ~first
+    if head_mask is not None:
+        sinks = sinks & _head_mask(head_mask, batch, n_heads, pattern.device)[..., None]
+
+    p = pattern.to(torch.float32)
+    s = sinks[:, :, None, :]
+    sink_mass = (p * s).sum(-1, keepdim=True)
+    if redistribute == "all":
+        receivers = ~s & valid[:, None, None, :]
+    else:
+        receivers = ~s & ~first[:, :, None, :] & valid[:, None, None, :]
+    receiver_mass = (p * receivers).sum(-1, keepdim=True)
+    freed = (1.0 - beta) * sink_mass
+    # Receivers grow by the freed mass in proportion to their attention: factor 1 + freed / r.
+    # With "all" and r = 1 - m this is exactly (1 - beta*m) / (1 - m) of method.md.
+    factor = 1.0 + freed / receiver_mass.clamp(min=_EPS)
+    scale = torch.where(s, torch.full_like(p, beta), torch.where(receivers, factor, torch.ones_like(p)))
+    changed = (sink_mass > 0) & (receiver_mass > _EPS)
+    row_ok = real_queries(valid, n_q)[:, None, :, None] & changed
+    out = torch.where(row_ok, p * scale, p)
+    return out.to(pattern.dtype)
+
+
+def _head_mask(head_mask: Tensor, batch: int, n_heads: int, device: torch.device) -> Tensor:
+    mask = head_mask.to(device=device).bool()
+    if mask.shape == (n_heads,):
+        return mask[None, :].expand(batch, n_heads)
+    if mask.shape == (batch, n_heads):
+        return mask
+    raise ShapeError(
+        f"head_mask has shape {tuple(mask.shape)}; expected [{n_heads}] or [{batch}, {n_heads}]"
+    )

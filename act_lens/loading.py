@@ -1,0 +1,230 @@
+"""Load a model as a TransformerBridge (eager attention), offline where possible.
+
+Specs accepted by :func:`load_model`:
+
+* a short name from :data:`act_lens.models.KNOWN_MODELS` (``"smollm2-135m"``, the default);
+* a path to a ``.gguf`` file;
+* a local folder with a Hugging Face checkpoint (``config.json`` inside);
+* any other string is taken as a Hugging Face hub name (needs the hub).
+
+GGUF files are dequantized by transformers, which takes tens of seconds; the converted weights
+are cached on disk (see :mod:`act_lens.weight_cache`) so the next load takes seconds.
+"""
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+
+from act_lens.errors import ModelLoadError
+from act_lens.models import KNOWN_MODELS, KnownModel
+from act_lens.weight_cache import WeightCache, default_cache_dir, file_sha256
+
+if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
+
+log = logging.getLogger(__name__)
+
+SpecKind = Literal["known", "gguf", "folder", "hub"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed ``load_model`` spec."""
+
+    kind: SpecKind
+    value: str
+    known: KnownModel | None = None
+
+
+def parse_spec(spec: "str | os.PathLike[str]") -> ModelSpec:
+    """Decide what a model spec names, without loading anything.
+
+    Raises:
+        ModelLoadError: for an empty spec, a ``.gguf`` path that does not exist, or a folder
+            without ``config.json``.
+    """
+    text = os.fspath(spec).strip()
+    if not text:
+        raise ModelLoadError(
+            "empty model spec; pass a short name (" + ", ".join(KNOWN_MODELS) + "), a .gguf "
+            "path, a checkpoint folder or a Hugging Face model name"
+        )
+    if text in KNOWN_MODELS:
+        return ModelSpec("known", text, KNOWN_MODELS[text])
+    path = Path(text).expanduser()
+    if text.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelLoadError(f"GGUF file {path} does not exist; check the path")
+        return ModelSpec("gguf", str(path.resolve()))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"folder {path} has no config.json; expected a Hugging Face checkpoint folder "
+                "(config.json + weights + tokenizer files)"
+            )
+        return ModelSpec("folder", str(path.resolve()))
+    if text.startswith((".", "/", "~")) or os.sep in text.strip("/").replace("/", "", 1):
+        raise ModelLoadError(
+            f"{text!r} looks like a path but does not exist; pass an existing folder or .gguf file"
+        )
+    return ModelSpec("hub", text)
+
+
+def load_model(
+    spec: "str | os.PathLike[str]" = "smollm2-135m",
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    cache_dir: "str | os.PathLike[str] | None" = None,
+    hf_name: str | None = None,
+) -> "TransformerBridge":
+    """Load a model as a TransformerBridge with eager attention and its tokenizer.
+
+    Args:
+        spec: a known short name (``"smollm2-135m"``), a ``.gguf`` path, a checkpoint folder,
+            or a Hugging Face hub name.
+        device: where to put the model.
+        dtype: parameter dtype (the cache stores float32; other dtypes are cast after loading).
+        cache_dir: where converted GGUF weights are cached (default: the user cache dir,
+            ``$XDG_CACHE_HOME/act_lens`` or ``~/.cache/act_lens``).
+        hf_name: the official Hugging Face name used to choose the TransformerLens adapter for a
+            ``.gguf`` path or folder (default: taken from the file or folder).
+
+    Returns:
+        The bridge; ``model.tokenizer`` is its tokenizer.
+
+    Raises:
+        ModelLoadError: missing packages (with the install command), a hub that cannot be
+            reached, or a file transformers cannot read.
+
+    Example:
+        >>> model = load_model("smollm2-135m")          # doctest: +SKIP
+        >>> model.cfg.n_layers, model.cfg.n_heads        # doctest: +SKIP
+        (30, 9)
+    """
+    parsed = parse_spec(spec)
+    t0 = time.perf_counter()
+    if parsed.kind == "known":
+        known = parsed.known
+        assert known is not None
+        gguf_path = _known_gguf_path(known, cache_dir)
+        hf, tok = _load_gguf(gguf_path, cache_dir, known.architectures)
+        name = hf_name or known.hf_name
+    elif parsed.kind == "gguf":
+        hf, tok = _load_gguf(Path(parsed.value), cache_dir, None)
+        name = hf_name or _name_from_config(hf.config, parsed.value)
+    elif parsed.kind == "folder":
+        hf, tok = _load_pretrained(parsed.value, local_only=True)
+        name = hf_name or _name_from_config(hf.config, parsed.value)
+    else:
+        hf, tok = _load_pretrained(parsed.value, local_only=False)
+        name = hf_name or parsed.value
+    bridge = boot_bridge(hf, tok, name, device=device, dtype=dtype)
+    bridge.act_lens_spec = os.fspath(spec)  # type: ignore[attr-defined]
+    log.info("loaded %s in %.1f s", spec, time.perf_counter() - t0)
+    return bridge
+
+
+def boot_bridge(
+    hf: Any, tokenizer: Any, hf_name: str, *, device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> "TransformerBridge":
+    """Wrap a loaded HF causal LM in a TransformerBridge (eager attention, eval mode)."""
+    from transformer_lens.model_bridge import TransformerBridge
+
+    if tokenizer.pad_token_id is None:
+        # Batching pads; any id works because pad positions are masked out everywhere.
+        tokenizer.pad_token = tokenizer.eos_token
+    hf = hf.to(dtype=dtype).eval()
+    try:
+        bridge = TransformerBridge.boot_transformers(
+            hf_name, hf_model=hf, tokenizer=tokenizer, dtype=dtype
+        )
+    except Exception as err:  # noqa: BLE001 - re-raised with context
+        raise ModelLoadError(
+            f"TransformerLens could not wrap {hf_name!r} ({type(err).__name__}: {err}); pass "
+            "hf_name= with the official Hugging Face name of this architecture"
+        ) from err
+    bridge = bridge.to(device)
+    bridge.eval()
+    return bridge
+
+
+def _known_gguf_path(known: KnownModel, cache_dir: "str | os.PathLike[str] | None") -> Path:
+    parts = known.part_paths()
+    if len(parts) == 1:
+        return parts[0]
+    from act_lens.gguf_parts import assemble_parts
+
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return assemble_parts(known, parts, root / "gguf")
+
+
+def _load_gguf(
+    path: Path, cache_dir: "str | os.PathLike[str] | None", architectures: tuple[str, ...] | None
+) -> tuple[Any, Any]:
+    """Load a GGUF through the weight cache (dequantize once, then reuse)."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = WeightCache(root / "models" / file_sha256(path)[:24])
+    loaded = cache.load()
+    if loaded is not None:
+        return loaded
+    hf, tok = _dequantize_gguf(path, architectures)
+    cache.store(hf, tok, source=str(path))
+    return hf, tok
+
+
+def _dequantize_gguf(path: Path, architectures: tuple[str, ...] | None) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        import gguf  # noqa: F401 - transformers needs it to read GGUF
+    except ImportError as err:  # pragma: no cover - gguf is a declared dependency
+        raise ModelLoadError("reading GGUF files needs the gguf package: pip install gguf") from err
+    folder, name = str(path.parent), path.name
+    try:
+        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        hf = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=name, attn_implementation="eager", dtype=torch.float32
+        )
+    except Exception as err:  # noqa: BLE001 - re-raised with context
+        raise ModelLoadError(
+            f"transformers could not load the GGUF file {path} ({type(err).__name__}: {err})"
+        ) from err
+    if architectures is not None and not getattr(hf.config, "architectures", None):
+        hf.config.architectures = list(architectures)
+    return hf, tok
+
+
+def _load_pretrained(name_or_folder: str, *, local_only: bool) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_folder, local_files_only=local_only)
+        hf = AutoModelForCausalLM.from_pretrained(
+            name_or_folder, attn_implementation="eager", dtype=torch.float32,
+            local_files_only=local_only,
+        )
+    except Exception as err:  # noqa: BLE001 - re-raised with context
+        where = "folder" if local_only else "Hugging Face hub model"
+        hint = (
+            "check that the folder holds config.json, weights and tokenizer files"
+            if local_only
+            else "the hub may be unreachable (offline?); download the model elsewhere and pass "
+            "its folder, pass a .gguf file, or use a bundled model such as 'smollm2-135m'"
+        )
+        raise ModelLoadError(
+            f"could not load {where} {name_or_folder!r} ({type(err).__name__}: {err}); {hint}"
+        ) from err
+    return hf, tok
+
+
+def _name_from_config(config: Any, fallback: str) -> str:
+    name = getattr(config, "_name_or_path", None) or ""
+    # GGUF configs carry a free-text model name; only hub-shaped names help the adapter lookup.
+    return name if name.count("/") == 1 and " " not in name else Path(fallback).stem

