@@ -123,3 +123,33 @@ def detect_sinks(
         # only re-balances the later ("hidden") sinks.
         sinks = sinks & ~first_real_onehot(valid)[:, None, :]
     return sinks
+
+
+def head_statistics(
+    pattern: Float[Tensor, "batch head_index query_pos key_pos"],
+    hidden_sinks: Bool[Tensor, "batch head_index key_pos"],
+    attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
+) -> tuple[
+    Float[Tensor, "batch head_index"], Float[Tensor, "batch head_index"], Float[Tensor, "batch head_index"]
+]:
+    """Per head, averaged over real query rows: attention mass on the first real token, mass on
+    the hidden sinks, and the row entropy (nats).
+
+    Returns:
+        ``(first_mass, hidden_mass, entropy)``, float32.
+    """
+    _check_pattern(pattern)
+    batch, _, n_q, n_k = pattern.shape
+    valid = real_keys(attention_mask, batch, n_k, pattern.device)
+    q_valid = real_queries(valid, n_q).to(torch.float32)
+    n_rows = q_valid.sum(-1).clamp(min=1.0)[:, None]
+    p = pattern.to(torch.float32)
+    first = first_real_onehot(valid).to(torch.float32)
+    first_rows = torch.einsum("bhqk,bk->bhq", p, first)
+    hidden_rows = torch.einsum("bhqk,bhk->bhq", p, hidden_sinks.to(torch.float32))
+    entropy_rows = -(p * torch.log(p.clamp(min=1e-30))).sum(-1)
+
+    def row_mean(rows: Tensor) -> Tensor:
+        return torch.einsum("bhq,bq->bh", rows, q_valid) / n_rows
+
+    return row_mean(first_rows), row_mean(hidden_rows), row_mean(entropy_rows)

@@ -1,0 +1,198 @@
+"""ACT as TransformerLens hooks: ``(hook_name, fn)`` pairs that register nothing.
+
+Composition is list concatenation. Hooks on the same hook point run in list order, each
+receiving the previous one's output: ``[*act_hooks(...), *recorder.hooks()]`` lets the recorder
+see calibrated patterns; the other order records the raw ones.
+"""
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from jaxtyping import Float, Shaped
+from torch import Tensor
+
+from act_lens.core.calibrate import Redistribute, calibrate_pattern
+from act_lens.core.sinks import SinkRule, detect_sinks
+from act_lens.errors import ConfigError, ShapeError
+from act_lens.headset import HeadSet
+from act_lens.hooknames import pattern_hook
+
+Hook = tuple[str, Callable[..., Any]]
+HookList = list[Hook]
+# What scoring functions accept: a fixed hook list, or a factory called with each batch's
+# attention mask (needed by hooks that must ignore padding, such as ACT).
+HookSpec = Sequence[Hook] | Callable[[Tensor | None], Sequence[Hook]]
+
+
+@dataclass(frozen=True)
+class ActConfig:
+    """ACT settings; calling it with an attention mask gives the hooks for that batch.
+
+    Example:
+        >>> cfg = ActConfig(HeadSet({2: [0, 3]}), beta=0.4)
+        >>> [name for name, _ in cfg(None)]
+        ['blocks.2.attn.hook_pattern']
+    """
+
+    head_set: HeadSet
+    beta: float = 0.4
+    threshold: float = 0.1
+    rule: SinkRule = "mean"
+    redistribute: Redistribute = "all"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.beta <= 1.0:
+            raise ConfigError(f"beta must be in [0, 1], got {self.beta}")
+        if self.rule not in ("mean", "alpha"):
+            raise ConfigError(f"rule must be 'mean' or 'alpha', got {self.rule!r}")
+        if not self.threshold > 0:
+            raise ConfigError(f"threshold must be > 0, got {self.threshold}")
+        if self.redistribute not in ("all", "non_initial"):
+            raise ConfigError(f"redistribute must be 'all' or 'non_initial', got {self.redistribute!r}")
+
+    def __call__(self, attention_mask: Tensor | None = None) -> HookList:
+        return act_hooks(
+            self.head_set, beta=self.beta, threshold=self.threshold, rule=self.rule,
+            attention_mask=attention_mask, redistribute=self.redistribute,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "head_set": self.head_set.to_dict(), "beta": self.beta, "threshold": self.threshold,
+            "rule": self.rule, "redistribute": self.redistribute,
+        }
+
+
+def act_pattern_fn(
+    heads: Sequence[int],
+    *,
+    beta: float = 0.4,
+    threshold: float = 0.1,
+    rule: SinkRule = "mean",
+    attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
+    redistribute: Redistribute = "all",
+    sink_queries: int | None = None,
+    window: int | None = None,
+) -> Callable[..., Tensor]:
+    """The hook function calibrating ``heads`` of one layer's pattern.
+
+    ``sink_queries``: detect sinks from the first ``sink_queries`` query rows only (the prompt,
+    in generation); None uses every row. Calibration applies to every row either way.
+    """
+    head_idx = torch.tensor(sorted(set(heads)), dtype=torch.long)
+
+    def hook_fn(
+        pattern: Float[Tensor, "batch head_index query_pos key_pos"], hook: Any = None
+    ) -> Tensor:
+        if pattern.ndim != 4:
+            name = getattr(hook, "name", "hook")
+            raise ShapeError(f"{name}: expected a [batch, head, query, key] pattern, got {tuple(pattern.shape)}")
+        idx = head_idx.to(pattern.device)
+        sub = pattern.index_select(1, idx)
+        mask = attention_mask
+        if mask is not None and mask.shape[-1] != pattern.shape[-1]:
+            raise ShapeError(
+                f"attention_mask covers {mask.shape[-1]} positions but the pattern has "
+                f"{pattern.shape[-1]} keys: build the hooks with the mask of this batch"
+            )
+        detect_on = sub
+        detect_mask = mask
+        if sink_queries is not None and sink_queries < sub.shape[-2]:
+            # Sinks come from the prompt rows and columns only (decode-step policy).
+            detect_on = sub[:, :, :sink_queries, :sink_queries]
+            detect_mask = None if mask is None else mask[:, :sink_queries]
+        sinks = detect_sinks(
+            detect_on, threshold=threshold, rule=rule, attention_mask=detect_mask, window=window
+        )
+        if sinks.shape[-1] < sub.shape[-1]:
+            pad = sinks.new_zeros(*sinks.shape[:-1], sub.shape[-1] - sinks.shape[-1])
+            sinks = torch.cat([sinks, pad], dim=-1)
+        calibrated = calibrate_pattern(
+            sub, sinks, beta=beta, attention_mask=mask, redistribute=redistribute
+        )
+        return pattern.index_copy(1, idx, calibrated)
+
+    return hook_fn
+
+
+def act_hooks(
+    head_set: HeadSet,
+    *,
+    beta: float = 0.4,
+    threshold: float = 0.1,
+    rule: SinkRule = "mean",
+    attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
+    redistribute: Redistribute = "all",
+    sink_queries: int | None = None,
+) -> HookList:
+    """``(hook_name, fn)`` pairs that apply ACT to the heads of ``head_set``.
+
+    Sinks are detected on every input (per batch row); only the chosen heads are calibrated.
+    Nothing is registered: pass the list to ``model.run_with_hooks(fwd_hooks=...)`` or
+    ``with model.hooks(fwd_hooks=...)``.
+
+    Args:
+        head_set: the heads to calibrate.
+        beta, threshold, rule, redistribute: as in ``calibrate_pattern``/``detect_sinks``.
+        attention_mask: the batch's mask when it is padded (pad rows/keys are then ignored).
+        sink_queries: detect sinks on the first ``sink_queries`` rows only (generation policy).
+
+    Example:
+        >>> hooks = act_hooks(HeadSet({3: [1, 4]}), beta=0.4)
+        >>> hooks[0][0]
+        'blocks.3.attn.hook_pattern'
+    """
+    if not isinstance(head_set, HeadSet):
+        head_set = HeadSet(head_set)
+    ActConfig(head_set, beta, threshold, rule, redistribute)  # validates the settings
+    return [
+        (
+            pattern_hook(layer),
+            act_pattern_fn(
+                head_set.heads[layer], beta=beta, threshold=threshold, rule=rule,
+                attention_mask=attention_mask, redistribute=redistribute, sink_queries=sink_queries,
+            ),
+        )
+        for layer in head_set.layers
+    ]
+
+
+def resolve_hooks(hooks: "HookSpec | None", attention_mask: Tensor | None) -> HookList:
+    """A concrete hook list for one batch from a list or a factory."""
+    if hooks is None:
+        return []
+    if callable(hooks):
+        return list(hooks(attention_mask))
+    return list(hooks)
+
+
+@contextmanager
+def calibrated(
+    model: Any,
+    head_set: HeadSet,
+    *,
+    beta: float = 0.4,
+    threshold: float = 0.1,
+    rule: SinkRule = "mean",
+    redistribute: str = "all",
+    allow_model_mismatch: bool = False,
+) -> Iterator[Any]:
+    """Apply ACT to ``model`` inside a ``with`` block; hooks are always removed afterwards.
+
+    For unpadded inputs (one prompt, or equal-length prompts). Padded batches need the mask:
+    use ``act_hooks(..., attention_mask=mask)`` with ``run_with_hooks``, or ``evaluate``.
+
+    Example:
+        >>> with calibrated(model, HeadSet({3: [1]})):    # doctest: +SKIP
+        ...     logits = model(tokens)
+    """
+    from act_lens.check import require_pattern_editable
+
+    require_pattern_editable(model)
+    head_set.validate(model, allow_model_mismatch=allow_model_mismatch)
+    hooks = act_hooks(head_set, beta=beta, threshold=threshold, rule=rule, redistribute=redistribute)  # type: ignore[arg-type]
+    with model.hooks(fwd_hooks=hooks):
+        yield model

@@ -1,0 +1,180 @@
+"""HeadSet: which (layer, head) pairs to calibrate, with provenance, saved as JSON."""
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from act_lens.errors import HeadSetError
+from act_lens.io import atomic_write_text
+
+HeadPairs = Mapping[int, Iterable[int]] | Iterable[tuple[int, int]]
+
+
+def model_fingerprint(model: Any) -> str:
+    """A cheap, stable fingerprint of a model's weights (sha256 over names, shapes, leading values)."""
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+        digest.update(name.encode())
+        digest.update(str(tuple(param.shape)).encode())
+        head = param.detach().reshape(-1)[:4096].to(torch.float32).cpu().contiguous()
+        digest.update(head.numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def model_identity(model: Any) -> dict[str, Any]:
+    """Name, shape and weight fingerprint recorded in a HeadSet's provenance."""
+    return {
+        "model_name": str(getattr(model.cfg, "model_name", "unknown")),
+        "n_layers": int(model.cfg.n_layers),
+        "n_heads": int(model.cfg.n_heads),
+        "weights_sha256": model_fingerprint(model),
+    }
+
+
+@dataclass(frozen=True, eq=True)
+class HeadSet:
+    """A set of attention heads, ``layer -> heads``, with provenance.
+
+    Example:
+        >>> hs = HeadSet({3: [1, 4], 5: [0]})
+        >>> len(hs), hs.layers, (3, 4) in hs
+        (3, (3, 5), True)
+    """
+
+    heads: Mapping[int, tuple[int, ...]]
+    provenance: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __init__(self, heads: HeadPairs = (), provenance: Mapping[str, Any] | None = None) -> None:
+        object.__setattr__(self, "heads", _normalise(heads))
+        object.__setattr__(self, "provenance", dict(provenance or {}))
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(sorted(self.heads))
+
+    def __len__(self) -> int:
+        return sum(len(h) for h in self.heads.values())
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for layer in self.layers:
+            for head in self.heads[layer]:
+                yield layer, head
+
+    def __contains__(self, item: object) -> bool:
+        if not (isinstance(item, tuple) and len(item) == 2):
+            return False
+        return item[1] in self.heads.get(item[0], ())
+
+    def with_provenance(self, **info: Any) -> "HeadSet":
+        return HeadSet(self.heads, {**self.provenance, **info})
+
+    def summary(self) -> str:
+        parts = [f"L{layer}:{list(self.heads[layer])}" for layer in self.layers]
+        return f"{len(self)} heads in {len(self.heads)} layers" + (": " + " ".join(parts) if parts else "")
+
+    def validate(self, model: Any, *, allow_model_mismatch: bool = False) -> None:
+        """Check that every head exists in ``model`` and that the set was made for it.
+
+        Raises:
+            HeadSetError: a layer or head out of range, or (unless allowed) a different model.
+        """
+        n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
+        for layer, head in self:
+            if not (0 <= layer < n_layers and 0 <= head < n_heads):
+                raise HeadSetError(
+                    f"head ({layer}, {head}) is out of range for a model with {n_layers} layers "
+                    f"and {n_heads} heads; was this head set made for another model?"
+                )
+        recorded = self.provenance.get("model")
+        if recorded and not allow_model_mismatch:
+            here = model_identity(model)
+            if recorded.get("weights_sha256") not in (None, here["weights_sha256"]):
+                raise HeadSetError(
+                    f"head set was made for model {recorded.get('model_name')!r} (weights "
+                    f"{recorded.get('weights_sha256')}), not for this one ({here['model_name']!r}, "
+                    f"weights {here['weights_sha256']}); search heads for this model, or pass "
+                    "allow_model_mismatch=True to apply it anyway"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "act_lens.HeadSet/1",
+            "heads": {str(layer): list(self.heads[layer]) for layer in self.layers},
+            "provenance": dict(self.provenance),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "head set") -> "HeadSet":
+        if not isinstance(data, Mapping) or not isinstance(data.get("heads"), Mapping):
+            raise HeadSetError(
+                f"{source}: expected a JSON object with a 'heads' object mapping layer -> [heads]"
+            )
+        try:
+            heads = {int(layer): [int(h) for h in hs] for layer, hs in data["heads"].items()}
+        except (TypeError, ValueError) as err:
+            raise HeadSetError(
+                f"{source}: 'heads' must map layer numbers to lists of head numbers ({err})"
+            ) from err
+        return cls(heads, data.get("provenance") or {})
+
+    def save(self, path: "str | os.PathLike[str]") -> Path:
+        """Write JSON atomically (a crash never leaves a half file)."""
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True))
+
+    @classmethod
+    def load(
+        cls, path: "str | os.PathLike[str]", *, model: Any = None, allow_model_mismatch: bool = False
+    ) -> "HeadSet":
+        """Read a HeadSet JSON; with ``model``, validate it against that model.
+
+        Raises:
+            HeadSetError: missing file, bad JSON, bad structure, or a mismatch with ``model``.
+        """
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as err:
+            raise HeadSetError(f"head set file {path} does not exist") from err
+        except json.JSONDecodeError as err:
+            raise HeadSetError(f"head set file {path} is not valid JSON ({err})") from err
+        head_set = cls.from_dict(data, source=str(path))
+        if model is not None:
+            head_set.validate(model, allow_model_mismatch=allow_model_mismatch)
+        return head_set
+
+
+def provenance_now() -> dict[str, Any]:
+    from act_lens import __version__
+
+    return {
+        "act_lens_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _normalise(heads: HeadPairs) -> dict[int, tuple[int, ...]]:
+    pairs: list[tuple[int, int]] = []
+    if isinstance(heads, Mapping):
+        for layer, hs in heads.items():
+            if isinstance(hs, int):
+                raise HeadSetError(f"layer {layer}: heads must be a list, got the int {hs}")
+            pairs.extend((layer, h) for h in hs)
+    else:
+        pairs = list(heads)  # type: ignore[arg-type]
+    out: dict[int, set[int]] = {}
+    for pair in pairs:
+        try:
+            layer, head = (int(x) for x in pair)
+        except (TypeError, ValueError) as err:
+            raise HeadSetError(f"expected (layer, head) pairs of ints, got {pair!r}") from err
+        if layer < 0 or head < 0:
+            raise HeadSetError(f"layer and head must be >= 0, got ({layer}, {head})")
+        out.setdefault(layer, set()).add(head)
+    return {layer: tuple(sorted(hs)) for layer, hs in sorted(out.items()) if hs}
