@@ -3,6 +3,7 @@
 import datetime as _dt
 import hashlib
 import json
+import operator
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ class HeadSet:
                 f"{source}: expected a JSON object with a 'heads' object mapping layer -> [heads]"
             )
         try:
-            heads = {int(layer): [int(h) for h in hs] for layer, hs in data["heads"].items()}
+            heads = {int(layer): _head_list(hs) for layer, hs in data["heads"].items()}
         except (TypeError, ValueError) as err:
             raise HeadSetError(
                 f"{source}: 'heads' must map layer numbers to lists of head numbers ({err})"
@@ -171,10 +172,19 @@ def _normalise(heads: HeadPairs) -> dict[int, tuple[int, ...]]:
     out: dict[int, set[int]] = {}
     for pair in pairs:
         try:
-            layer, head = (int(x) for x in pair)
+            # operator.index, not int(): a float such as 1.5 must be refused, not truncated.
+            layer, head = (operator.index(x) for x in pair)
         except (TypeError, ValueError) as err:
             raise HeadSetError(f"expected (layer, head) pairs of ints, got {pair!r}") from err
         if layer < 0 or head < 0:
             raise HeadSetError(f"layer and head must be >= 0, got ({layer}, {head})")
         out.setdefault(layer, set()).add(head)
     return {layer: tuple(sorted(hs)) for layer, hs in sorted(out.items()) if hs}
+
+
+def _head_list(heads: Any) -> list[int]:
+    """A JSON list of head numbers; refuse what ``int()`` would silently reinterpret."""
+    # int() would truncate 1.5, read true as 1 and iterate the string "12" as heads 1 and 2.
+    if not isinstance(heads, list) or any(isinstance(h, bool) or not isinstance(h, int) for h in heads):
+        raise TypeError(f"expected a list of integers, got {heads!r}")
+    return heads

@@ -83,6 +83,11 @@ class WeightCache:
             log.warning("weight cache %s failed to load (%s); rebuilding it", self.folder, err)
             self.clear()
             return None
+        # safetensors weights are memory-mapped; a later rewrite or truncation of the file
+        # (another process rebuilding the cache) would then crash this model with SIGBUS.
+        with torch.no_grad():
+            for tensor in [*hf.parameters(), *hf.buffers()]:
+                tensor.data = tensor.data.clone()
         return hf.eval(), tok
 
     def store(self, hf: Any, tokenizer: Any, *, source: str) -> None:

