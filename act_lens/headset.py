@@ -112,7 +112,8 @@ class HeadSet:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "head set") -> "HeadSet":
+    def from_dict(cls, data: Any, *, source: str = "head set") -> "HeadSet":
+        # ``data`` is typed Any: it is whatever JSON a file held, and is checked right here.
         if not isinstance(data, Mapping) or not isinstance(data.get("heads"), Mapping):
             raise HeadSetError(
                 f"{source}: expected a JSON object with a 'heads' object mapping layer -> [heads]"

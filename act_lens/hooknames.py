@@ -27,3 +27,8 @@ def layer_of(hook_name: str) -> int:
     if len(parts) < 2 or parts[0] != "blocks" or not parts[1].isdigit():
         raise ValueError(f"not a per-block hook name: {hook_name!r}")
     return int(parts[1])
+
+
+def final_norm_in_hook() -> str:
+    """Residual stream entering the final norm ``[batch, pos, d_model]``."""
+    return "ln_final.hook_in"
