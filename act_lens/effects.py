@@ -1,0 +1,120 @@
+"""Metrics of a scored prompt and the typed result of a per-head ablation sweep."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from act_lens.errors import ConfigError, DataError
+from act_lens.io import atomic_write_bytes
+
+METRICS = ("gold_logprob", "margin", "accuracy")
+
+
+def metric_values(logprobs: Tensor, choice_ids: Tensor, valid: Tensor, labels: Tensor) -> dict[str, Tensor]:
+    """Per example: log-prob of the gold choice's first token, its margin over the best other
+    choice, and whether it is the top choice.
+
+    Args:
+        logprobs: ``[n, d_vocab]`` next-token log-probabilities.
+        choice_ids: ``[n, C]`` first-token id of each choice (padded); valid: ``[n, C]`` mask.
+        labels: ``[n]`` gold choice index.
+    """
+    scores = logprobs.gather(-1, choice_ids.to(logprobs.device))
+    scores = torch.where(valid.to(scores.device), scores, torch.full_like(scores, -float("inf")))
+    rows = torch.arange(len(labels))
+    gold = scores[rows, labels]
+    others = scores.clone()
+    others[rows, labels] = -float("inf")
+    return {
+        "gold_logprob": gold,
+        "margin": gold - others.max(-1).values,
+        "accuracy": (scores.argmax(-1) == labels.to(scores.device)).float(),
+    }
+
+
+@dataclass(frozen=True)
+class HeadEffects:
+    """Change of each metric when one head is ablated, ``[layer, head]``, with per-example values.
+
+    Attributes:
+        effects: metric -> ``[layer, head]`` mean change (ablated minus clean).
+        stderr: metric -> ``[layer, head]`` standard error of that mean over examples.
+        per_example: metric -> ``[layer, head, example]`` ablated values.
+        baseline: metric -> ``[example]`` clean values.
+    """
+
+    strategy: str
+    layers: tuple[int, ...]
+    heads: tuple[int, ...]
+    uids: tuple[str, ...]
+    effects: dict[str, Tensor]
+    stderr: dict[str, Tensor]
+    per_example: dict[str, Tensor]
+    baseline: dict[str, Tensor]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_per_example(
+        cls, *, strategy: str, layers: tuple[int, ...], heads: tuple[int, ...], uids: tuple[str, ...],
+        baseline: dict[str, Tensor], per_example: dict[str, Tensor], settings: dict[str, Any],
+    ) -> "HeadEffects":
+        effects, stderr = {}, {}
+        n = len(uids)
+        for m, values in per_example.items():
+            delta = values - baseline[m].to(values.dtype)[None, None, :]
+            effects[m] = delta.mean(-1)
+            stderr[m] = delta.std(-1, correction=1) / n**0.5 if n > 1 else torch.zeros_like(effects[m])
+        return cls(strategy, layers, heads, uids, effects, stderr, per_example, baseline, settings)
+
+    def effect(self, layer: int, head: int, metric: str = "gold_logprob") -> float:
+        return float(self.effects[metric][self.layers.index(layer), self.heads.index(head)])
+
+    def top(self, k: int = 10, metric: str = "gold_logprob", *, largest: bool = True) -> list[dict[str, Any]]:
+        """The ``k`` heads whose ablation raises (``largest``) or lowers the metric most."""
+        if metric not in self.effects:
+            raise ConfigError(f"unknown metric {metric!r}; known: {sorted(self.effects)}")
+        eff = self.effects[metric]
+        order = torch.argsort(eff.flatten(), descending=largest)[:k]
+        n_h = len(self.heads)
+        return [
+            {
+                "layer": self.layers[int(i) // n_h], "head": self.heads[int(i) % n_h],
+                "effect": float(eff.flatten()[i]), "stderr": float(self.stderr[metric].flatten()[i]),
+            }
+            for i in order
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "act_lens.HeadEffects/1", "strategy": self.strategy, "layers": list(self.layers),
+            "heads": list(self.heads), "uids": list(self.uids), "settings": dict(self.settings),
+            "effects": {m: t.tolist() for m, t in self.effects.items()},
+            "stderr": {m: t.tolist() for m, t in self.stderr.items()},
+            "baseline": {m: t.tolist() for m, t in self.baseline.items()},
+        }
+
+    def save(self, path: "str | os.PathLike[str]") -> Path:
+        """Save everything (per-example values included) with ``torch.save``, atomically."""
+        import io
+
+        buf = io.BytesIO()
+        torch.save({**self.to_dict(), "per_example": self.per_example}, buf)
+        return atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: "str | os.PathLike[str]") -> "HeadEffects":
+        try:
+            d = torch.load(path, weights_only=True)
+            return cls(
+                d["strategy"], tuple(d["layers"]), tuple(d["heads"]), tuple(d["uids"]),
+                {m: torch.tensor(v) for m, v in d["effects"].items()},
+                {m: torch.tensor(v) for m, v in d["stderr"].items()},
+                dict(d["per_example"]), {m: torch.tensor(v) for m, v in d["baseline"].items()},
+                d.get("settings", {}),
+            )
+        except (OSError, KeyError, RuntimeError) as err:
+            raise DataError(f"cannot read head effects {path}: {err}") from err
