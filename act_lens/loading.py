@@ -5,7 +5,8 @@ Specs accepted by :func:`load_model`:
 * a short name from :data:`act_lens.models.KNOWN_MODELS` (``"smollm2-135m"``, the default);
 * a path to a ``.gguf`` file;
 * a local folder with a Hugging Face checkpoint (``config.json`` inside);
-* any other string is taken as a Hugging Face hub name (needs the hub).
+* any other string is taken as a Hugging Face hub name (needs the hub);
+* ``"tiny-random"``: a tiny random Llama for smoke tests (meaningless outputs).
 
 GGUF files are dequantized by transformers, which takes tens of seconds; the converted weights
 are cached on disk (see :mod:`act_lens.weight_cache`) so the next load takes seconds.
@@ -107,6 +108,11 @@ def load_model(
         >>> model.cfg.n_layers, model.cfg.n_heads        # doctest: +SKIP
         (30, 9)
     """
+    if os.fspath(spec) == "tiny-random":
+        # A 3-layer random Llama with a byte tokenizer: for tests and smoke runs, not for results.
+        from act_lens.tiny import tiny_model
+
+        return tiny_model(dtype=dtype)
     parsed = parse_spec(spec)
     t0 = time.perf_counter()
     if parsed.kind == "known":

@@ -114,6 +114,9 @@ class Task:
     def splits(self) -> tuple[str, ...]:
         """Canonical split names this task can load (aliases excluded).
 
+        Some splits have a known format but no file in shared/data (SST-2/SST-5/ARC/MMLU
+        test); loading one raises a DataError naming the missing file.
+
         Returns:
             e.g. ``("train", "eval", "test")``.
 
@@ -139,7 +142,9 @@ class Task:
             )
         return name
 
-    def load(self, data: str | os.PathLike[str] | None = None, split: str | None = None) -> list[Example]:
+    def load(
+        self, data: str | os.PathLike[str] | None = None, split: str | None = None
+    ) -> list[Example]:
         """Load one split of this task as examples.
 
         Args:
@@ -180,9 +185,13 @@ class Task:
             name = self.eval_split if split is None else self.aliases.get(split, split)
             return self._examples(self.read_file(path), name)
         if not path.is_dir():
-            raise DataError(f"data path {path} does not exist; pass a data directory or a file of task {self.name!r}")
+            raise DataError(
+                f"data path {path} does not exist; pass a data directory or a file of task {self.name!r}"
+            )
         canonical = self.resolve_split(split)
-        return self._examples(self.layout.records(self.task_dir(path), canonical, self.read_file), canonical)
+        return self._examples(
+            self.layout.records(self.task_dir(path), canonical, self.read_file), canonical
+        )
 
     def task_dir(self, data_dir: Path) -> Path:
         """This task's folder inside ``data_dir`` (or ``data_dir`` itself if it is that folder).
@@ -255,7 +264,9 @@ class Task:
             )
         candidates = sum(1 for ex in pool if ex.uid != exclude_uid)
         if candidates < k:
-            raise DataError(f"cannot draw {k} demos for task {self.name!r}: the pool has only {candidates} candidates")
+            raise DataError(
+                f"cannot draw {k} demos for task {self.name!r}: the pool has only {candidates} candidates"
+            )
         order = random.Random(seed).sample(range(len(pool)), min(len(pool), k + 1))
         picked = [pool[i] for i in order if pool[i].uid != exclude_uid][:k]
         if len(picked) < k:  # exclude_uid occurs more than once in the pool

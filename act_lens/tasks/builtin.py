@@ -15,7 +15,7 @@ from pathlib import Path
 
 from act_lens.errors import DataError
 from act_lens.tasks._io import fail, get_str, iter_jsonl, source
-from act_lens.tasks.base import HF_PREFIX, Example, Record
+from act_lens.tasks.base import HF_PREFIX, Example, FileReader, Record
 from act_lens.tasks.classification import ClassificationTask
 
 BUILTIN_NAME = "reviews"
@@ -58,7 +58,7 @@ class SplitColumn:
     def splits(self) -> tuple[str, ...]:
         return self.names
 
-    def records(self, task_dir: Path, split: str, read_file) -> list[Record]:
+    def records(self, task_dir: Path, split: str, read_file: FileReader) -> list[Record]:
         return [r for r in read_file(task_dir / self.file) if r.meta.get("split") == split]
 
     def looks_like(self, folder: Path) -> bool:
@@ -69,7 +69,9 @@ class SplitColumn:
 class BuiltinTask(ClassificationTask):
     """The packaged task: ``load()`` without ``data`` reads the file inside the package."""
 
-    def load(self, data: str | os.PathLike[str] | None = None, split: str | None = None) -> list[Example]:
+    def load(
+        self, data: str | os.PathLike[str] | None = None, split: str | None = None
+    ) -> list[Example]:
         """Load a split of the built-in task.
 
         Args:
@@ -91,7 +93,9 @@ class BuiltinTask(ClassificationTask):
         """
         name = self.resolve_split(split)
         if isinstance(data, str) and data.startswith(HF_PREFIX):
-            raise DataError(f"the built-in task {self.name!r} is not on the hub; call load() without data")
+            raise DataError(
+                f"the built-in task {self.name!r} is not on the hub; call load() without data"
+            )
         if data is None:
             path = packaged_file()
         else:
@@ -114,7 +118,7 @@ def builtin_task() -> BuiltinTask:
         name=BUILTIN_NAME,
         kind="classification",
         label_words=LABEL_WORDS,
-        instruction="Classify the sentiment of each product review as negative or positive.",
+        instruction="Is the customer happy with the product? Classify each review as negative or positive.",
         train_split="train",
         eval_split="eval",
         description="built-in synthetic product reviews (plain, negated, contrast, implicit), train 300 / eval 300",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from act_lens.errors import DataError
-from act_lens.tasks.base import Example, Prompt, Record, Task
+from act_lens.tasks.base import Example, FileReader, Prompt, Record, Task
 from act_lens.tasks.loaders import agnews_csv, dbpedia_csv, label_lines, suffix_lines, trec_lines
 from act_lens.tasks.loaders_json import agnews_metaicl, boolq_jsonl, cb_jsonl
 from act_lens.tasks.splits import DerivedSplits, FileSplits, mr_rule, subj_rule
@@ -66,7 +66,9 @@ class ClassificationTask(Task):
         answer = f"{self.answer_name}:"
         if answered:
             if not 0 <= example.label < len(self.label_words):
-                raise DataError(f"example {example.uid} has label {example.label}, outside 0..{len(self.label_words) - 1}")
+                raise DataError(
+                    f"example {example.uid} has label {example.label}, outside 0..{len(self.label_words) - 1}"
+                )
             answer += f" {self.label_words[example.label]}"
         return "\n".join([*lines, answer])
 
@@ -89,13 +91,17 @@ class ClassificationTask(Task):
             >>> p.text.splitlines()[-2:], p.choices
             (['Sentence: fine .', 'Sentiment:'], (' negative', ' positive'))
         """
-        blocks = [self.render(d, answered=True) for d in demos] + [self.render(example, answered=False)]
+        blocks = [self.render(d, answered=True) for d in demos] + [
+            self.render(example, answered=False)
+        ]
         text = f"{self.instruction}\n\n" + "\n\n".join(blocks)
         choices = tuple(f" {w}" for w in self.label_words)
         return Prompt(example.uid, text, choices, example.label, text, choices, dict(example.meta))
 
 
-def _by_suffix(jsonl, other):
+def _by_suffix(jsonl: FileReader, other: FileReader) -> FileReader:
+    """Read ``.jsonl`` files with ``jsonl`` (DataICL format), anything else with ``other``."""
+
     def read(path: Path) -> list[Record]:
         return jsonl(path) if path.suffix == ".jsonl" else other(path)
 

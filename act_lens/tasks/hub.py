@@ -51,12 +51,16 @@ def _trec(row: Row, features: Any) -> Record:
     value = row[column]
     names = getattr(features.get(column), "names", None) if features is not None else None
     coarse = names[value] if names else TREC_COARSE[value]
-    return Record({"question": _text(row, "text")}, TREC_COARSE.index(coarse), meta={"coarse": coarse})
+    return Record(
+        {"question": _text(row, "text")}, TREC_COARSE.index(coarse), meta={"coarse": coarse}
+    )
 
 
 def _boolq(row: Row, features: Any) -> Record:
     label = row["label"] if "label" in row else row["answer"]
-    return Record({"passage": _text(row, "passage"), "question": _text(row, "question")}, int(label))
+    return Record(
+        {"passage": _text(row, "passage"), "question": _text(row, "question")}, int(label)
+    )
 
 
 def _cb(row: Row, features: Any) -> Record:
@@ -90,16 +94,29 @@ def _hellaswag(row: Row, features: Any) -> Record:
     ctx = f"{row['ctx_a']} {row['ctx_b'].capitalize()}" if "ctx_a" in row else row["ctx"]
     question = _hellaswag_text(f"{row['activity_label']}: {ctx}")
     options = tuple(_hellaswag_text(e) for e in row["endings"])
-    return Record({"question": question}, int(row["label"]), options, {"activity_label": row["activity_label"]})
+    return Record(
+        {"question": question},
+        int(row["label"]),
+        options,
+        {"activity_label": row["activity_label"]},
+    )
 
 
 def _piqa(row: Row, features: Any) -> Record:
-    return Record({"question": _text(row, "goal")}, int(row["label"]), (row["sol1"].strip(), row["sol2"].strip()))
+    return Record(
+        {"question": _text(row, "goal")},
+        int(row["label"]),
+        (row["sol1"].strip(), row["sol2"].strip()),
+    )
 
 
 def _copa(row: Row, features: Any) -> Record:
     premise = _text(row, "premise")
-    fields = {"question": f"{premise} {COPA_QUESTIONS[row['question']]}", "premise": premise, "asks": row["question"]}
+    fields = {
+        "question": f"{premise} {COPA_QUESTIONS[row['question']]}",
+        "premise": premise,
+        "asks": row["question"],
+    }
     return Record(fields, int(row["label"]), (row["choice1"].strip(), row["choice2"].strip()))
 
 
@@ -107,7 +124,12 @@ def _mmlu(row: Row, features: Any) -> Record:
     answer = row["answer"]
     label = "ABCD".index(answer) if isinstance(answer, str) else int(answer)
     options = tuple(str(c).strip() for c in row["choices"])
-    return Record({"question": _text(row, "question")}, label, options, {"subject": str(row.get("subject", ""))})
+    return Record(
+        {"question": _text(row, "question")},
+        label,
+        options,
+        {"subject": str(row.get("subject", ""))},
+    )
 
 
 CONVERTERS: dict[str, Converter] = {
@@ -175,4 +197,6 @@ def load_hub_records(task: str, spec: str, split: str) -> list[Record]:
     try:
         return [CONVERTERS[task](row, features) for row in rows]
     except (KeyError, ValueError, TypeError, IndexError) as err:
-        raise DataError(f"hub dataset {name!r} does not have the schema task {task!r} expects: {err!r}") from err
+        raise DataError(
+            f"hub dataset {name!r} does not have the schema task {task!r} expects: {err!r}"
+        ) from err

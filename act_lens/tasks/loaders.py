@@ -38,14 +38,20 @@ def label_lines(n_labels: int, field: str = "sentence") -> FileReader:
         for number, line in enumerate(read_lines(path), start=1):
             head, _, text = line.partition(" ")
             if not head.isdigit() or int(head) >= n_labels or not text.strip():
-                fail(path, number, f"expected '<label 0..{n_labels - 1}> <sentence>', got {line[:60]!r}")
+                fail(
+                    path,
+                    number,
+                    f"expected '<label 0..{n_labels - 1}> <sentence>', got {line[:60]!r}",
+                )
             out.append(Record({field: text.strip()}, int(head), meta=source(path, number)))
         return out
 
     return read
 
 
-def suffix_lines(labels: Mapping[str, int], encoding: str = "latin-1", field: str = "sentence") -> FileReader:
+def suffix_lines(
+    labels: Mapping[str, int], encoding: str = "latin-1", field: str = "sentence"
+) -> FileReader:
     """Reader for one-sentence-per-line files whose suffix names the class (MR, SUBJ).
 
     Lines are decoded as ``encoding`` (latin-1 for MR and SUBJ), split on ``"\\n"`` only and
@@ -67,7 +73,11 @@ def suffix_lines(labels: Mapping[str, int], encoding: str = "latin-1", field: st
 
     def read(path: Path) -> list[Record]:
         if path.suffix not in labels:
-            fail(path, None, f"cannot tell the class from the file name: expected a suffix in {sorted(labels)}")
+            fail(
+                path,
+                None,
+                f"cannot tell the class from the file name: expected a suffix in {sorted(labels)}",
+            )
         label = labels[path.suffix]
         out = []
         for number, line in enumerate(read_lines(path, encoding), start=1):
@@ -101,7 +111,11 @@ def trec_lines(coarse_labels: Sequence[str]) -> FileReader:
         for number, line in enumerate(read_lines(path, "latin-1"), start=1):
             match = TREC_RE.match(line)
             if match is None or match.group(1) not in index:
-                fail(path, number, f"expected 'COARSE:fine question' with COARSE in {list(index)}, got {line[:60]!r}")
+                fail(
+                    path,
+                    number,
+                    f"expected 'COARSE:fine question' with COARSE in {list(index)}, got {line[:60]!r}",
+                )
             coarse, fine, question = match.groups()
             meta = {**source(path, number), "coarse": coarse, "fine": fine}
             out.append(Record({"question": question.strip()}, index[coarse], meta=meta))
@@ -159,7 +173,11 @@ def agnews_csv(class_labels: Mapping[str, int], default_classes: Sequence[str]) 
             if number == 1 and row and row[0] == "Class Index":
                 continue
             if len(row) != 3 or row[0] not in ids:
-                fail(path, number, f"expected 3 columns 'class index (1-{len(ids)}),title,description', got {row[:1]}")
+                fail(
+                    path,
+                    number,
+                    f"expected 3 columns 'class index (1-{len(ids)}),title,description', got {row[:1]}",
+                )
             text = f"{row[1].strip()} {row[2].strip()}".strip()
             out.append(Record({"text": text}, ids[row[0]], meta=source(path, number)))
         return out
@@ -167,7 +185,9 @@ def agnews_csv(class_labels: Mapping[str, int], default_classes: Sequence[str]) 
     return read
 
 
-def dbpedia_csv(class_labels: Mapping[str, int], official: Sequence[str], dhim: Sequence[str]) -> FileReader:
+def dbpedia_csv(
+    class_labels: Mapping[str, int], official: Sequence[str], dhim: Sequence[str]
+) -> FileReader:
     """Reader for DBPedia CSV files, in either of two layouts.
 
     * 2 columns ``label,content``: the unofficial DHIM re-split, whose label ids differ from
@@ -190,12 +210,14 @@ def dbpedia_csv(class_labels: Mapping[str, int], official: Sequence[str], dhim: 
         meta_file = path.with_name("meta.txt")
         if not meta_file.is_file():
             return list(dhim)
-        names = []
+        names: list[str] = []
         for number, line in enumerate(read_lines(meta_file), start=1):
             head, sep, name = line.partition(":")
             if sep and head.strip().isdigit():
                 if int(head) != len(names) + 1:
-                    fail(meta_file, number, f"expected class id {len(names) + 1}, got {head.strip()}")
+                    fail(
+                        meta_file, number, f"expected class id {len(names) + 1}, got {head.strip()}"
+                    )
                 names.append(name.strip())
         return names
 
@@ -208,7 +230,11 @@ def dbpedia_csv(class_labels: Mapping[str, int], official: Sequence[str], dhim: 
         out = []
         for number, row in rows:
             if len(row) != width or row[0] not in ids:
-                fail(path, number, f"expected {width} columns starting with a class id 1-{len(ids)}, got {row[:1]}")
+                fail(
+                    path,
+                    number,
+                    f"expected {width} columns starting with a class id 1-{len(ids)}, got {row[:1]}",
+                )
             meta = {**source(path, number), "class": names[int(row[0]) - 1], **subset}
             out.append(Record({"content": row[-1].strip()}, ids[row[0]], meta=meta))
         return out
@@ -229,10 +255,16 @@ def mmlu_csv(path: Path) -> list[Record]:
     out = []
     for number, row in iter_csv(path):
         if len(row) != 6 or row[5].strip() not in ("A", "B", "C", "D"):
-            fail(path, number, f"expected 6 columns 'question,A,B,C,D,answer' with answer A-D, got {len(row)} columns")
+            fail(
+                path,
+                number,
+                f"expected 6 columns 'question,A,B,C,D,answer' with answer A-D, got {len(row)} columns",
+            )
         meta = {**source(path, number), "subject": subject}
         options = tuple(cell.strip() for cell in row[1:5])
-        out.append(Record({"question": row[0].strip()}, "ABCD".index(row[5].strip()), options, meta))
+        out.append(
+            Record({"question": row[0].strip()}, "ABCD".index(row[5].strip()), options, meta)
+        )
     return out
 
 
@@ -258,5 +290,9 @@ def hellaswag_txt(path: Path) -> list[Record]:
             fail(path, start + 1, "empty context or ending in this 6-line item")
         activity = context.split(": ", 1)[0] if ": " in context else ""
         meta = {**source(path, start + 1), "activity_label": activity}
-        out.append(Record({"question": context.strip()}, int(gold), tuple(e.strip() for e in endings), meta))
+        out.append(
+            Record(
+                {"question": context.strip()}, int(gold), tuple(e.strip() for e in endings), meta
+            )
+        )
     return out

@@ -49,7 +49,11 @@ def _boolq_metaicl(obj: dict[str, Any], path: Path, line: int) -> Record:
     passage, sep2, question = rest.rpartition(BOOLQ_QUESTION)
     output = obj.get("output")
     if not sep or not sep2 or output not in ("no", "yes"):
-        fail(path, line, "expected MetaICL BoolQ input '...\\n\\nText: ...\\nQuestion: ...' and output no/yes")
+        fail(
+            path,
+            line,
+            "expected MetaICL BoolQ input '...\\n\\nText: ...\\nQuestion: ...' and output no/yes",
+        )
     fields = {"passage": passage.strip(), "question": question.strip().removesuffix("?")}
     return Record(fields, int(output == "yes"), meta={**source(path, line), "format": "dataicl"})
 
@@ -90,10 +94,23 @@ def agnews_metaicl(label_words: Sequence[str]) -> FileReader:
         out = []
         for number, obj in iter_jsonl(path):
             text = get_str(obj, "input", path, number)
-            if not (text.startswith(AGNEWS_PREFIX) and text.endswith(AGNEWS_SUFFIX)) or obj.get("output") not in index:
-                fail(path, number, f"expected input 'Article: ...\\nAnswer:' and output in {list(index)}")
+            if (
+                not (text.startswith(AGNEWS_PREFIX) and text.endswith(AGNEWS_SUFFIX))
+                or obj.get("output") not in index
+            ):
+                fail(
+                    path,
+                    number,
+                    f"expected input 'Article: ...\\nAnswer:' and output in {list(index)}",
+                )
             body = text[len(AGNEWS_PREFIX) : -len(AGNEWS_SUFFIX)].strip()
-            out.append(Record({"text": body}, index[obj["output"]], meta={**source(path, number), "format": "dataicl"}))
+            out.append(
+                Record(
+                    {"text": body},
+                    index[obj["output"]],
+                    meta={**source(path, number), "format": "dataicl"},
+                )
+            )
         return out
 
     return read
@@ -107,7 +124,11 @@ def copa_jsonl(path: Path) -> list[Record]:
     for number, obj in iter_jsonl(path):
         label, asks = _label(obj, path, number), obj.get("question")
         if label not in (0, 1) or asks not in COPA_QUESTIONS:
-            fail(path, number, f"expected label 0/1 and question cause/effect, got {label!r}, {asks!r}")
+            fail(
+                path,
+                number,
+                f"expected label 0/1 and question cause/effect, got {label!r}, {asks!r}",
+            )
         premise = get_str(obj, "premise", path, number).strip()
         options = tuple(get_str(obj, k, path, number).strip() for k in ("choice1", "choice2"))
         fields = {"question": f"{premise} {COPA_QUESTIONS[asks]}", "premise": premise, "asks": asks}
@@ -141,10 +162,18 @@ def question_jsonl(path: Path) -> list[Record]:
         meta = source(path, number)
         if "query" in obj:
             choices, gold = obj.get("choices"), obj.get("gold")
-            if not isinstance(choices, list) or not isinstance(gold, int) or not 0 <= gold < len(choices):
-                fail(path, number, "expected converted format {query, choices, gold (0-based index)}")
+            if (
+                not isinstance(choices, list)
+                or not isinstance(gold, int)
+                or not 0 <= gold < len(choices)
+            ):
+                fail(
+                    path, number, "expected converted format {query, choices, gold (0-based index)}"
+                )
             stem = get_str(obj, "query", path, number).strip().removeprefix("Question:").strip()
-            out.append(Record({"question": stem}, gold, tuple(str(c).strip() for c in choices), meta))
+            out.append(
+                Record({"question": stem}, gold, tuple(str(c).strip() for c in choices), meta)
+            )
             continue
         question = obj.get("question")
         if not isinstance(question, dict):
@@ -171,16 +200,23 @@ def piqa_jsonl(path: Path) -> list[Record]:
     """
     labels_path = path.with_name(f"{path.stem}-labels.lst")
     if not labels_path.is_file():
-        fail(path, None, f"no labels file {labels_path.name} next to it (PIQA test files are unlabelled)")
+        fail(
+            path,
+            None,
+            f"no labels file {labels_path.name} next to it (PIQA test files are unlabelled)",
+        )
     labels = read_lines(labels_path)
     out = []
     for number, obj in iter_jsonl(path):
         if number > len(labels) or labels[number - 1].strip() not in ("0", "1"):
-            fail(labels_path, number, "expected a label 0 or 1 on this line, aligned with the jsonl file")
+            fail(
+                labels_path,
+                number,
+                "expected a label 0 or 1 on this line, aligned with the jsonl file",
+            )
         options = tuple(get_str(obj, k, path, number).strip() for k in ("sol1", "sol2"))
         fields = {"question": get_str(obj, "goal", path, number).strip()}
         out.append(Record(fields, int(labels[number - 1]), options, source(path, number)))
     if len(out) != len(labels):
         fail(labels_path, None, f"has {len(labels)} labels for {len(out)} items in {path.name}")
     return out
-

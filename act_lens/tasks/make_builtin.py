@@ -8,8 +8,8 @@ with a fixed seed, so the file is reproducible byte for byte::
 
 Each review follows one pattern (``meta["pattern"]``) of graded difficulty for a small
 model: ``plain`` (one opinion), ``negated`` (``"not <adjective>"`` flips it), ``contrast``
-(an opinion on one aspect, then an overall verdict of the other polarity, which decides
-the label) and ``implicit`` (an action that implies the opinion, no opinion word).
+(an opinion on one aspect and an overall verdict of the other polarity, before or after
+it; the verdict decides the label) and ``implicit`` (an action that implies the opinion, no opinion word).
 Labels are balanced within each pattern and split.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 SEED = 20240613
-PER_PATTERN = {"plain": 60, "negated": 60, "contrast": 100, "implicit": 80}  # per split
+PER_PATTERN = {"plain": 40, "negated": 60, "contrast": 140, "implicit": 60}  # per split
 SPLITS = ("train", "eval")
 OUT = Path(__file__).resolve().parent / "data" / "reviews.jsonl"
 
@@ -36,8 +36,30 @@ ASPECTS = (
     "battery", "screen", "sound", "build quality", "price", "design", "packaging", "manual",
     "color", "handle", "zipper", "cable", "lid", "finish", "fabric", "buttons",
 )  # fmt: skip
-GOOD = ("excellent", "great", "sturdy", "reliable", "wonderful", "impressive", "solid", "superb", "lovely", "fantastic")
-BAD = ("awful", "flimsy", "terrible", "disappointing", "poor", "unreliable", "horrible", "useless", "dreadful", "shoddy")
+GOOD = (
+    "excellent",
+    "great",
+    "sturdy",
+    "reliable",
+    "wonderful",
+    "impressive",
+    "solid",
+    "superb",
+    "lovely",
+    "fantastic",
+)
+BAD = (
+    "awful",
+    "flimsy",
+    "terrible",
+    "disappointing",
+    "poor",
+    "unreliable",
+    "horrible",
+    "useless",
+    "dreadful",
+    "shoddy",
+)
 VERDICT = {
     1: (
         "overall I am really happy with it.", "I would still buy it again.", "in the end I love it.",
@@ -86,11 +108,13 @@ def _negated(rng: random.Random, label: int) -> str:
 
 def _contrast(rng: random.Random, label: int) -> str:
     adj = rng.choice(BAD if label else GOOD)  # the first clause has the other polarity
-    joint = rng.choice(("but", "yet", "although"))
-    aspect, product = rng.choice(ASPECTS), rng.choice(PRODUCTS)
+    joint = rng.choice(("but", "yet", "although", "even though"))
+    aspect, product, verdict = rng.choice(ASPECTS), rng.choice(PRODUCTS), rng.choice(VERDICT[label])
     if joint == "although":
-        return f"Although the {aspect} of the {product} is {adj}, {rng.choice(VERDICT[label])}"
-    return f"The {aspect} of the {product} is {adj}, {joint} {rng.choice(VERDICT[label])}"
+        return f"Although the {aspect} of the {product} is {adj}, {verdict}"
+    if joint == "even though":  # verdict first: the last words have the wrong polarity
+        return f"{verdict[0].upper()}{verdict[1:-1]}, even though the {aspect} of the {product} is {adj}."
+    return f"The {aspect} of the {product} is {adj}, {joint} {verdict}"
 
 
 def _implicit(rng: random.Random, label: int) -> str:
@@ -150,7 +174,9 @@ def render(rows: list[dict[str, str]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Write (or ``--check``) the packaged file; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT, help="output file (default: the packaged file)")
+    parser.add_argument(
+        "--out", type=Path, default=OUT, help="output file (default: the packaged file)"
+    )
     parser.add_argument("--check", action="store_true", help="only compare with the existing file")
     args = parser.parse_args(argv)
     text = render(generate())

@@ -55,16 +55,22 @@ class MultipleChoiceTask(Task):
             DataError: no question field, too many options, or a label out of range.
         """
         if "question" not in example.fields or not example.options:
-            raise DataError(f"example {example.uid} needs a 'question' field and options for task {self.name!r}")
+            raise DataError(
+                f"example {example.uid} needs a 'question' field and options for task {self.name!r}"
+            )
         if len(example.options) > len(LETTERS):
-            raise DataError(f"example {example.uid} has {len(example.options)} options; at most 26 are supported")
+            raise DataError(
+                f"example {example.uid} has {len(example.options)} options; at most 26 are supported"
+            )
         lines = [f"Question: {example.fields['question']}"]
         if lettered:
             lines += [f"{LETTERS[i]}. {option}" for i, option in enumerate(example.options)]
         answer = "Answer:"
         if answered:
             if not 0 <= example.label < len(example.options):
-                raise DataError(f"example {example.uid} has label {example.label} for {len(example.options)} options")
+                raise DataError(
+                    f"example {example.uid} has label {example.label} for {len(example.options)} options"
+                )
             answer += " " + (LETTERS[example.label] if lettered else example.options[example.label])
         return "\n".join([*lines, answer])
 
@@ -95,11 +101,20 @@ class MultipleChoiceTask(Task):
         context = head + "\n\n".join([*cloze, self.render(example, answered=False, lettered=False)])
         choices = tuple(f" {LETTERS[i]}" for i in range(len(example.options)))
         continuations = tuple(f" {option}" for option in example.options)
-        return Prompt(example.uid, text, choices, example.label, context, continuations, dict(example.meta))
+        return Prompt(
+            example.uid, text, choices, example.label, context, continuations, dict(example.meta)
+        )
 
 
-def _mc(name: str, instruction: str, description: str, layout: FileSplits, read_file: FileReader,
-        aliases: dict[str, str], train_split: str | None = "train") -> MultipleChoiceTask:
+def _mc(
+    name: str,
+    instruction: str,
+    description: str,
+    layout: FileSplits,
+    read_file: FileReader,
+    aliases: dict[str, str],
+    train_split: str | None = "train",
+) -> MultipleChoiceTask:
     return MultipleChoiceTask(
         name=name, kind="multiple_choice", label_words=(), instruction=instruction,
         train_split=train_split, eval_split="eval", description=description, folder=name,

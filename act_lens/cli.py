@@ -1,0 +1,157 @@
+"""The ``act-lens`` command: sinks, search, eval, run (the main job), figures.
+
+Every run writes its resolved config, results and figures into one output folder.
+"""
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from act_lens.errors import ActLensError
+
+DEFAULT_TASK = "reviews"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Resolved settings of one command (written to ``config.json``)."""
+
+    command: str
+    model: str = "smollm2-135m"
+    device: str = "cpu"
+    tasks: tuple[str, ...] = (DEFAULT_TASK,)
+    data_dir: str | None = None
+    data_file: str | None = None
+    limit: int | None = None
+    calib_size: int = 64
+    shots: int = 0
+    seeds: tuple[int, ...] = (0,)
+    head_set: str | None = None
+    beta: float = 0.4
+    threshold: float = 0.1
+    rule: str = "mean"
+    layers: tuple[int, ...] | None = None
+    metric: str = "gold_logprob"
+    margin: float = 0.0
+    screen: int | None = None
+    batch_size: int = 8
+    out: str = "runs/act_lens"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="act-lens", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="JSON file with any of the options below (flags win)")
+    common.add_argument("--model", default=None, help="smollm2-135m (default), a .gguf, a folder or a HF name")
+    common.add_argument("--device", default=None)
+    common.add_argument("--task", action="append", dest="tasks", help="task name (repeatable)")
+    common.add_argument("--data-dir", default=None, help="folder laid out like shared/data")
+    common.add_argument("--data-file", default=None, help="one file of the task's raw format")
+    common.add_argument("--limit", type=int, default=None, help="examples per task (fixed subsample)")
+    common.add_argument("--calib-size", type=int, default=None, help="calibration prompts for search")
+    common.add_argument("--shots", type=int, default=None)
+    common.add_argument("--seed", type=int, action="append", dest="seeds")
+    common.add_argument("--head-set", default=None, help="a HeadSet JSON")
+    common.add_argument("--beta", type=float, default=None)
+    common.add_argument("--threshold", type=float, default=None)
+    common.add_argument("--rule", choices=("mean", "alpha"), default=None)
+    common.add_argument("--layers", default=None, help="candidate layers, e.g. 2-27 or 3,5,7")
+    common.add_argument("--metric", choices=("gold_logprob", "margin", "accuracy"), default=None)
+    common.add_argument("--margin", type=float, default=None)
+    common.add_argument("--screen", type=int, default=None, help="exact-evaluate only the top-N screened heads")
+    common.add_argument("--batch-size", type=int, default=None)
+    common.add_argument("--out", default=None, help="output folder")
+    for name, text in (
+        ("sinks", "sink census with figures"), ("search", "ACT head search -> head_set.json"),
+        ("eval", "evaluate with and without a head set"), ("run", "census -> search -> eval -> report"),
+    ):
+        sub.add_parser(name, parents=[common], help=text)
+    fig = sub.add_parser("figures", help="re-draw all figures of a results folder")
+    fig.add_argument("folder")
+    return parser
+
+
+def _parse_layers(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                a, b = part.split("-")
+                out.extend(range(int(a), int(b) + 1))
+            elif part.strip():
+                out.append(int(part))
+    except ValueError as err:
+        raise ActLensError(f"--layers {text!r}: expected numbers and ranges like 2-27 or 3,5,7") from err
+    return tuple(out)
+
+
+def resolve_config(argv: Sequence[str]) -> RunConfig:
+    args = _parser().parse_args(list(argv))
+    values: dict[str, Any] = {"command": args.command}
+    if args.command == "figures":
+        return RunConfig(command="figures", out=args.folder)
+    if args.config:
+        try:
+            values.update(json.loads(Path(args.config).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ActLensError(f"cannot read --config {args.config}: {err}") from err
+    for key in ("model", "device", "data_dir", "data_file", "limit", "calib_size", "shots", "head_set",
+                "beta", "threshold", "rule", "metric", "margin", "screen", "batch_size", "out"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    if args.tasks:
+        values["tasks"] = tuple(args.tasks)
+    if args.seeds:
+        values["seeds"] = tuple(args.seeds)
+    if args.layers is not None:
+        values["layers"] = _parse_layers(args.layers)
+    for key in ("tasks", "seeds", "layers"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    values.setdefault("out", f"runs/{args.command}")
+    known = set(RunConfig.__dataclass_fields__)
+    unknown = set(values) - known
+    if unknown:
+        raise ActLensError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+    cfg = RunConfig(**values)
+    if cfg.data_file and len(cfg.tasks) != 1:
+        raise ActLensError("--data-file needs exactly one --task (the file's format)")
+    if not 0 <= cfg.beta <= 1 or cfg.threshold <= 0 or cfg.batch_size < 1:
+        raise ActLensError("need 0 <= --beta <= 1, --threshold > 0 and --batch-size >= 1")
+    return cfg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 bad input)."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        cfg = resolve_config(argv)
+        from act_lens import pipeline
+
+        t0 = time.perf_counter()
+        out = Path(cfg.out)
+        if cfg.command != "figures":
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        summary = getattr(pipeline, f"cmd_{cfg.command}")(cfg)
+        print(summary)
+        print(f"[act-lens {cfg.command}: {time.perf_counter() - t0:.0f} s, results in {out}]")
+        return 0
+    except ActLensError as err:
+        print(f"act-lens: error: {err}", file=sys.stderr)
+        return 2
+    except SystemExit as err:  # argparse
+        return int(err.code or 0)
+
+
+def entry() -> None:
+    raise SystemExit(main())
