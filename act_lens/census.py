@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from act_lens.arch import layer_windows
 from act_lens.batching import encode, make_batches, pad_id_of
 from act_lens.core.sinks import SinkRule
 from act_lens.core.token_classes import TOKEN_CLASSES, classify_token
@@ -142,6 +143,8 @@ def sink_census(
         raise ConfigError("sink_census needs at least one prompt")
     n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
     layers = tuple(range(n_layers)) if layers is None else tuple(layers)
+    # Sliding-window layers score each key over the queries that can see it (act_lens.arch).
+    windows = layer_windows(model)
     tok = model.tokenizer
     ids = encode(tok, list(prompts), add_special_tokens=add_special_tokens)
     specials = set(getattr(tok, "all_special_ids", []) or [])
@@ -158,7 +161,10 @@ def sink_census(
     device = model.cfg.device
     for batch in make_batches(ids, batch_size, pad_id_of(tok)):
         want_example = example_index is not None and example_index in batch.index
-        rec = SinkRecorder(layers, threshold=threshold, rule=rule, keep_patterns=keep if want_example else {})
+        rec = SinkRecorder(
+            layers, threshold=threshold, rule=rule, keep_patterns=keep if want_example else {},
+            windows=windows,
+        )
         with torch.inference_mode():
             model.run_with_hooks(
                 batch.tokens.to(device), attention_mask=batch.attention_mask.to(device),

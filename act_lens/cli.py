@@ -38,6 +38,8 @@ class RunConfig:
     layers: tuple[int, ...] | None = None
     metric: str = "gold_logprob"
     margin: float = 0.0
+    min_z: float | None = None
+    max_heads: int | None = None
     screen: int | None = None
     batch_size: int = 8
     out: str = "runs/act_lens"
@@ -65,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--layers", default=None, help="candidate layers, e.g. 2-27 or 3,5,7")
     common.add_argument("--metric", choices=("gold_logprob", "margin", "accuracy"), default=None)
     common.add_argument("--margin", type=float, default=None)
+    common.add_argument("--min-z", type=float, default=None, help="keep heads whose gain > MIN_Z stderr")
+    common.add_argument("--max-heads", type=int, default=None, help="keep at most this many heads")
     common.add_argument("--screen", type=int, default=None, help="exact-evaluate only the top-N screened heads")
     common.add_argument("--batch-size", type=int, default=None)
     common.add_argument("--out", default=None, help="output folder")
@@ -105,7 +109,7 @@ def resolve_config(argv: Sequence[str]) -> RunConfig:
         except (OSError, json.JSONDecodeError) as err:
             raise ActLensError(f"cannot read --config {args.config}: {err}") from err
     for key in ("model", "device", "data_dir", "data_file", "limit", "calib_size", "shots", "head_set",
-                "beta", "threshold", "rule", "metric", "margin", "screen", "batch_size", "out"):
+                "beta", "threshold", "rule", "metric", "margin", "min_z", "max_heads", "screen", "batch_size", "out"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     if args.tasks:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import torch
 
 from act_lens.act import Hook, act_hooks
+from act_lens.arch import layer_windows
 from act_lens.check import require_pattern_editable
 from act_lens.core.sinks import SinkRule
 from act_lens.errors import ConfigError
@@ -100,7 +101,10 @@ def generate(
     device = model.cfg.device
     new: list[int] = []
     sink_queries = n_prompt if policy == "prompt" else None
-    calib = act_hooks(head_set, beta=beta, threshold=threshold, rule=rule, sink_queries=sink_queries)
+    calib = act_hooks(
+        head_set, beta=beta, threshold=threshold, rule=rule, sink_queries=sink_queries,
+        windows=layer_windows(model),
+    )
     with torch.inference_mode():
         for _ in range(max_new_tokens):
             tokens = torch.tensor([ids + new], device=device)

@@ -119,7 +119,7 @@ def load_model(
         known = parsed.known
         assert known is not None
         gguf_path = _known_gguf_path(known, cache_dir)
-        hf, tok = _load_gguf(gguf_path, cache_dir, known.architectures)
+        hf, tok = _load_gguf(gguf_path, cache_dir, known.architectures, sha256=known.sha256)
         name = hf_name or known.hf_name
     elif parsed.kind == "gguf":
         hf, tok = _load_gguf(Path(parsed.value), cache_dir, None)
@@ -172,11 +172,18 @@ def _known_gguf_path(known: KnownModel, cache_dir: "str | os.PathLike[str] | Non
 
 
 def _load_gguf(
-    path: Path, cache_dir: "str | os.PathLike[str] | None", architectures: tuple[str, ...] | None
+    path: Path,
+    cache_dir: "str | os.PathLike[str] | None",
+    architectures: tuple[str, ...] | None,
+    sha256: str | None = None,
 ) -> tuple[Any, Any]:
-    """Load a GGUF through the weight cache (dequantize once, then reuse)."""
+    """Load a GGUF through the weight cache (dequantize once, then reuse).
+
+    ``sha256``: the file's already verified sha256 (known models), which spares re-hashing it.
+    """
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    cache = WeightCache(root / "models" / file_sha256(path)[:24])
+    key = sha256 or file_sha256(path)
+    cache = WeightCache(root / "models" / key[:24])
     loaded = cache.load()
     if loaded is not None:
         return loaded

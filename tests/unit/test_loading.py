@@ -133,3 +133,19 @@ def test_file_sha256(tmp_path):
 def test_bundled_gguf_is_found():
     (path,) = KNOWN_MODELS["smollm2-135m"].part_paths()
     assert path.name.endswith(".gguf") and path.stat().st_size > 50_000_000
+
+
+def test_same_size_rewrite_is_caught_by_the_hash(tmp_path):
+    """A rewrite that keeps the size changes mtime, which forces the full sha256 check."""
+    import os
+
+    hf, tok = _tiny_hf()
+    cache = WeightCache(tmp_path / "entry")
+    cache.store(hf, tok, source="test")
+    weights = tmp_path / "entry" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    stat = weights.stat()
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert not cache.is_valid()

@@ -1,0 +1,101 @@
+"""Per-model sink census on SST-2 dev prompts, and optionally SST-2 accuracy with a searched head set.
+
+    python analyses/model_census.py gemma3-270m [--data ../shared/data] [--n 100]
+        [--eval-limit 200] [--search] [--calib 32] [--screen 30] [--out figures]
+
+Writes ``figures/census_<model>.json``, the census figures (``<model>_*.png``) and
+``figures/measure_<model>.json`` (timings, hidden-sink head count, accuracies). The census uses
+``layer_windows(model)`` automatically (sliding-window layers).
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from act_lens import load_model
+from act_lens.act import ActConfig
+from act_lens.arch import layer_windows
+from act_lens.census import sink_census
+from act_lens.evaluate import build_prompts, compare, evaluate, subsample
+from act_lens.figures import save_census_figures
+from act_lens.search import calibration_mix, search_heads
+from act_lens.tasks import get_task
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model")
+    parser.add_argument(
+        "--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
+    parser.add_argument("--n", type=int, default=100, help="SST-2 dev prompts for the census")
+    parser.add_argument(
+        "--eval-limit", type=int, default=0, help="SST-2 dev examples to evaluate (0: skip)"
+    )
+    parser.add_argument(
+        "--search", action="store_true", help="search a head set and evaluate with it"
+    )
+    parser.add_argument("--calib", type=int, default=32)
+    parser.add_argument("--screen", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--out", default="figures")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"model": args.model}
+    summary = out / f"measure_{args.model}.json"
+
+    def save() -> None:
+        summary.write_text(json.dumps(result, indent=2))
+        print(json.dumps(result), flush=True)
+
+    t0 = time.perf_counter()
+    model = load_model(args.model)
+    result["load_s"] = time.perf_counter() - t0
+    result["sliding_layers"] = sorted(layer_windows(model))
+    task = get_task("sst2")
+    prompts = [p.text for p in build_prompts(task, subsample(task.load(args.data), args.n))]
+    t0 = time.perf_counter()
+    census = sink_census(model, prompts, batch_size=args.batch_size)
+    result["census_s"] = time.perf_counter() - t0
+    result["n_prompts"] = census.n_prompts
+    result["heads_with_hidden_sinks_0.5"] = census.n_heads_with_hidden_sinks(0.5)
+    result["n_heads_total"] = int(census.hidden_sink_freq.numel())
+    result["top_heads"] = census.top(5)
+    result["top_tokens"] = list(census.top_tokens[:10])
+    census.save(out / f"census_{args.model}.json")
+    save_census_figures(census, out, prefix=f"{args.model}_")
+    save()
+    if args.eval_limit:
+        t0 = time.perf_counter()
+        base = evaluate(
+            model, "sst2", data=args.data, limit=args.eval_limit, batch_size=args.batch_size
+        )
+        result["eval_s"] = time.perf_counter() - t0
+        result["sst2_acc"] = base.accuracy
+        save()
+        if args.search:
+            t0 = time.perf_counter()
+            calib = calibration_mix(["sst2"], args.calib, data=args.data)
+            heads = search_heads(model, calib, screen=args.screen, batch_size=args.batch_size)
+            result["search_s"] = time.perf_counter() - t0
+            result["head_set"] = {str(k): list(v) for k, v in heads.heads.items()}
+            heads.save(out / f"headset_{args.model}.json")
+            act = ActConfig(heads, windows=layer_windows(model))
+            treated = evaluate(
+                model,
+                "sst2",
+                data=args.data,
+                limit=args.eval_limit,
+                hooks=act,
+                batch_size=args.batch_size,
+            )
+            result["sst2_acc_act"] = treated.accuracy
+            result["compare"] = str(compare(base, treated))
+            save()
+
+
+if __name__ == "__main__":
+    main()
