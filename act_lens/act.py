@@ -60,6 +60,19 @@ class ActConfig:
         if self.windows is not None and any(int(w) < 1 for w in self.windows.values()):
             raise ConfigError(f"windows must map layers to window sizes >= 1, got {dict(self.windows)}")
 
+    def for_model(self, model: Any, *, allow_model_mismatch: bool = False) -> "ActConfig":
+        """Checked against ``model`` (pattern editable, heads in range, made for it), with the
+        model's sliding windows filled in when not given. ``evaluate`` calls this itself."""
+        from dataclasses import replace
+
+        from act_lens.arch import layer_windows
+        from act_lens.check import require_pattern_editable
+
+        if len(self.head_set):
+            require_pattern_editable(model)
+        self.head_set.validate(model, allow_model_mismatch=allow_model_mismatch)
+        return self if self.windows is not None else replace(self, windows=layer_windows(model))
+
     def __call__(self, attention_mask: Tensor | None = None) -> HookList:
         return act_hooks(
             self.head_set, beta=self.beta, threshold=self.threshold, rule=self.rule,
