@@ -112,7 +112,7 @@ def screen_heads(
         def leaf(x: Tensor, hook: Any) -> Tensor:
             return x.detach().requires_grad_(True)
 
-        def keep(p: Tensor, hook: Any) -> Tensor:
+        def keep(p: Tensor, hook: Any, store: dict[int, Tensor] = store) -> Tensor:
             store[int(hook.name.split(".")[1])] = p
             return p
 

@@ -10,8 +10,8 @@ import argparse
 import time
 
 import torch
-
 from _common import write_result
+
 from act_lens import load_model
 from act_lens.act import act_hooks
 from act_lens.headset import HeadSet

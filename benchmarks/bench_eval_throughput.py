@@ -8,6 +8,7 @@ import argparse
 import time
 
 from _common import write_result
+
 from act_lens import load_model
 from act_lens.evaluate import evaluate
 
