@@ -148,7 +148,7 @@ def sink_census(
     tok = model.tokenizer
     ids = encode(tok, list(prompts), add_special_tokens=add_special_tokens)
     specials = set(getattr(tok, "all_special_ids", []) or [])
-    cache: dict[int, int] = {}
+    cache: dict[int, tuple[str, str]] = {}  # token id -> (decoded text, class)
     classes = {c: i for i, c in enumerate(TOKEN_CLASSES)}
     shape = (len(layers), n_heads)
     has_hidden = torch.zeros(shape)
@@ -183,10 +183,12 @@ def sink_census(
                 has_hidden[li] += hidden.any(-1).float()
                 for head, pos in sinks.nonzero().tolist():
                     token_id = ids[orig][pos]
-                    cls = "first" if pos == 0 else _class_of(tok, token_id, specials, cache)
+                    if pos == 0:
+                        counts[li, head, classes["first"]] += 1
+                        continue
+                    text, cls = _describe_token(tok, token_id, specials, cache)
                     counts[li, head, classes[cls]] += 1
-                    if pos > 0:
-                        top[tok.decode([token_id])] += 1
+                    top[text] += 1
         if want_example:
             row = batch.index.index(example_index)
             offset = batch.tokens.shape[1] - len(ids[example_index])
@@ -211,8 +213,11 @@ def sink_census(
     )
 
 
-def _class_of(tok: Any, token_id: int, specials: set[int], cache: dict[int, int]) -> str:
+def _describe_token(
+    tok: Any, token_id: int, specials: set[int], cache: dict[int, tuple[str, str]]
+) -> tuple[str, str]:
+    """Decoded text and token class of a hidden-sink token, decoded once per token id."""
     if token_id not in cache:
         text = tok.decode([token_id])
-        cache[token_id] = TOKEN_CLASSES.index(classify_token(text, is_special=token_id in specials))
-    return TOKEN_CLASSES[cache[token_id]]
+        cache[token_id] = (text, classify_token(text, is_special=token_id in specials))
+    return cache[token_id]

@@ -9,7 +9,7 @@ from act_lens.census import SinkCensus, sink_census
 from act_lens.cli import RunConfig
 from act_lens.effects import HeadEffects
 from act_lens.errors import ConfigError
-from act_lens.evaluate import EvalResult, compare, evaluate, subsample
+from act_lens.evaluate import compare, evaluate, subsample
 from act_lens.headset import HeadSet
 from act_lens.io import atomic_write_text
 from act_lens.search import calibration_mix, search_heads
@@ -227,5 +227,4 @@ def cmd_figures(cfg: RunConfig) -> str:
         drawn.append(out / "figures" / "eval_comparison.png")
     if not drawn:
         raise ConfigError(f"{out} holds no census.json, head_effects.pt or results.json to draw from")
-    _ = EvalResult  # results are re-read from JSON above
     return "re-drew:\n" + "\n".join(f"  {p}" for p in drawn)
