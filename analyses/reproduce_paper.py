@@ -1,18 +1,27 @@
 """The paper's protocol on the shared benchmarks with the bundled model, plus controls.
 
     python analyses/reproduce_paper.py [--data-dir ../shared/data] [--limit 200] [--calib-per-task 16]
-                                       [--out figures/paper] [--skip-mc] [--shots 0]
+                                       [--parts cls,sweeps,mc,kshot] [--out figures/paper]
 
-1. One ACT head search on a mixed classification calibration set (training splits of the 9
-   classification tasks, zero-shot), keep-rule: mean gold log-prob gain > margin.
-2. Evaluation on the eval split of every classification task (fixed subsample of --limit):
-   baseline vs ACT with paired intervals and McNemar p-values.
-3. Controls on every classification task: a random head set of the same size (same layers),
-   ACT on all heads of the candidate layers, contextual calibration (Zhao et al. 2021) alone
-   and combined with ACT.
-4. Sweeps on SST-2: beta and threshold.
-5. One search + evaluation for the multiple-choice tasks (option letters).
-Writes JSON results, a Markdown table (``table.md``) and figures into --out.
+Parts (``--parts``, default all; each writes its own JSON into --out, so parts can be run in
+separate sessions and the table is rebuilt from whatever parts are there):
+
+``cls``    One ACT head search on a mixed classification calibration set (training splits of the
+           9 classification tasks, zero-shot; keep-rule: mean gold log-prob gain > margin), then
+           the eval split of every classification task (fixed subsample of --limit): baseline vs
+           ACT with paired intervals and exact McNemar p-values, and controls: a random head set
+           of the same size (same layers), ACT on all heads of the candidate layers, contextual
+           calibration (Zhao et al. 2021) alone and combined with ACT.  -> ``cls.json``
+``sweeps`` beta and threshold sweeps on SST-2 with the classification head set. -> ``sweeps.json``
+``mc``     One search on a mixed multiple-choice calibration set (the 6 MC tasks with a training
+           split), evaluation on all 8 MC tasks (option letters), with a random-set control.
+           -> ``mc.json``
+``kshot``  k-shot (--shots) evaluation over --seeds demonstration seeds on --kshot-tasks, baseline
+           vs ACT with the classification head set (searched zero-shot, as in the paper).
+           -> ``kshot.json``
+
+Parts other than ``cls`` that need the classification head set read ``head_set_cls.json`` from
+--out. ``table.md`` and ``results.json`` (all parts merged) are rewritten after every run.
 """
 
 import argparse
@@ -30,11 +39,13 @@ from act_lens.evaluate import EvalResult, compare, evaluate
 from act_lens.figures import plot_eval_comparison
 from act_lens.headset import HeadSet
 from act_lens.search import calibration_mix, default_layers, search_heads
+from act_lens.stats import summarize_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 CLS = ("sst2", "sst5", "mr", "subj", "agnews", "trec", "cb", "boolq", "dbpedia")
 MC = ("arc_easy", "arc_challenge", "openbookqa", "commonsense_qa", "copa", "mmlu", "hellaswag", "piqa")
 MC_TRAIN = ("arc_easy", "arc_challenge", "openbookqa", "commonsense_qa", "copa", "mmlu")
+PARTS = ("cls", "sweeps", "mc", "kshot")
 
 
 def _row(task: str, base: EvalResult, treated: EvalResult) -> dict[str, Any]:
@@ -42,7 +53,7 @@ def _row(task: str, base: EvalResult, treated: EvalResult) -> dict[str, Any]:
     return {
         "task": task, "n": base.n, "baseline": base.accuracy, "treated": treated.accuracy,
         "delta": cmp.delta, "interval": list(cmp.interval), "p_value": cmp.p_value, "flips": cmp.flips,
-        "baseline_positive_rate": base.prediction_rate(), "treated_positive_rate": treated.prediction_rate(),
+        "baseline_prediction_rate": base.prediction_rate(), "treated_prediction_rate": treated.prediction_rate(),
     }
 
 
@@ -52,128 +63,246 @@ def _fmt(r: dict[str, Any]) -> str:
             f"[{100 * lo:+.1f}, {100 * hi:+.1f}] | {r['p_value']:.2g}")
 
 
-def main() -> int:
+def _random_like(hs: HeadSet, layers: list[int], n_heads: int, seed: int) -> HeadSet:
+    pairs = [(layer, h) for layer in layers for h in range(n_heads)]
+    return HeadSet(random.Random(seed).sample(pairs, len(hs)), {"method": "random control", "seed": seed})
+
+
+def _layers(model: Any, spec: str | None) -> list[int]:
+    if spec is None:
+        return list(default_layers(model.cfg.n_layers))
+    if spec == "all":
+        return list(range(model.cfg.n_layers))
+    return [int(x) for x in spec.split(",")]
+
+
+def _cls_head_set(out: Path, model: Any) -> HeadSet:
+    path = out / "head_set_cls.json"
+    if not path.exists():
+        raise SystemExit(f"{path} not found: run the 'cls' part first (--parts cls) or pass the --out that has it")
+    return HeadSet.load(path, model=model)
+
+
+def part_cls(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any]) -> dict[str, Any]:
+    layers = _layers(model, args.layers)
+    t0 = time.perf_counter()
+    calib = calibration_mix(CLS, args.calib_per_task * len(CLS), data=ev["data"], seed=0)
+    hs = search_heads(model, calib, layers=layers, margin=args.margin, screen=args.screen,
+                      batch_size=args.batch_size, checkpoint=out / "search_cls.ckpt")
+    hs.save(out / "head_set_cls.json")
+    timings = {"search_s": time.perf_counter() - t0}
+    print("classification head set:", hs.summary(), flush=True)
+
+    random_set = _random_like(hs, layers, model.cfg.n_heads, seed=0)
+    all_set = HeadSet([(layer, h) for layer in layers for h in range(model.cfg.n_heads)],
+                      {"method": "all heads of the candidate layers"})
+    configs = {"act": ActConfig(hs), "random": ActConfig(random_set), "all_heads": ActConfig(all_set)}
+    t0 = time.perf_counter()
+    res: dict[str, Any] = {"head_set": hs.to_dict(), "random_set": random_set.to_dict(), "tasks": {}}
+    for task in CLS:
+        base = evaluate(model, task, **ev)
+        base.save(out / f"{task}_baseline.json")
+        row: dict[str, Any] = {}
+        treated: dict[str, EvalResult] = {}
+        for name, cfg in configs.items():
+            treated[name] = evaluate(model, task, hooks=cfg, **ev)
+            treated[name].save(out / f"{task}_{name}.json")
+            row[name] = _row(task, base, treated[name])
+        cc = contextual_calibration(base, content_free_scores(model, task, data=ev["data"]))
+        row["cc"] = _row(task, base, cc)
+        cf_act = content_free_scores(model, task, data=ev["data"], hooks=configs["act"])
+        cc_act = contextual_calibration(treated["act"], cf_act)
+        row["cc+act"] = _row(task, base, cc_act)
+        row["act_vs_cc"] = _row(task, cc, cc_act)
+        res["tasks"][task] = row
+        print(task, "base", round(100 * base.accuracy, 1),
+              {k: round(100 * v["treated"], 1) for k, v in row.items()}, flush=True)
+    timings["eval_s"] = time.perf_counter() - t0
+    res["timings"] = timings
+    return res
+
+
+def part_sweeps(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any]) -> dict[str, Any]:
+    hs = _cls_head_set(out, model)
+    t0 = time.perf_counter()
+    base = evaluate(model, "sst2", **ev)
+    res: dict[str, Any] = {"beta": {}, "threshold": {}}
+    for beta in (0.0, 0.2, 0.4, 0.6, 0.8):
+        res["beta"][str(beta)] = _row("sst2", base, evaluate(model, "sst2", hooks=ActConfig(hs, beta=beta), **ev))
+    for thr in (0.05, 0.1, 0.2, 0.3):
+        res["threshold"][str(thr)] = _row("sst2", base, evaluate(model, "sst2", hooks=ActConfig(hs, threshold=thr), **ev))
+    res["timings"] = {"sweeps_s": time.perf_counter() - t0}
+    return res
+
+
+def part_mc(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any]) -> dict[str, Any]:
+    layers = _layers(model, args.layers)
+    t0 = time.perf_counter()
+    calib = calibration_mix(MC_TRAIN, args.calib_per_task * len(MC_TRAIN), data=ev["data"], seed=1)
+    hs = search_heads(model, calib, layers=layers, margin=args.margin, screen=args.screen,
+                      batch_size=args.batch_size, checkpoint=out / "search_mc.ckpt")
+    hs.save(out / "head_set_mc.json")
+    timings = {"search_s": time.perf_counter() - t0}
+    print("multiple-choice head set:", hs.summary(), flush=True)
+    random_set = _random_like(hs, layers, model.cfg.n_heads, seed=1)
+    res: dict[str, Any] = {"head_set": hs.to_dict(), "random_set": random_set.to_dict(), "tasks": {}}
+    t0 = time.perf_counter()
+    for task in MC:
+        base = evaluate(model, task, **ev)
+        base.save(out / f"{task}_baseline.json")
+        row = {}
+        for name, cfg in {"act": ActConfig(hs), "random": ActConfig(random_set)}.items():
+            treated = evaluate(model, task, hooks=cfg, **ev)
+            treated.save(out / f"{task}_{name}.json")
+            row[name] = _row(task, base, treated)
+        res["tasks"][task] = row
+        print(task, "base", round(100 * base.accuracy, 1),
+              {k: round(100 * v["treated"], 1) for k, v in row.items()}, flush=True)
+    timings["eval_s"] = time.perf_counter() - t0
+    res["timings"] = timings
+    return res
+
+
+def part_kshot(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any]) -> dict[str, Any]:
+    if args.shots < 1:
+        raise SystemExit("the kshot part needs --shots >= 1")
+    hs = _cls_head_set(out, model)
+    t0 = time.perf_counter()
+    kev = dict(ev, limit=args.kshot_limit or args.limit, shots=args.shots)
+    res: dict[str, Any] = {"shots": args.shots, "seeds": list(range(args.seeds)), "tasks": {}}
+    for task in args.kshot_tasks.split(","):
+        per_seed = []
+        for seed in range(args.seeds):
+            base = evaluate(model, task, seed=seed, **kev)
+            act = evaluate(model, task, seed=seed, hooks=ActConfig(hs), **kev)
+            base.save(out / f"kshot{args.shots}_{task}_s{seed}_baseline.json")
+            act.save(out / f"kshot{args.shots}_{task}_s{seed}_act.json")
+            per_seed.append(_row(task, base, act))
+            print(f"{task} {args.shots}-shot seed {seed}: base {100 * base.accuracy:.1f} "
+                  f"ACT {100 * act.accuracy:.1f}", flush=True)
+        res["tasks"][task] = {
+            "per_seed": per_seed,
+            "baseline": summarize_seeds([r["baseline"] for r in per_seed]).to_dict(),
+            "act": summarize_seeds([r["treated"] for r in per_seed]).to_dict(),
+            "delta": summarize_seeds([r["delta"] for r in per_seed]).to_dict(),
+            "seeds_better": sum(r["delta"] > 0 for r in per_seed),
+            "seeds_worse": sum(r["delta"] < 0 for r in per_seed),
+        }
+    res["timings"] = {"kshot_s": time.perf_counter() - t0}
+    return res
+
+
+def _table(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    if "cls" in results:
+        c = results["cls"]
+        lines += [
+            f"## Classification, zero-shot (`{c['command']}`, {c['timings_total_min']:.1f} min)", "",
+            f"Head set: {HeadSet.from_dict(c['head_set']).summary()}", "",
+            "| task | base | ACT | delta [95% CI] | p | random set | all heads | CC | CC+ACT |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for task, row in c["tasks"].items():
+            lines.append(
+                f"| {task} | {_fmt(row['act'])} | {100 * row['random']['treated']:.1f} | "
+                f"{100 * row['all_heads']['treated']:.1f} | {100 * row['cc']['treated']:.1f} | "
+                f"{100 * row['cc+act']['treated']:.1f} |")
+        lines.append("")
+    if "sweeps" in results:
+        s = results["sweeps"]
+        lines += [f"## SST-2 sweeps, ACT accuracy (`{s['command']}`, {s['timings_total_min']:.1f} min)", ""]
+        for key in ("beta", "threshold"):
+            lines += ["| " + key + " | " + " | ".join(s[key]) + " |", "|---" * (len(s[key]) + 1) + "|",
+                      "| acc | " + " | ".join(f"{100 * r['treated']:.1f}" for r in s[key].values()) + " |", ""]
+    if "mc" in results:
+        m = results["mc"]
+        lines += [
+            f"## Multiple choice, zero-shot, option letters (`{m['command']}`, {m['timings_total_min']:.1f} min)", "",
+            f"Head set: {HeadSet.from_dict(m['head_set']).summary()}", "",
+            "| task | base | ACT | delta [95% CI] | p | random set | most frequent answer, base -> ACT |",
+            "|---|---|---|---|---|---|---|"]
+        for task, row in m["tasks"].items():
+            a = row["act"]
+            top_b, top_t = max(a["baseline_prediction_rate"]), max(a["treated_prediction_rate"])
+            lines.append(f"| {task} | {_fmt(a)} | {100 * row['random']['treated']:.1f} | "
+                         f"{100 * top_b:.0f}% -> {100 * top_t:.0f}% |")
+        lines.append("")
+    if "kshot" in results:
+        k = results["kshot"]
+        lines += [
+            f"## {k['shots']}-shot classification over {len(k['seeds'])} seeds, classification head set "
+            f"(`{k['command']}`, {k['timings_total_min']:.1f} min)", "",
+            "| task | n | base mean ± sd | ACT mean ± sd | delta mean ± sd | seeds better / worse | per-seed p |",
+            "|---|---|---|---|---|---|---|"]
+        for task, row in k["tasks"].items():
+            b, a, d = row["baseline"], row["act"], row["delta"]
+            ps = ", ".join(f"{r['p_value']:.2g}" for r in row["per_seed"])
+            lines.append(f"| {task} | {row['per_seed'][0]['n']} | {100 * b['mean']:.1f} ± {100 * b['std']:.1f} | "
+                         f"{100 * a['mean']:.1f} ± {100 * a['std']:.1f} | {100 * d['mean']:+.1f} ± {100 * d['std']:.1f} | "
+                         f"{row['seeds_better']} / {row['seeds_worse']} | {ps} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--calib-per-task", type=int, default=16)
     parser.add_argument("--margin", type=float, default=0.0)
     parser.add_argument("--screen", type=int, default=None)
+    parser.add_argument("--layers", default=None, help="candidate layers: comma list or 'all' (default: 2..L-2)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--skip-mc", action="store_true")
+    parser.add_argument("--shots", type=int, default=4, help="demonstrations per prompt in the kshot part")
+    parser.add_argument("--seeds", type=int, default=5, help="demonstration seeds in the kshot part")
+    parser.add_argument("--kshot-tasks", default=",".join(CLS))
+    parser.add_argument("--kshot-limit", type=int, default=None, help="eval examples per task in kshot (default --limit)")
     parser.add_argument("--out", default=str(REPO / "figures" / "paper"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    bad = [p for p in parts if p not in PARTS]
+    if bad or not parts:
+        parser.error(f"--parts: unknown {bad}; choose from {', '.join(PARTS)}")
+    unknown = [t for t in args.kshot_tasks.split(",") if t not in CLS]
+    if "kshot" in parts and unknown:
+        parser.error(f"--kshot-tasks: {unknown} are not classification tasks ({', '.join(CLS)})")
     data = Path(args.data_dir)
     if not data.is_dir():
         print(f"data directory {data} not found; pass --data-dir", file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
     model = load_model(args.model)
-    layers = default_layers(model.cfg.n_layers)
-    ev = dict(data=data, limit=args.limit, batch_size=args.batch_size, progress=False)
-    timings: dict[str, float] = {}
-
-    # 1. classification search
-    t0 = time.perf_counter()
-    calib = calibration_mix(CLS, args.calib_per_task * len(CLS), data=data, seed=0)
-    hs = search_heads(model, calib, layers=layers, margin=args.margin, screen=args.screen,
-                      batch_size=args.batch_size, checkpoint=out / "search_cls.ckpt")
-    hs.save(out / "head_set_cls.json")
-    timings["search_cls_s"] = time.perf_counter() - t0
-    print("classification head set:", hs.summary(), flush=True)
-
-    rng = random.Random(0)
-    n_heads = model.cfg.n_heads
-    all_pairs = [(layer, h) for layer in layers for h in range(n_heads)]
-    random_set = HeadSet(rng.sample(all_pairs, len(hs)), {"method": "random control", "seed": 0})
-    all_set = HeadSet(all_pairs, {"method": "all heads of the candidate layers"})
-    configs = {"act": ActConfig(hs), "random": ActConfig(random_set), "all_heads": ActConfig(all_set)}
-
-    # 2-3. classification evaluation and controls
-    t0 = time.perf_counter()
-    results: dict[str, Any] = {"head_set": hs.to_dict(), "random_set": random_set.to_dict(), "tasks": {}}
-    for task in CLS:
-        base = evaluate(model, task, **ev)
-        base.save(out / f"{task}_baseline.json")
-        row: dict[str, Any] = {}
-        for name, cfg in configs.items():
-            treated = evaluate(model, task, hooks=cfg, **ev)
-            treated.save(out / f"{task}_{name}.json")
-            row[name] = _row(task, base, treated)
-        cf = content_free_scores(model, task, data=data)
-        cc = contextual_calibration(base, cf)
-        row["cc"] = _row(task, base, cc)
-        cf_act = content_free_scores(model, task, data=data, hooks=configs["act"])
-        cc_act = contextual_calibration(EvalResult.load(out / f"{task}_act.json"), cf_act)
-        row["cc+act"] = _row(task, base, cc_act)
-        row["act_vs_cc"] = _row(task, cc, cc_act)
-        results["tasks"][task] = row
-        print(task, {k: round(100 * v["treated"], 1) for k, v in row.items()}, "base", round(100 * base.accuracy, 1), flush=True)
-    timings["eval_cls_s"] = time.perf_counter() - t0
-
-    # 4. sweeps on SST-2
-    t0 = time.perf_counter()
-    base = evaluate(model, "sst2", **ev)
-    sweeps: dict[str, Any] = {"beta": {}, "threshold": {}}
-    for beta in (0.0, 0.2, 0.4, 0.6, 0.8):
-        sweeps["beta"][str(beta)] = _row("sst2", base, evaluate(model, "sst2", hooks=ActConfig(hs, beta=beta), **ev))
-    for thr in (0.05, 0.1, 0.2, 0.3):
-        sweeps["threshold"][str(thr)] = _row("sst2", base, evaluate(model, "sst2", hooks=ActConfig(hs, threshold=thr), **ev))
-    results["sweeps_sst2"] = sweeps
-    timings["sweeps_s"] = time.perf_counter() - t0
-
-    # 5. multiple choice
-    if not args.skip_mc:
+    ev: dict[str, Any] = dict(data=data, limit=args.limit, batch_size=args.batch_size, progress=False)
+    command = "python analyses/reproduce_paper.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    run_part = {"cls": part_cls, "sweeps": part_sweeps, "mc": part_mc, "kshot": part_kshot}
+    for part in parts:
         t0 = time.perf_counter()
-        calib_mc = calibration_mix(MC_TRAIN, args.calib_per_task * len(MC_TRAIN), data=data, seed=1)
-        hs_mc = search_heads(model, calib_mc, layers=layers, margin=args.margin, screen=args.screen,
-                             batch_size=args.batch_size, checkpoint=out / "search_mc.ckpt")
-        hs_mc.save(out / "head_set_mc.json")
-        results["head_set_mc"] = hs_mc.to_dict()
-        results["mc"] = {}
-        for task in MC:
-            b = evaluate(model, task, **ev)
-            t = evaluate(model, task, hooks=ActConfig(hs_mc), **ev)
-            results["mc"][task] = _row(task, b, t)
-            print(task, round(100 * b.accuracy, 1), round(100 * t.accuracy, 1), flush=True)
-        timings["mc_s"] = time.perf_counter() - t0
+        res = run_part[part](model, args, out, ev)
+        res["command"] = command
+        res["model"] = args.model
+        res["limit"] = args.limit
+        res["timings_total_min"] = (time.perf_counter() - t0) / 60
+        (out / f"{part}.json").write_text(json.dumps(res, indent=2))
 
-    timings["total_s"] = time.perf_counter() - t_start
-    results["timings"] = timings
-    results["command"] = " ".join(sys.argv)
+    results = {p: json.loads((out / f"{p}.json").read_text()) for p in PARTS if (out / f"{p}.json").exists()}
     (out / "results.json").write_text(json.dumps(results, indent=2))
-
-    lines = [
-        f"Model {args.model}; zero-shot; {args.limit} eval examples per task (fixed subsample); "
-        f"classification head set: {hs.summary()}",
-        "",
-        "| task | base | ACT | delta [95% CI] | p | random set | all heads | CC | CC+ACT |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for task, row in results["tasks"].items():
-        lines.append(
-            f"| {task} | {_fmt(row['act'])} | {100 * row['random']['treated']:.1f} | "
-            f"{100 * row['all_heads']['treated']:.1f} | {100 * row['cc']['treated']:.1f} | "
-            f"{100 * row['cc+act']['treated']:.1f} |"
-        )
+    table = f"Model {args.model}; eval examples per task: the fixed subsample of `--limit` in each command.\n\n"
+    table += _table(results)
+    (out / "table.md").write_text(table)
+    if "cls" in results:
+        rows = [{"task": t, "baseline": r["act"]["baseline"], "treated": r["act"]["treated"],
+                 "interval": tuple(r["act"]["interval"]), "p_value": r["act"]["p_value"]}
+                for t, r in results["cls"]["tasks"].items()]
+        plot_eval_comparison(rows, path=out / "eval_classification.png")
     if "mc" in results:
-        lines += ["", f"Multiple choice head set: {HeadSet.from_dict(results['head_set_mc']).summary()}", "",
-                  "| task | base | ACT | delta [95% CI] | p |", "|---|---|---|---|---|"]
-        lines += [f"| {t} | {_fmt(r)} |" for t, r in results["mc"].items()]
-    lines += ["", "SST-2 sweeps (ACT accuracy):", "",
-              "| beta | " + " | ".join(sweeps["beta"]) + " |", "|---" * (len(sweeps["beta"]) + 1) + "|",
-              "| acc | " + " | ".join(f"{100 * r['treated']:.1f}" for r in sweeps["beta"].values()) + " |", "",
-              "| threshold | " + " | ".join(sweeps["threshold"]) + " |", "|---" * (len(sweeps["threshold"]) + 1) + "|",
-              "| acc | " + " | ".join(f"{100 * r['treated']:.1f}" for r in sweeps["threshold"].values()) + " |",
-              "", f"Run time: {timings['total_s'] / 60:.1f} min; command: `{results['command']}`"]
-    (out / "table.md").write_text("\n".join(lines) + "\n")
-    rows = [{"task": t, "baseline": r["act"]["baseline"], "treated": r["act"]["treated"],
-             "interval": tuple(r["act"]["interval"]), "p_value": r["act"]["p_value"]} for t, r in results["tasks"].items()]
-    plot_eval_comparison(rows, path=out / "eval_classification.png")
-    print("\n".join(lines))
+        rows = [{"task": t, "baseline": r["act"]["baseline"], "treated": r["act"]["treated"],
+                 "interval": tuple(r["act"]["interval"]), "p_value": r["act"]["p_value"]}
+                for t, r in results["mc"]["tasks"].items()]
+        plot_eval_comparison(rows, path=out / "eval_multiple_choice.png")
+    print(table)
     return 0
 
 
