@@ -3,9 +3,12 @@
 Contextual calibration (Zhao et al. 2021, "Calibrate Before Use"): divide the label
 probabilities by those the model gives a content-free input (e.g. "N/A") in the same prompt,
 then take the argmax. It corrects a prior bias toward some labels without touching attention.
+For multiple-choice tasks the content-free input is a question and options that are all the
+content-free text, and the correction divides the option-letter probabilities (one prior per
+number of options, since e.g. ARC mixes 3-, 4- and 5-option questions).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -23,15 +26,28 @@ CONTENT_FREE = ("N/A", "", "[MASK]")
 def content_free_scores(
     model: Any, task: "str | Task", *, shots: int = 0, seed: int = 0, data: Any = None,
     hooks: "HookSpec | None" = None, content_free: Sequence[str] = CONTENT_FREE,
+    n_options: int | None = None,
 ) -> torch.Tensor:
-    """Mean label probabilities for content-free inputs (every text field replaced), ``[n_labels]``."""
+    """Mean label probabilities for content-free inputs (every text field replaced).
+
+    Returns ``[n_labels]`` for a classification task; for a multiple-choice task, the mean
+    option-letter probabilities ``[n_options]`` of a prompt whose question and ``n_options``
+    options (default: as many as the first eval example has) are all the content-free text.
+    """
     task = get_task(task) if isinstance(task, str) else task
-    if task.kind != "classification":
-        raise ConfigError("contextual calibration applies to classification tasks")
-    pool = task.load(data, task.eval_split)[:1]
-    template = pool[0]
+    if task.kind not in ("classification", "multiple_choice"):
+        raise ConfigError(
+            f"contextual calibration needs a classification or multiple-choice task; {task.name!r} is {task.kind!r}"
+        )
+    if n_options is not None and (task.kind != "multiple_choice" or n_options < 2):
+        raise ConfigError("n_options is for multiple-choice tasks and must be >= 2")
+    template = task.load(data, task.eval_split)[0]
+    n = n_options or len(template.options)
     examples = [
-        Example(f"{task.name}:cf:{i}", {k: text for k in template.fields}, 0, meta={})
+        Example(
+            f"{task.name}:cf:{i}", {k: text for k in template.fields}, 0,
+            options=(text,) * n if task.kind == "multiple_choice" else (), meta=dict(template.meta),
+        )
         for i, text in enumerate(content_free)
     ]
     prompts = build_prompts(task, examples, shots=shots, seed=seed, data=data)
@@ -40,16 +56,36 @@ def content_free_scores(
     return probs.mean(0)
 
 
-def contextual_calibration(result: EvalResult, cf_probs: torch.Tensor) -> EvalResult:
-    """Re-decide ``result``'s predictions with the content-free correction (same examples)."""
-    scores = torch.tensor(result.scores)
-    if scores.shape[-1] != cf_probs.shape[-1]:
-        raise ConfigError("content-free probabilities do not match the number of labels")
-    logp = torch.log_softmax(scores, dim=-1) - torch.log(cf_probs.clamp(min=1e-12))
-    preds = tuple(int(i) for i in logp.argmax(-1))
+def contextual_calibration(
+    result: EvalResult, cf_probs: "torch.Tensor | Mapping[int, torch.Tensor]"
+) -> EvalResult:
+    """Re-decide ``result``'s predictions with the content-free correction (same examples).
+
+    Args:
+        result: first-token scores of a classification or multiple-choice evaluation.
+        cf_probs: ``content_free_scores`` output, or ``{n_choices: probs}`` when the examples
+            have different numbers of options (one prior per count).
+    """
+    table = dict(cf_probs) if isinstance(cf_probs, Mapping) else None
+    rows = []
+    for uid, row in zip(result.uids, result.scores, strict=True):
+        cf = cf_probs if table is None else table.get(len(row))
+        if cf is None or cf.shape[-1] != len(row):
+            have = sorted(table) if table is not None else [cf_probs.shape[-1]]  # type: ignore[union-attr]
+            raise ConfigError(
+                f"example {uid} has {len(row)} choices but the content-free probabilities cover {have}; "
+                "compute content_free_scores for that number of options"
+            )
+        scores = torch.tensor(row)
+        rows.append(torch.log_softmax(scores, dim=-1) - torch.log(cf.clamp(min=1e-12)))
+    preds = tuple(int(r.argmax()) for r in rows)
     correct = [p == y for p, y in zip(preds, result.labels, strict=True)]
+    if table is None:
+        prior: Any = [float(x) for x in cf_probs]  # type: ignore[union-attr]
+    else:
+        prior = {str(k): [float(x) for x in v] for k, v in sorted(table.items())}
     return replace(
-        result, predictions=preds, scores=tuple(tuple(float(x) for x in row) for row in logp),
+        result, predictions=preds, scores=tuple(tuple(float(x) for x in r) for r in rows),
         interval=accuracy_interval(correct),
-        info={**result.info, "contextual_calibration": [float(x) for x in cf_probs]},
+        info={**result.info, "contextual_calibration": prior},
     )

@@ -40,6 +40,7 @@ from act_lens.figures import plot_eval_comparison
 from act_lens.headset import HeadSet
 from act_lens.search import calibration_mix, default_layers, search_heads
 from act_lens.stats import summarize_seeds
+from act_lens.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 CLS = ("sst2", "sst5", "mr", "subj", "agnews", "trec", "cb", "boolq", "dbpedia")
@@ -76,6 +77,46 @@ def _layers(model: Any, spec: str | None) -> list[int]:
     return [int(x) for x in spec.split(",")]
 
 
+def _search_or_reuse(
+    model: Any, args: argparse.Namespace, out: Path, part: str, tasks: tuple[str, ...], seed: int,
+    data: Path, command: str,
+) -> tuple[HeadSet, str, float]:
+    """The part's head set: searched now, or (``--reuse-head-sets``) read from --out."""
+    path = out / f"head_set_{part}.json"
+    if args.reuse_head_sets and path.exists():
+        previous = out / f"{part}.json"
+        prev = json.loads(previous.read_text()) if previous.exists() else {}
+        how = prev.get("search_command", prev.get("command", f"unknown (see {path.name} provenance)"))
+        print(f"reusing {path} (searched by: {how})", flush=True)
+        return HeadSet.load(path, model=model), how, 0.0
+    t0 = time.perf_counter()
+    calib = calibration_mix(tasks, args.calib_per_task * len(tasks), data=data, seed=seed)
+    hs = search_heads(
+        model, calib, layers=_layers(model, args.layers), margin=args.margin, screen=args.screen,
+        batch_size=args.batch_size, checkpoint=out / f"search_{part}.ckpt",
+    )
+    hs.save(path)
+    return hs, command, time.perf_counter() - t0
+
+
+def _cc_rows(
+    model: Any, task: str, base: EvalResult, act: EvalResult, hs: HeadSet, data: Path
+) -> dict[str, Any]:
+    """Contextual calibration alone and on top of ACT (one prior per option count)."""
+    mc = get_task(task).kind == "multiple_choice"
+    counts = sorted({len(row) for row in base.scores})
+
+    def prior(hooks: Any) -> dict[int, Any]:
+        return {
+            n: content_free_scores(model, task, data=data, hooks=hooks, n_options=n if mc else None)
+            for n in counts
+        }
+
+    cc = contextual_calibration(base, prior(None))
+    cc_act = contextual_calibration(act, prior(ActConfig(hs)))
+    return {"cc": _row(task, base, cc), "cc+act": _row(task, base, cc_act), "act_vs_cc": _row(task, cc, cc_act)}
+
+
 def _cls_head_set(out: Path, model: Any) -> HeadSet:
     path = out / "head_set_cls.json"
     if not path.exists():
@@ -85,12 +126,10 @@ def _cls_head_set(out: Path, model: Any) -> HeadSet:
 
 def part_cls(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any]) -> dict[str, Any]:
     layers = _layers(model, args.layers)
-    t0 = time.perf_counter()
-    calib = calibration_mix(CLS, args.calib_per_task * len(CLS), data=ev["data"], seed=0)
-    hs = search_heads(model, calib, layers=layers, margin=args.margin, screen=args.screen,
-                      batch_size=args.batch_size, checkpoint=out / "search_cls.ckpt")
-    hs.save(out / "head_set_cls.json")
-    timings = {"search_s": time.perf_counter() - t0}
+    hs, search_command, search_s = _search_or_reuse(
+        model, args, out, "cls", CLS, seed=0, data=ev["data"], command=args.command
+    )
+    timings = {"search_s": search_s}
     print("classification head set:", hs.summary(), flush=True)
 
     random_set = _random_like(hs, layers, model.cfg.n_heads, seed=0)
@@ -98,7 +137,8 @@ def part_cls(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any]
                       {"method": "all heads of the candidate layers"})
     configs = {"act": ActConfig(hs), "random": ActConfig(random_set), "all_heads": ActConfig(all_set)}
     t0 = time.perf_counter()
-    res: dict[str, Any] = {"head_set": hs.to_dict(), "random_set": random_set.to_dict(), "tasks": {}}
+    res: dict[str, Any] = {"head_set": hs.to_dict(), "search_command": search_command,
+                           "random_set": random_set.to_dict(), "tasks": {}}
     for task in CLS:
         base = evaluate(model, task, **ev)
         base.save(out / f"{task}_baseline.json")
@@ -108,12 +148,7 @@ def part_cls(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any]
             treated[name] = evaluate(model, task, hooks=cfg, **ev)
             treated[name].save(out / f"{task}_{name}.json")
             row[name] = _row(task, base, treated[name])
-        cc = contextual_calibration(base, content_free_scores(model, task, data=ev["data"]))
-        row["cc"] = _row(task, base, cc)
-        cf_act = content_free_scores(model, task, data=ev["data"], hooks=configs["act"])
-        cc_act = contextual_calibration(treated["act"], cf_act)
-        row["cc+act"] = _row(task, base, cc_act)
-        row["act_vs_cc"] = _row(task, cc, cc_act)
+        row.update(_cc_rows(model, task, base, treated["act"], hs, ev["data"]))
         res["tasks"][task] = row
         print(task, "base", round(100 * base.accuracy, 1),
               {k: round(100 * v["treated"], 1) for k, v in row.items()}, flush=True)
@@ -137,24 +172,25 @@ def part_sweeps(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, A
 
 def part_mc(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any]) -> dict[str, Any]:
     layers = _layers(model, args.layers)
-    t0 = time.perf_counter()
-    calib = calibration_mix(MC_TRAIN, args.calib_per_task * len(MC_TRAIN), data=ev["data"], seed=1)
-    hs = search_heads(model, calib, layers=layers, margin=args.margin, screen=args.screen,
-                      batch_size=args.batch_size, checkpoint=out / "search_mc.ckpt")
-    hs.save(out / "head_set_mc.json")
-    timings = {"search_s": time.perf_counter() - t0}
+    hs, search_command, search_s = _search_or_reuse(
+        model, args, out, "mc", MC_TRAIN, seed=1, data=ev["data"], command=args.command
+    )
+    timings = {"search_s": search_s}
     print("multiple-choice head set:", hs.summary(), flush=True)
     random_set = _random_like(hs, layers, model.cfg.n_heads, seed=1)
-    res: dict[str, Any] = {"head_set": hs.to_dict(), "random_set": random_set.to_dict(), "tasks": {}}
+    res: dict[str, Any] = {"head_set": hs.to_dict(), "search_command": search_command,
+                           "random_set": random_set.to_dict(), "tasks": {}}
     t0 = time.perf_counter()
     for task in MC:
         base = evaluate(model, task, **ev)
         base.save(out / f"{task}_baseline.json")
-        row = {}
+        row: dict[str, Any] = {}
+        treated: dict[str, EvalResult] = {}
         for name, cfg in {"act": ActConfig(hs), "random": ActConfig(random_set)}.items():
-            treated = evaluate(model, task, hooks=cfg, **ev)
-            treated.save(out / f"{task}_{name}.json")
-            row[name] = _row(task, base, treated)
+            treated[name] = evaluate(model, task, hooks=cfg, **ev)
+            treated[name].save(out / f"{task}_{name}.json")
+            row[name] = _row(task, base, treated[name])
+        row.update(_cc_rows(model, task, base, treated["act"], hs, ev["data"]))
         res["tasks"][task] = row
         print(task, "base", round(100 * base.accuracy, 1),
               {k: round(100 * v["treated"], 1) for k, v in row.items()}, flush=True)
@@ -192,13 +228,18 @@ def part_kshot(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, An
     return res
 
 
+def _searched_by(part: dict[str, Any]) -> str:
+    how = part.get("search_command")
+    return f" (searched by `{how}`)" if how and how != part["command"] else ""
+
+
 def _table(results: dict[str, Any]) -> str:
     lines: list[str] = []
     if "cls" in results:
         c = results["cls"]
         lines += [
             f"## Classification, zero-shot (`{c['command']}`, {c['timings_total_min']:.1f} min)", "",
-            f"Head set: {HeadSet.from_dict(c['head_set']).summary()}", "",
+            f"Head set: {HeadSet.from_dict(c['head_set']).summary()}{_searched_by(c)}", "",
             "| task | base | ACT | delta [95% CI] | p | random set | all heads | CC | CC+ACT |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
@@ -218,14 +259,16 @@ def _table(results: dict[str, Any]) -> str:
         m = results["mc"]
         lines += [
             f"## Multiple choice, zero-shot, option letters (`{m['command']}`, {m['timings_total_min']:.1f} min)", "",
-            f"Head set: {HeadSet.from_dict(m['head_set']).summary()}", "",
-            "| task | base | ACT | delta [95% CI] | p | random set | most frequent answer, base -> ACT |",
-            "|---|---|---|---|---|---|---|"]
+            f"Head set: {HeadSet.from_dict(m['head_set']).summary()}{_searched_by(m)}", "",
+            "| task | base | ACT | delta [95% CI] | p | random set | CC | CC+ACT | most frequent answer, base -> ACT -> CC |",
+            "|---|---|---|---|---|---|---|---|---|"]
         for task, row in m["tasks"].items():
             a = row["act"]
             top_b, top_t = max(a["baseline_prediction_rate"]), max(a["treated_prediction_rate"])
-            lines.append(f"| {task} | {_fmt(a)} | {100 * row['random']['treated']:.1f} | "
-                         f"{100 * top_b:.0f}% -> {100 * top_t:.0f}% |")
+            cc = {k: f"{100 * row[k]['treated']:.1f}" if k in row else "-" for k in ("cc", "cc+act")}
+            top_cc = f" -> {100 * max(row['cc']['treated_prediction_rate']):.0f}%" if "cc" in row else ""
+            lines.append(f"| {task} | {_fmt(a)} | {100 * row['random']['treated']:.1f} | {cc['cc']} | {cc['cc+act']} | "
+                         f"{100 * top_b:.0f}% -> {100 * top_t:.0f}%{top_cc} |")
         lines.append("")
     if "kshot" in results:
         k = results["kshot"]
@@ -254,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--margin", type=float, default=0.0)
     parser.add_argument("--screen", type=int, default=None)
     parser.add_argument("--layers", default=None, help="candidate layers: comma list or 'all' (default: 2..L-2)")
+    parser.add_argument("--reuse-head-sets", action="store_true",
+                        help="use head_set_cls.json / head_set_mc.json already in --out instead of searching again")
+    parser.add_argument("--table-only", action="store_true",
+                        help="only rebuild table.md, results.json and the figures from the part JSONs in --out")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--shots", type=int, default=4, help="demonstrations per prompt in the kshot part")
     parser.add_argument("--seeds", type=int, default=5, help="demonstration seeds in the kshot part")
@@ -268,15 +315,18 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [t for t in args.kshot_tasks.split(",") if t not in CLS]
     if "kshot" in parts and unknown:
         parser.error(f"--kshot-tasks: {unknown} are not classification tasks ({', '.join(CLS)})")
+    out = Path(args.out)
+    if args.table_only:
+        return _write_summary(out)
     data = Path(args.data_dir)
     if not data.is_dir():
         print(f"data directory {data} not found; pass --data-dir", file=sys.stderr)
         return 2
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = load_model(args.model)
     ev: dict[str, Any] = dict(data=data, limit=args.limit, batch_size=args.batch_size, progress=False)
     command = "python analyses/reproduce_paper.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    args.command = command
     run_part = {"cls": part_cls, "sweeps": part_sweeps, "mc": part_mc, "kshot": part_kshot}
     for part in parts:
         t0 = time.perf_counter()
@@ -287,9 +337,19 @@ def main(argv: list[str] | None = None) -> int:
         res["timings_total_min"] = (time.perf_counter() - t0) / 60
         (out / f"{part}.json").write_text(json.dumps(res, indent=2))
 
+    return _write_summary(out)
+
+
+def _write_summary(out: Path) -> int:
+    """Merge the part JSONs in ``out`` into results.json, table.md and the figures."""
     results = {p: json.loads((out / f"{p}.json").read_text()) for p in PARTS if (out / f"{p}.json").exists()}
+    if not results:
+        print(f"no part results ({', '.join(p + '.json' for p in PARTS)}) in {out}; run some --parts first",
+              file=sys.stderr)
+        return 2
+    model_name = ", ".join(sorted({str(r.get("model", "?")) for r in results.values()}))
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    table = f"Model {args.model}; eval examples per task: the fixed subsample of `--limit` in each command.\n\n"
+    table = f"Model {model_name}; eval examples per task: the fixed subsample of `--limit` in each command.\n\n"
     table += _table(results)
     (out / "table.md").write_text(table)
     if "cls" in results:

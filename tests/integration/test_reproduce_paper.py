@@ -43,6 +43,12 @@ def test_parts_run_separately_and_merge(data_dir: Path, tmp_path: Path) -> None:
     # the cls section still shows the command that produced it, not the later one
     assert "--parts cls,sweeps" in table and "--parts mc,kshot" in table
 
+    # the summary is rebuilt from the part files alone, without a model
+    (out / "table.md").unlink()
+    assert rp.main(["--table-only", "--out", str(out), "--model", "does-not-exist"]) == 0
+    assert (out / "table.md").read_text() == table
+    assert rp.main(["--table-only", "--out", str(tmp_path / "empty")]) == 2
+
     results = json.loads((out / "results.json").read_text())
     assert set(results) == {"cls", "sweeps", "mc", "kshot"}
     assert set(results["cls"]["tasks"]) == set(rp.CLS)
@@ -50,6 +56,8 @@ def test_parts_run_separately_and_merge(data_dir: Path, tmp_path: Path) -> None:
         assert {"act", "random", "all_heads", "cc", "cc+act", "act_vs_cc"} <= set(row)
         assert row["act"]["n"] == 3
     assert set(results["mc"]["tasks"]) == set(rp.MC)
+    for row in results["mc"]["tasks"].values():
+        assert {"act", "random", "cc", "cc+act", "act_vs_cc"} <= set(row)
     kshot = results["kshot"]
     assert kshot["shots"] == 1 and set(kshot["tasks"]) == {"sst2", "trec"}
     for row in kshot["tasks"].values():
@@ -74,3 +82,18 @@ def test_bad_parts_are_rejected_before_loading(bad: list[str], tmp_path: Path) -
     with pytest.raises(SystemExit) as err:
         rp.main(["--model", "does-not-exist", "--out", str(tmp_path)] + bad)
     assert err.value.code == 2
+
+
+def test_reuse_head_sets_skips_the_search_and_keeps_its_command(data_dir: Path, tmp_path: Path) -> None:
+    rp = _script()
+    out = tmp_path / "paper"
+    first = _common(data_dir, out) + ["--parts", "cls"]
+    assert rp.main(first) == 0
+    searched = json.loads((out / "cls.json").read_text())
+    assert searched["search_command"] == searched["command"]
+    assert rp.main(_common(data_dir, out) + ["--parts", "cls", "--reuse-head-sets"]) == 0
+    reused = json.loads((out / "cls.json").read_text())
+    assert reused["timings"]["search_s"] == 0.0
+    assert reused["head_set"]["heads"] == searched["head_set"]["heads"]
+    assert reused["search_command"] == searched["command"] != reused["command"]
+    assert "(searched by `" in (out / "table.md").read_text()

@@ -42,3 +42,21 @@ def test_uniform_content_free_changes_nothing():
 def test_label_count_mismatch():
     with pytest.raises(ConfigError):
         contextual_calibration(_result([[0.0, 1.0]], [0]), torch.ones(3) / 3)
+
+
+def test_ragged_multiple_choice_uses_one_prior_per_option_count():
+    # a 2-option row and a 3-option row, each corrected by the prior for its own count
+    scores = [[math.log(0.6), math.log(0.4)], [math.log(0.5), math.log(0.3), math.log(0.2)]]
+    raw = _result(scores, [1, 2])
+    assert raw.predictions == (0, 0)
+    priors = {2: torch.tensor([0.8, 0.2]), 3: torch.tensor([0.6, 0.3, 0.1])}
+    cc = contextual_calibration(raw, priors)
+    # 0.6/0.8=0.75 < 0.4/0.2=2 -> 1; 0.5/0.6=0.83, 0.3/0.3=1, 0.2/0.1=2 -> 2
+    assert cc.predictions == (1, 2) and cc.accuracy == 1.0
+    assert cc.info["contextual_calibration"] == {"2": pytest.approx([0.8, 0.2]), "3": pytest.approx([0.6, 0.3, 0.1])}
+
+
+def test_missing_option_count_names_the_fix():
+    raw = _result([[0.0, 1.0], [0.0, 1.0, 2.0]], [0, 0])
+    with pytest.raises(ConfigError, match="3 choices.*content_free_scores"):
+        contextual_calibration(raw, {2: torch.tensor([0.5, 0.5])})
