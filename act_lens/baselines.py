@@ -24,8 +24,14 @@ CONTENT_FREE = ("N/A", "", "[MASK]")
 
 
 def content_free_scores(
-    model: Any, task: "str | Task", *, shots: int = 0, seed: int = 0, data: Any = None,
-    hooks: "HookSpec | None" = None, content_free: Sequence[str] = CONTENT_FREE,
+    model: Any,
+    task: "str | Task",
+    *,
+    shots: int = 0,
+    seed: int = 0,
+    data: Any = None,
+    hooks: "HookSpec | None" = None,
+    content_free: Sequence[str] = CONTENT_FREE,
     n_options: int | None = None,
 ) -> torch.Tensor:
     """Mean label probabilities for content-free inputs (every text field replaced).
@@ -45,8 +51,11 @@ def content_free_scores(
     n = n_options or len(template.options)
     examples = [
         Example(
-            f"{task.name}:cf:{i}", {k: text for k in template.fields}, 0,
-            options=(text,) * n if task.kind == "multiple_choice" else (), meta=dict(template.meta),
+            f"{task.name}:cf:{i}",
+            {k: text for k in template.fields},
+            0,
+            options=(text,) * n if task.kind == "multiple_choice" else (),
+            meta=dict(template.meta),
         )
         for i, text in enumerate(content_free)
     ]
@@ -66,12 +75,15 @@ def contextual_calibration(
         cf_probs: ``content_free_scores`` output, or ``{n_choices: probs}`` when the examples
             have different numbers of options (one prior per count).
     """
-    table = dict(cf_probs) if isinstance(cf_probs, Mapping) else None
+    single = None if isinstance(cf_probs, Mapping) else cf_probs
+    table: dict[int, torch.Tensor] = (
+        dict(cf_probs) if isinstance(cf_probs, Mapping) else {int(cf_probs.shape[-1]): cf_probs}
+    )
     rows = []
     for uid, row in zip(result.uids, result.scores, strict=True):
-        cf = cf_probs if table is None else table.get(len(row))
-        if cf is None or cf.shape[-1] != len(row):
-            have = sorted(table) if table is not None else [cf_probs.shape[-1]]  # type: ignore[union-attr]
+        cf = table.get(len(row))
+        if cf is None:
+            have = sorted(table)
             raise ConfigError(
                 f"example {uid} has {len(row)} choices but the content-free probabilities cover {have}; "
                 "compute content_free_scores for that number of options"
@@ -80,12 +92,14 @@ def contextual_calibration(
         rows.append(torch.log_softmax(scores, dim=-1) - torch.log(cf.clamp(min=1e-12)))
     preds = tuple(int(r.argmax()) for r in rows)
     correct = [p == y for p, y in zip(preds, result.labels, strict=True)]
-    if table is None:
-        prior: Any = [float(x) for x in cf_probs]  # type: ignore[union-attr]
+    if single is not None:
+        prior: Any = [float(x) for x in single]
     else:
         prior = {str(k): [float(x) for x in v] for k, v in sorted(table.items())}
     return replace(
-        result, predictions=preds, scores=tuple(tuple(float(x) for x in r) for r in rows),
+        result,
+        predictions=preds,
+        scores=tuple(tuple(float(x) for x in r) for r in rows),
         interval=accuracy_interval(correct),
         info={**result.info, "contextual_calibration": prior},
     )
