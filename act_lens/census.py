@@ -189,15 +189,17 @@ def sink_census(
                     text, cls = _describe_token(tok, token_id, specials, cache)
                     counts[li, head, classes[cls]] += 1
                     top[text] += 1
-        if want_example:
+        if want_example and example_index is not None:
             row = batch.index.index(example_index)
             offset = batch.tokens.shape[1] - len(ids[example_index])
+            records = [rec.records[layer][0] for layer in layers]
+            assert all(r.pattern is not None for r in records), "kept layers record full patterns"
             example = {
                 "prompt_index": example_index,
                 "tokens": [tok.decode([t]) for t in ids[example_index]],
                 "head_mean_patterns": [
-                    rec.records[layer][0].pattern[row, :, offset:, offset:].mean(0).tolist()
-                    for layer in layers
+                    r.pattern[row, :, offset:, offset:].mean(0).tolist()  # type: ignore[index]
+                    for r in records
                 ],
                 "sinks": [rec.records[layer][0].sinks[row, :, offset:].int().tolist() for layer in layers],
                 "scores": [rec.records[layer][0].scores[row, :, offset:].tolist() for layer in layers],

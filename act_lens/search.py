@@ -210,7 +210,7 @@ def search_heads(
         "beta": beta, "threshold": threshold, "rule": rule, "redistribute": redistribute,
         "layers": tuple(layers), "screen": screen,
     }
-    heads_by_layer = None
+    heads_by_layer: dict[int, list[int]] | None = None
     screening = None
     if screen is not None:
         est = screen_heads(

@@ -224,11 +224,11 @@ def mcnemar_exact(gained: int | np.integer, lost: int | np.integer) -> float:
             total += term
         return min(1.0, (2 * total) / (1 << m))  # int / int is correctly rounded, no overflow
     # Tail relative to the last term C(m, k): ratio C(m, i - 1) / C(m, i) = i / (m - i + 1).
-    ratio_sum, term = 1.0, 1.0
+    ratio_sum, ratio = 1.0, 1.0
     for i in range(k, 0, -1):
-        term *= i / (m - i + 1)
-        ratio_sum += term
-        if term < 1e-17 * ratio_sum:
+        ratio *= i / (m - i + 1)
+        ratio_sum += ratio
+        if ratio < 1e-17 * ratio_sum:
             break
     lead = math.comb(m, k)
     shift = max(0, lead.bit_length() - 60)  # lead ~= (lead >> shift) * 2**shift, 60-bit mantissa

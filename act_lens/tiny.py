@@ -66,7 +66,8 @@ def tiny_model(
     from act_lens.loading import boot_bridge
 
     tok = byte_tokenizer(add_bos=add_bos)
-    config = LlamaConfig(
+    # attn_implementation is a PretrainedConfig keyword the Llama stub does not list
+    config = LlamaConfig(  # type: ignore[call-arg]
         vocab_size=len(tok),
         hidden_size=n_heads * d_head,
         intermediate_size=d_mlp,
