@@ -51,7 +51,9 @@ class ScoredPrompts:
                 cache[p.choices] = first_token_ids(tok, p.choices)
             choice_ids.append(tuple(cache[p.choices]))
         return cls(
-            tuple(p.uid for p in prompts), tuple(tuple(t) for t in ids), tuple(choice_ids),
+            tuple(p.uid for p in prompts),
+            tuple(tuple(t) for t in ids),
+            tuple(choice_ids),
             tuple(p.label for p in prompts),
         )
 
@@ -89,7 +91,9 @@ def _repeat_kwargs(kwargs: dict[str, Any], batch: int, times: int) -> dict[str, 
     return {k: tile(v) for k, v in kwargs.items()}
 
 
-def _run_blocks(model: Any, hidden: Tensor, kwargs: dict[int, dict[str, Any]], start: int, stop: int) -> Tensor:
+def _run_blocks(
+    model: Any, hidden: Tensor, kwargs: dict[int, dict[str, Any]], start: int, stop: int
+) -> Tensor:
     for layer in range(start, stop):
         out = model.blocks[layer](hidden, **kwargs[layer])
         hidden = out[0] if isinstance(out, tuple) else out
@@ -110,12 +114,15 @@ class _CleanBatch:
     kwargs: dict[int, dict[str, Any]]
 
 
-def _clean_pass(model: Any, batch: Any, first_layer: int, z_sums: Tensor | None) -> tuple[_CleanBatch, Tensor]:
+def _clean_pass(
+    model: Any, batch: Any, first_layer: int, z_sums: Tensor | None
+) -> tuple[_CleanBatch, Tensor]:
     device = model.cfg.device
     tokens, mask = batch.tokens.to(device), batch.attention_mask.to(device)
     captured: dict[int, tuple[tuple, dict]] = {}
     handles = []
     for layer in range(first_layer, model.cfg.n_layers):
+
         def pre(mod: Any, args: tuple, kwargs: dict, layer: int = layer) -> None:
             captured[layer] = (args, dict(kwargs))
 
@@ -193,14 +200,22 @@ def head_effects(
         layers = sorted(heads_by_layer)
     layers = sorted(set(range(n_layers) if layers is None else layers))
     heads_t = torch.tensor(sorted(set(range(n_heads) if heads is None else heads)))
-    if not layers or layers[0] < 0 or layers[-1] >= n_layers or heads_t.min() < 0 or heads_t.max() >= n_heads:
+    if (
+        not layers
+        or layers[0] < 0
+        or layers[-1] >= n_layers
+        or heads_t.min() < 0
+        or heads_t.max() >= n_heads
+    ):
         raise ConfigError(f"layers must be in [0, {n_layers}) and heads in [0, {n_heads})")
     data = ScoredPrompts.from_prompts(model, prompts)
     windows = layer_windows(model)
     skip = dict(skip_layers or {})
     todo = [layer for layer in layers if layer not in skip]
     n = len(data.uids)
-    z_sums = torch.zeros(n_layers, n_heads, int(model.cfg.d_head)) if strat.needs_head_means else None
+    z_sums = (
+        torch.zeros(n_layers, n_heads, int(model.cfg.d_head)) if strat.needs_head_means else None
+    )
     batches, clean_lp = [], torch.zeros(n, int(model.cfg.d_vocab))
     first = todo[0] if todo else layers[0]
     for batch in make_batches(data.tokens, batch_size, pad_id_of(model.tokenizer)):
@@ -214,7 +229,12 @@ def head_effects(
         n_tokens = float(sum(len(t) for t in data.tokens))
         head_means = z_sums / n_tokens
     per_example = {m: torch.full((len(layers), len(heads_t), n), float("nan")) for m in METRICS}
-    bar = tqdm(total=len(todo) * len(batches), desc=f"head effects ({strat.name})", disable=not progress, leave=False)
+    bar = tqdm(
+        total=len(todo) * len(batches),
+        desc=f"head effects ({strat.name})",
+        disable=not progress,
+        leave=False,
+    )
     for li, layer in enumerate(layers):
         if layer in skip:
             for m in METRICS:
@@ -232,30 +252,50 @@ def head_effects(
                 clean.hidden = _run_blocks(model, clean.hidden, clean.kwargs, clean.layer, layer)
             clean.layer = layer
             b = clean.hidden.shape[0]
-            row_heads = layer_heads.repeat_interleave(b)  # rows head-major: replica r ablates heads[r]
+            row_heads = layer_heads.repeat_interleave(
+                b
+            )  # rows head-major: replica r ablates heads[r]
             ctx = AblationContext(
-                layer, clean.mask.repeat(times, 1), beta, threshold, rule, redistribute,
+                layer,
+                clean.mask.repeat(times, 1),
+                beta,
+                threshold,
+                rule,
+                redistribute,
                 None if head_means is None else head_means[layer].to(clean.hidden.device),
                 window=windows.get(layer),
             )
             kwargs = {
-                layer2: _repeat_kwargs(kw, b, times) for layer2, kw in clean.kwargs.items() if layer2 >= layer
+                layer2: _repeat_kwargs(kw, b, times)
+                for layer2, kw in clean.kwargs.items()
+                if layer2 >= layer
             }
-            with torch.inference_mode(), model.hooks(fwd_hooks=[_strategy_hook(strat, row_heads, ctx)]):
-                hidden = _run_blocks(model, clean.hidden.repeat(times, 1, 1), kwargs, layer, n_layers)
+            with (
+                torch.inference_mode(),
+                model.hooks(fwd_hooks=[_strategy_hook(strat, row_heads, ctx)]),
+            ):
+                hidden = _run_blocks(
+                    model, clean.hidden.repeat(times, 1, 1), kwargs, layer, n_layers
+                )
                 lp = _last_logprobs(model, hidden).cpu()
             idx = list(clean.index) * times
             values = metric_values(lp, *data.choice_tensor(idx))
             for m in METRICS:
                 block = per_example[m][li]
-                block[torch.tensor(slots)[:, None], torch.tensor(clean.index)[None, :]] = values[m].view(times, b)
+                block[torch.tensor(slots)[:, None], torch.tensor(clean.index)[None, :]] = values[
+                    m
+                ].view(times, b)
             bar.update(1)
         if on_layer_done is not None:
             on_layer_done(layer, {m: per_example[m][li].clone() for m in METRICS})
     bar.close()
     return HeadEffects.from_per_example(
-        strategy=strat.name, layers=tuple(layers), heads=tuple(int(h) for h in heads_t),
-        uids=data.uids, baseline=base, per_example=per_example,
+        strategy=strat.name,
+        layers=tuple(layers),
+        heads=tuple(int(h) for h in heads_t),
+        uids=data.uids,
+        baseline=base,
+        per_example=per_example,
         settings={"beta": beta, "threshold": threshold, "rule": rule, "redistribute": redistribute},
     )
 
@@ -286,6 +326,7 @@ def head_effects_naive(
     for i, toks in enumerate(data.tokens):
         hooks = []
         if strat.needs_head_means:
+
             def add_z(z: Tensor, hook: Any) -> Tensor:
                 z_sums[int(hook.name.split(".")[1])] += z[0].float().sum(0).cpu()
                 return z
@@ -297,17 +338,27 @@ def head_effects_naive(
     head_means = z_sums / float(sum(len(t) for t in data.tokens))
     base = metric_values(clean_lp, *data.choice_tensor(list(range(n))))
     per_example = {m: torch.zeros(len(layers), len(heads_l), n) for m in METRICS}
-    bar = tqdm(total=len(layers) * len(heads_l) * n, desc="naive loop", disable=not progress, leave=False)
+    bar = tqdm(
+        total=len(layers) * len(heads_l) * n, desc="naive loop", disable=not progress, leave=False
+    )
     for li, layer in enumerate(layers):
         for hi, head in enumerate(heads_l):
             ctx = AblationContext(
-                layer, None, beta, threshold, rule, redistribute, head_means[layer],
+                layer,
+                None,
+                beta,
+                threshold,
+                rule,
+                redistribute,
+                head_means[layer],
                 window=layer_windows(model).get(layer),
             )
             hook = _strategy_hook(strat, torch.tensor([head]), ctx)
             for i, toks in enumerate(data.tokens):
                 with torch.inference_mode():
-                    logits = model.run_with_hooks(torch.tensor([toks], device=device), fwd_hooks=[hook])
+                    logits = model.run_with_hooks(
+                        torch.tensor([toks], device=device), fwd_hooks=[hook]
+                    )
                 lp = torch.log_softmax(logits[:, -1].float(), -1).cpu()
                 values = metric_values(lp, *data.choice_tensor([i]))
                 for m in METRICS:
@@ -315,7 +366,11 @@ def head_effects_naive(
                 bar.update(1)
     bar.close()
     return HeadEffects.from_per_example(
-        strategy=strat.name, layers=tuple(layers), heads=tuple(heads_l), uids=data.uids,
-        baseline=base, per_example=per_example,
+        strategy=strat.name,
+        layers=tuple(layers),
+        heads=tuple(heads_l),
+        uids=data.uids,
+        baseline=base,
+        per_example=per_example,
         settings={"beta": beta, "threshold": threshold, "rule": rule, "redistribute": redistribute},
     )

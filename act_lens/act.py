@@ -56,9 +56,13 @@ class ActConfig:
         if not self.threshold > 0:
             raise ConfigError(f"threshold must be > 0, got {self.threshold}")
         if self.redistribute not in ("all", "non_initial"):
-            raise ConfigError(f"redistribute must be 'all' or 'non_initial', got {self.redistribute!r}")
+            raise ConfigError(
+                f"redistribute must be 'all' or 'non_initial', got {self.redistribute!r}"
+            )
         if self.windows is not None and any(int(w) < 1 for w in self.windows.values()):
-            raise ConfigError(f"windows must map layers to window sizes >= 1, got {dict(self.windows)}")
+            raise ConfigError(
+                f"windows must map layers to window sizes >= 1, got {dict(self.windows)}"
+            )
 
     def for_model(self, model: Any, *, allow_model_mismatch: bool = False) -> "ActConfig":
         """Checked against ``model`` (pattern editable, heads in range, made for it), with the
@@ -75,14 +79,22 @@ class ActConfig:
 
     def __call__(self, attention_mask: Tensor | None = None) -> HookList:
         return act_hooks(
-            self.head_set, beta=self.beta, threshold=self.threshold, rule=self.rule,
-            attention_mask=attention_mask, redistribute=self.redistribute, windows=self.windows,
+            self.head_set,
+            beta=self.beta,
+            threshold=self.threshold,
+            rule=self.rule,
+            attention_mask=attention_mask,
+            redistribute=self.redistribute,
+            windows=self.windows,
         )
 
     def to_dict(self) -> dict[str, Any]:
         out = {
-            "head_set": self.head_set.to_dict(), "beta": self.beta, "threshold": self.threshold,
-            "rule": self.rule, "redistribute": self.redistribute,
+            "head_set": self.head_set.to_dict(),
+            "beta": self.beta,
+            "threshold": self.threshold,
+            "rule": self.rule,
+            "redistribute": self.redistribute,
         }
         if self.windows:
             out["windows"] = {str(k): int(v) for k, v in self.windows.items()}
@@ -112,7 +124,9 @@ def act_pattern_fn(
     ) -> Tensor:
         if pattern.ndim != 4:
             name = getattr(hook, "name", "hook")
-            raise ShapeError(f"{name}: expected a [batch, head, query, key] pattern, got {tuple(pattern.shape)}")
+            raise ShapeError(
+                f"{name}: expected a [batch, head, query, key] pattern, got {tuple(pattern.shape)}"
+            )
         idx = head_idx.to(pattern.device)
         every_head = len(idx) == pattern.shape[1]
         sub = pattern if every_head else pattern.index_select(1, idx)
@@ -181,8 +195,13 @@ def act_hooks(
         (
             pattern_hook(layer),
             act_pattern_fn(
-                head_set.heads[layer], beta=beta, threshold=threshold, rule=rule,
-                attention_mask=attention_mask, redistribute=redistribute, sink_queries=sink_queries,
+                head_set.heads[layer],
+                beta=beta,
+                threshold=threshold,
+                rule=rule,
+                attention_mask=attention_mask,
+                redistribute=redistribute,
+                sink_queries=sink_queries,
                 window=windows.get(layer),
             ),
         )
@@ -224,7 +243,11 @@ def calibrated(
     require_pattern_editable(model)
     head_set.validate(model, allow_model_mismatch=allow_model_mismatch)
     hooks = act_hooks(
-        head_set, beta=beta, threshold=threshold, rule=rule, redistribute=redistribute,  # type: ignore[arg-type]
+        head_set,
+        beta=beta,
+        threshold=threshold,
+        rule=rule,
+        redistribute=redistribute,  # type: ignore[arg-type]
         windows=layer_windows(model),
     )
     with model.hooks(fwd_hooks=hooks):

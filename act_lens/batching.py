@@ -23,7 +23,9 @@ class Batch:
         return self.attention_mask.sum(-1)
 
 
-def encode(tokenizer: Any, texts: Sequence[str], *, add_special_tokens: bool = True) -> list[list[int]]:
+def encode(
+    tokenizer: Any, texts: Sequence[str], *, add_special_tokens: bool = True
+) -> list[list[int]]:
     """Token ids of each text (the tokenizer's own special-token behaviour, e.g. a BOS)."""
     return [list(tokenizer(t, add_special_tokens=add_special_tokens).input_ids) for t in texts]
 

@@ -57,7 +57,8 @@ class SinkCensus:
         order = torch.argsort(key.flatten(), descending=True)[:k]
         return [
             {
-                "layer": self.layers[int(i) // n_heads], "head": int(i) % n_heads,
+                "layer": self.layers[int(i) // n_heads],
+                "head": int(i) % n_heads,
                 "hidden_sink_freq": float(self.hidden_sink_freq.flatten()[i]),
                 "hidden_mass": float(self.hidden_mass.flatten()[i]),
                 "first_mass": float(self.first_mass.flatten()[i]),
@@ -67,30 +68,48 @@ class SinkCensus:
 
     def class_totals(self, hidden_only: bool = True) -> dict[str, int]:
         totals = self.class_counts.sum(dim=(0, 1))
-        return {c: int(n) for c, n in zip(self.classes, totals, strict=True) if not (hidden_only and c == "first")}
+        return {
+            c: int(n)
+            for c, n in zip(self.classes, totals, strict=True)
+            if not (hidden_only and c == "first")
+        }
 
     def n_heads_with_hidden_sinks(self, min_freq: float = 0.5) -> int:
         return int((self.hidden_sink_freq >= min_freq).sum())
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": "act_lens.SinkCensus/1", "model": self.model, "n_prompts": self.n_prompts,
-            "layers": list(self.layers), "threshold": self.threshold, "rule": self.rule,
-            "hidden_sink_freq": self.hidden_sink_freq.tolist(), "first_mass": self.first_mass.tolist(),
-            "hidden_mass": self.hidden_mass.tolist(), "entropy": self.entropy.tolist(),
-            "class_counts": self.class_counts.tolist(), "classes": list(self.classes),
-            "top_tokens": [list(t) for t in self.top_tokens], "example": self.example,
+            "format": "act_lens.SinkCensus/1",
+            "model": self.model,
+            "n_prompts": self.n_prompts,
+            "layers": list(self.layers),
+            "threshold": self.threshold,
+            "rule": self.rule,
+            "hidden_sink_freq": self.hidden_sink_freq.tolist(),
+            "first_mass": self.first_mass.tolist(),
+            "hidden_mass": self.hidden_mass.tolist(),
+            "entropy": self.entropy.tolist(),
+            "class_counts": self.class_counts.tolist(),
+            "classes": list(self.classes),
+            "top_tokens": [list(t) for t in self.top_tokens],
+            "example": self.example,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SinkCensus":
         try:
             return cls(
-                model=d["model"], n_prompts=int(d["n_prompts"]), layers=tuple(d["layers"]),
-                threshold=float(d["threshold"]), rule=d["rule"],
-                hidden_sink_freq=torch.tensor(d["hidden_sink_freq"]), first_mass=torch.tensor(d["first_mass"]),
-                hidden_mass=torch.tensor(d["hidden_mass"]), entropy=torch.tensor(d["entropy"]),
-                class_counts=torch.tensor(d["class_counts"], dtype=torch.long), classes=tuple(d["classes"]),
+                model=d["model"],
+                n_prompts=int(d["n_prompts"]),
+                layers=tuple(d["layers"]),
+                threshold=float(d["threshold"]),
+                rule=d["rule"],
+                hidden_sink_freq=torch.tensor(d["hidden_sink_freq"]),
+                first_mass=torch.tensor(d["first_mass"]),
+                hidden_mass=torch.tensor(d["hidden_mass"]),
+                entropy=torch.tensor(d["entropy"]),
+                class_counts=torch.tensor(d["class_counts"], dtype=torch.long),
+                classes=tuple(d["classes"]),
                 top_tokens=tuple((str(t), int(n)) for t, n in d.get("top_tokens", [])),
                 example=d.get("example", {}),
             )
@@ -162,12 +181,16 @@ def sink_census(
     for batch in make_batches(ids, batch_size, pad_id_of(tok)):
         want_example = example_index is not None and example_index in batch.index
         rec = SinkRecorder(
-            layers, threshold=threshold, rule=rule, keep_patterns=keep if want_example else {},
+            layers,
+            threshold=threshold,
+            rule=rule,
+            keep_patterns=keep if want_example else {},
             windows=windows,
         )
         with torch.inference_mode():
             model.run_with_hooks(
-                batch.tokens.to(device), attention_mask=batch.attention_mask.to(device),
+                batch.tokens.to(device),
+                attention_mask=batch.attention_mask.to(device),
                 fwd_hooks=rec.hooks(batch.attention_mask.to(device)),
             )
         for li, layer in enumerate(layers):
@@ -201,17 +224,29 @@ def sink_census(
                     r.pattern[row, :, offset:, offset:].mean(0).tolist()  # type: ignore[index]
                     for r in records
                 ],
-                "sinks": [rec.records[layer][0].sinks[row, :, offset:].int().tolist() for layer in layers],
-                "scores": [rec.records[layer][0].scores[row, :, offset:].tolist() for layer in layers],
+                "sinks": [
+                    rec.records[layer][0].sinks[row, :, offset:].int().tolist() for layer in layers
+                ],
+                "scores": [
+                    rec.records[layer][0].scores[row, :, offset:].tolist() for layer in layers
+                ],
             }
         bar.update(len(batch.index))
     bar.close()
     n = float(len(prompts))
     return SinkCensus(
-        model=str(getattr(model.cfg, "model_name", "model")), n_prompts=len(prompts), layers=layers,
-        threshold=threshold, rule=rule, hidden_sink_freq=has_hidden / n, first_mass=first_mass / n,
-        hidden_mass=hidden_mass / n, entropy=entropy / n, class_counts=counts,
-        top_tokens=tuple(top.most_common(30)), example=example,
+        model=str(getattr(model.cfg, "model_name", "model")),
+        n_prompts=len(prompts),
+        layers=layers,
+        threshold=threshold,
+        rule=rule,
+        hidden_sink_freq=has_hidden / n,
+        first_mass=first_mass / n,
+        hidden_mass=hidden_mass / n,
+        entropy=entropy / n,
+        class_counts=counts,
+        top_tokens=tuple(top.most_common(30)),
+        example=example,
     )
 
 

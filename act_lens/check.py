@@ -40,7 +40,11 @@ class PatternCheck:
 
 
 def check_pattern_editable(
-    model: Any, *, layers: "list[int] | None" = None, tolerance: float = 1e-5, raise_on_fail: bool = True
+    model: Any,
+    *,
+    layers: "list[int] | None" = None,
+    tolerance: float = 1e-5,
+    raise_on_fail: bool = True,
 ) -> PatternCheck:
     """Edit ``blocks.{l}.attn.hook_pattern`` in each layer and confirm the logits change.
 

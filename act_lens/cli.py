@@ -51,13 +51,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="JSON file with any of the options below (flags win)")
-    common.add_argument("--model", default=None, help="smollm2-135m (default), a .gguf, a folder or a HF name")
+    common.add_argument(
+        "--model", default=None, help="smollm2-135m (default), a .gguf, a folder or a HF name"
+    )
     common.add_argument("--device", default=None)
     common.add_argument("--task", action="append", dest="tasks", help="task name (repeatable)")
     common.add_argument("--data-dir", default=None, help="folder laid out like shared/data")
     common.add_argument("--data-file", default=None, help="one file of the task's raw format")
-    common.add_argument("--limit", type=int, default=None, help="examples per task (fixed subsample)")
-    common.add_argument("--calib-size", type=int, default=None, help="calibration prompts for search")
+    common.add_argument(
+        "--limit", type=int, default=None, help="examples per task (fixed subsample)"
+    )
+    common.add_argument(
+        "--calib-size", type=int, default=None, help="calibration prompts for search"
+    )
     common.add_argument("--shots", type=int, default=None)
     common.add_argument("--seed", type=int, action="append", dest="seeds")
     common.add_argument("--head-set", default=None, help="a HeadSet JSON")
@@ -67,14 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--layers", default=None, help="candidate layers, e.g. 2-27 or 3,5,7")
     common.add_argument("--metric", choices=("gold_logprob", "margin", "accuracy"), default=None)
     common.add_argument("--margin", type=float, default=None)
-    common.add_argument("--min-z", type=float, default=None, help="keep heads whose gain > MIN_Z stderr")
+    common.add_argument(
+        "--min-z", type=float, default=None, help="keep heads whose gain > MIN_Z stderr"
+    )
     common.add_argument("--max-heads", type=int, default=None, help="keep at most this many heads")
-    common.add_argument("--screen", type=int, default=None, help="exact-evaluate only the top-N screened heads")
+    common.add_argument(
+        "--screen", type=int, default=None, help="exact-evaluate only the top-N screened heads"
+    )
     common.add_argument("--batch-size", type=int, default=None)
     common.add_argument("--out", default=None, help="output folder")
     for name, text in (
-        ("sinks", "sink census with figures"), ("search", "ACT head search -> head_set.json"),
-        ("eval", "evaluate with and without a head set"), ("run", "census -> search -> eval -> report"),
+        ("sinks", "sink census with figures"),
+        ("search", "ACT head search -> head_set.json"),
+        ("eval", "evaluate with and without a head set"),
+        ("run", "census -> search -> eval -> report"),
     ):
         sub.add_parser(name, parents=[common], help=text)
     fig = sub.add_parser("figures", help="re-draw all figures of a results folder")
@@ -94,7 +106,9 @@ def _parse_layers(text: str | None) -> tuple[int, ...] | None:
             elif part.strip():
                 out.append(int(part))
     except ValueError as err:
-        raise ActLensError(f"--layers {text!r}: expected numbers and ranges like 2-27 or 3,5,7") from err
+        raise ActLensError(
+            f"--layers {text!r}: expected numbers and ranges like 2-27 or 3,5,7"
+        ) from err
     return tuple(out)
 
 
@@ -108,8 +122,26 @@ def resolve_config(argv: Sequence[str]) -> RunConfig:
             values.update(json.loads(Path(args.config).read_text()))
         except (OSError, json.JSONDecodeError) as err:
             raise ActLensError(f"cannot read --config {args.config}: {err}") from err
-    for key in ("model", "device", "data_dir", "data_file", "limit", "calib_size", "shots", "head_set",
-                "beta", "threshold", "rule", "metric", "margin", "min_z", "max_heads", "screen", "batch_size", "out"):
+    for key in (
+        "model",
+        "device",
+        "data_dir",
+        "data_file",
+        "limit",
+        "calib_size",
+        "shots",
+        "head_set",
+        "beta",
+        "threshold",
+        "rule",
+        "metric",
+        "margin",
+        "min_z",
+        "max_heads",
+        "screen",
+        "batch_size",
+        "out",
+    ):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     if args.tasks:

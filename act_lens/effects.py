@@ -14,7 +14,9 @@ from act_lens.io import atomic_write_bytes
 METRICS = ("gold_logprob", "margin", "accuracy")
 
 
-def metric_values(logprobs: Tensor, choice_ids: Tensor, valid: Tensor, labels: Tensor) -> dict[str, Tensor]:
+def metric_values(
+    logprobs: Tensor, choice_ids: Tensor, valid: Tensor, labels: Tensor
+) -> dict[str, Tensor]:
     """Per example: log-prob of the gold choice's first token, its margin over the best other
     choice, and whether it is the top choice.
 
@@ -59,21 +61,32 @@ class HeadEffects:
 
     @classmethod
     def from_per_example(
-        cls, *, strategy: str, layers: tuple[int, ...], heads: tuple[int, ...], uids: tuple[str, ...],
-        baseline: dict[str, Tensor], per_example: dict[str, Tensor], settings: dict[str, Any],
+        cls,
+        *,
+        strategy: str,
+        layers: tuple[int, ...],
+        heads: tuple[int, ...],
+        uids: tuple[str, ...],
+        baseline: dict[str, Tensor],
+        per_example: dict[str, Tensor],
+        settings: dict[str, Any],
     ) -> "HeadEffects":
         effects, stderr = {}, {}
         n = len(uids)
         for m, values in per_example.items():
             delta = values - baseline[m].to(values.dtype)[None, None, :]
             effects[m] = delta.mean(-1)
-            stderr[m] = delta.std(-1, correction=1) / n**0.5 if n > 1 else torch.zeros_like(effects[m])
+            stderr[m] = (
+                delta.std(-1, correction=1) / n**0.5 if n > 1 else torch.zeros_like(effects[m])
+            )
         return cls(strategy, layers, heads, uids, effects, stderr, per_example, baseline, settings)
 
     def effect(self, layer: int, head: int, metric: str = "gold_logprob") -> float:
         return float(self.effects[metric][self.layers.index(layer), self.heads.index(head)])
 
-    def top(self, k: int = 10, metric: str = "gold_logprob", *, largest: bool = True) -> list[dict[str, Any]]:
+    def top(
+        self, k: int = 10, metric: str = "gold_logprob", *, largest: bool = True
+    ) -> list[dict[str, Any]]:
         """The ``k`` heads whose ablation raises (``largest``) or lowers the metric most."""
         if metric not in self.effects:
             raise ConfigError(f"unknown metric {metric!r}; known: {sorted(self.effects)}")
@@ -82,16 +95,22 @@ class HeadEffects:
         n_h = len(self.heads)
         return [
             {
-                "layer": self.layers[int(i) // n_h], "head": self.heads[int(i) % n_h],
-                "effect": float(eff.flatten()[i]), "stderr": float(self.stderr[metric].flatten()[i]),
+                "layer": self.layers[int(i) // n_h],
+                "head": self.heads[int(i) % n_h],
+                "effect": float(eff.flatten()[i]),
+                "stderr": float(self.stderr[metric].flatten()[i]),
             }
             for i in order
         ]
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": "act_lens.HeadEffects/1", "strategy": self.strategy, "layers": list(self.layers),
-            "heads": list(self.heads), "uids": list(self.uids), "settings": dict(self.settings),
+            "format": "act_lens.HeadEffects/1",
+            "strategy": self.strategy,
+            "layers": list(self.layers),
+            "heads": list(self.heads),
+            "uids": list(self.uids),
+            "settings": dict(self.settings),
             "effects": {m: t.tolist() for m, t in self.effects.items()},
             "stderr": {m: t.tolist() for m, t in self.stderr.items()},
             "baseline": {m: t.tolist() for m, t in self.baseline.items()},
@@ -110,10 +129,14 @@ class HeadEffects:
         try:
             d = torch.load(path, weights_only=True)
             return cls(
-                d["strategy"], tuple(d["layers"]), tuple(d["heads"]), tuple(d["uids"]),
+                d["strategy"],
+                tuple(d["layers"]),
+                tuple(d["heads"]),
+                tuple(d["uids"]),
                 {m: torch.tensor(v) for m, v in d["effects"].items()},
                 {m: torch.tensor(v) for m, v in d["stderr"].items()},
-                dict(d["per_example"]), {m: torch.tensor(v) for m, v in d["baseline"].items()},
+                dict(d["per_example"]),
+                {m: torch.tensor(v) for m, v in d["baseline"].items()},
                 d.get("settings", {}),
             )
         except (OSError, KeyError, RuntimeError) as err:

@@ -22,7 +22,9 @@ from act_lens.stats import PairedComparison, accuracy_interval, compare_correct
 from act_lens.tasks import Example, Prompt, Task, get_task
 
 Scoring = Literal["first_token", "full"]
-LIMIT_SEED = 1234  # the subsample for `limit` is fixed, so every run of a task sees the same examples
+LIMIT_SEED = (
+    1234  # the subsample for `limit` is fixed, so every run of a task sees the same examples
+)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,9 @@ class EvalResult:
 
     def summary(self) -> str:
         lo, hi = self.interval
-        return f"{self.task}: {100 * self.accuracy:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] (n={self.n})"
+        return (
+            f"{self.task}: {100 * self.accuracy:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] (n={self.n})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -89,11 +93,19 @@ class EvalResult:
     def from_dict(cls, d: dict[str, Any]) -> "EvalResult":
         try:
             return cls(
-                task=d["task"], split=d["split"], model=d["model"], shots=int(d["shots"]),
-                seed=int(d["seed"]), scoring=d["scoring"], uids=tuple(d["uids"]),
-                labels=tuple(d["labels"]), predictions=tuple(d["predictions"]),
-                scores=tuple(tuple(s) for s in d["scores"]), interval=tuple(d["interval"]),  # type: ignore[arg-type]
-                meta=tuple(d.get("meta", ())), accuracy_norm=d.get("accuracy_norm"),
+                task=d["task"],
+                split=d["split"],
+                model=d["model"],
+                shots=int(d["shots"]),
+                seed=int(d["seed"]),
+                scoring=d["scoring"],
+                uids=tuple(d["uids"]),
+                labels=tuple(d["labels"]),
+                predictions=tuple(d["predictions"]),
+                scores=tuple(tuple(s) for s in d["scores"]),
+                interval=tuple(d["interval"]),  # type: ignore[arg-type]
+                meta=tuple(d.get("meta", ())),
+                accuracy_norm=d.get("accuracy_norm"),
                 info=d.get("info", {}),
             )
         except (KeyError, TypeError, ValueError) as err:
@@ -114,7 +126,9 @@ class EvalResult:
         buf = io.StringIO()
         writer = csv.writer(buf)
         k = max((len(s) for s in self.scores), default=0)
-        writer.writerow(["uid", "label", "prediction", "correct", *[f"score_{c}" for c in range(k)]])
+        writer.writerow(
+            ["uid", "label", "prediction", "correct", *[f"score_{c}" for c in range(k)]]
+        )
         for uid, y, p, s in zip(self.uids, self.labels, self.predictions, self.scores, strict=True):
             writer.writerow([uid, y, p, int(p == y), *[f"{x:.6f}" for x in s]])
         return buf.getvalue()
@@ -131,7 +145,11 @@ def subsample(examples: Sequence[Example], limit: int | None) -> list[Example]:
 
 
 def build_prompts(
-    task: Task, examples: Sequence[Example], *, shots: int = 0, seed: int = 0,
+    task: Task,
+    examples: Sequence[Example],
+    *,
+    shots: int = 0,
+    seed: int = 0,
     data: "str | os.PathLike[str] | None" = None,
 ) -> list[Prompt]:
     """Prompts for ``examples`` with ``shots`` demonstrations drawn once per seed from the train split."""
@@ -145,8 +163,14 @@ def build_prompts(
 
 
 def score_prompts(
-    model: Any, task: Task, prompts: Sequence[Prompt], *, scoring: Scoring = "first_token",
-    hooks: "HookSpec | None" = None, batch_size: int = 8, progress: bool = True,
+    model: Any,
+    task: Task,
+    prompts: Sequence[Prompt],
+    *,
+    scoring: Scoring = "first_token",
+    hooks: "HookSpec | None" = None,
+    batch_size: int = 8,
+    progress: bool = True,
 ) -> tuple[list[list[float]], list[list[float]] | None]:
     """Per-prompt choice scores; with ``scoring="full"`` also length-normalised scores."""
     tok = model.tokenizer
@@ -156,8 +180,12 @@ def score_prompts(
             ids = encode(tok, [p.text for p in prompts])
             choice_sets = {p.choices for p in prompts}
             first = {c: first_token_ids(tok, c) for c in choice_sets}
-            logprobs = last_token_logprobs(model, ids, hooks=hooks, batch_size=batch_size, progress=bar)
-            return [[float(logprobs[i, t]) for t in first[p.choices]] for i, p in enumerate(prompts)], None
+            logprobs = last_token_logprobs(
+                model, ids, hooks=hooks, batch_size=batch_size, progress=bar
+            )
+            return [
+                [float(logprobs[i, t]) for t in first[p.choices]] for i, p in enumerate(prompts)
+            ], None
         if scoring != "full":
             raise ConfigError(f"scoring must be 'first_token' or 'full', got {scoring!r}")
         contexts, conts, owner, chars = [], [], [], []
@@ -169,7 +197,9 @@ def score_prompts(
                 owner.append(i)
                 chars.append(max(len(cont.encode("utf-8")), 1))
         bar.total = len(conts)
-        ll = continuation_logprobs(model, contexts, conts, hooks=hooks, batch_size=batch_size, progress=bar)
+        ll = continuation_logprobs(
+            model, contexts, conts, hooks=hooks, batch_size=batch_size, progress=bar
+        )
         scores: list[list[float]] = [[] for _ in prompts]
         norm: list[list[float]] = [[] for _ in prompts]
         for j, i in enumerate(owner):
@@ -242,11 +272,20 @@ def evaluate(
         acc_norm = sum(p == y for p, y in zip(norm_preds, labels, strict=True)) / len(labels)
     correct = [p == y for p, y in zip(preds, labels, strict=True)]
     return EvalResult(
-        task=task.name, split=split_name, model=str(getattr(model.cfg, "model_name", "model")),
-        shots=shots, seed=seed, scoring=scoring, uids=tuple(p.uid for p in prompts),
-        labels=tuple(labels), predictions=tuple(preds), scores=tuple(tuple(s) for s in scores),
-        interval=accuracy_interval(correct), meta=tuple(dict(p.meta) for p in prompts),
-        accuracy_norm=acc_norm, info={"limit": limit, "description": task.description},
+        task=task.name,
+        split=split_name,
+        model=str(getattr(model.cfg, "model_name", "model")),
+        shots=shots,
+        seed=seed,
+        scoring=scoring,
+        uids=tuple(p.uid for p in prompts),
+        labels=tuple(labels),
+        predictions=tuple(preds),
+        scores=tuple(tuple(s) for s in scores),
+        interval=accuracy_interval(correct),
+        meta=tuple(dict(p.meta) for p in prompts),
+        accuracy_norm=acc_norm,
+        info={"limit": limit, "description": task.description},
     )
 
 

@@ -40,7 +40,9 @@ class Generation:
     new_tokens: tuple[int, ...]
 
 
-def prompt_ids(model: Any, prompt: str, *, chat: bool = False, system: str | None = None) -> list[int]:
+def prompt_ids(
+    model: Any, prompt: str, *, chat: bool = False, system: str | None = None
+) -> list[int]:
     """Token ids of a prompt; ``chat=True`` wraps it in the tokenizer's chat template."""
     tok = model.tokenizer
     if chat:
@@ -102,7 +104,11 @@ def generate(
     new: list[int] = []
     sink_queries = n_prompt if policy == "prompt" else None
     calib = act_hooks(
-        head_set, beta=beta, threshold=threshold, rule=rule, sink_queries=sink_queries,
+        head_set,
+        beta=beta,
+        threshold=threshold,
+        rule=rule,
+        sink_queries=sink_queries,
         windows=layer_windows(model),
     )
     with torch.inference_mode():

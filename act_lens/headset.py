@@ -78,7 +78,9 @@ class HeadSet:
 
     def summary(self) -> str:
         parts = [f"L{layer}:{list(self.heads[layer])}" for layer in self.layers]
-        return f"{len(self)} heads in {len(self.heads)} layers" + (": " + " ".join(parts) if parts else "")
+        return f"{len(self)} heads in {len(self.heads)} layers" + (
+            ": " + " ".join(parts) if parts else ""
+        )
 
     def validate(self, model: Any, *, allow_model_mismatch: bool = False) -> None:
         """Check that every head exists in ``model`` and that the set was made for it.
@@ -132,7 +134,11 @@ class HeadSet:
 
     @classmethod
     def load(
-        cls, path: "str | os.PathLike[str]", *, model: Any = None, allow_model_mismatch: bool = False
+        cls,
+        path: "str | os.PathLike[str]",
+        *,
+        model: Any = None,
+        allow_model_mismatch: bool = False,
     ) -> "HeadSet":
         """Read a HeadSet JSON; with ``model``, validate it against that model.
 
@@ -186,6 +192,8 @@ def _normalise(heads: HeadPairs) -> dict[int, tuple[int, ...]]:
 def _head_list(heads: Any) -> list[int]:
     """A JSON list of head numbers; refuse what ``int()`` would silently reinterpret."""
     # int() would truncate 1.5, read true as 1 and iterate the string "12" as heads 1 and 2.
-    if not isinstance(heads, list) or any(isinstance(h, bool) or not isinstance(h, int) for h in heads):
+    if not isinstance(heads, list) or any(
+        isinstance(h, bool) or not isinstance(h, int) for h in heads
+    ):
         raise TypeError(f"expected a list of integers, got {heads!r}")
     return heads

@@ -137,7 +137,11 @@ def load_model(
 
 
 def boot_bridge(
-    hf: Any, tokenizer: Any, hf_name: str, *, device: str | torch.device = "cpu",
+    hf: Any,
+    tokenizer: Any,
+    hf_name: str,
+    *,
+    device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> "TransformerBridge":
     """Wrap a loaded HF causal LM in a TransformerBridge (eager attention, eval mode)."""
@@ -220,7 +224,9 @@ def _load_pretrained(name_or_folder: str, *, local_only: bool) -> tuple[Any, Any
     try:
         tok = AutoTokenizer.from_pretrained(name_or_folder, local_files_only=local_only)
         hf = AutoModelForCausalLM.from_pretrained(
-            name_or_folder, attn_implementation="eager", dtype=torch.float32,
+            name_or_folder,
+            attn_implementation="eager",
+            dtype=torch.float32,
             local_files_only=local_only,
         )
     except Exception as err:  # noqa: BLE001 - re-raised with context

@@ -67,7 +67,9 @@ class KnownModel:
         if self.front_package is not None:
             front = _package_dir(self.front_package)
             sums = self.sums_path()
-            if front is None or (self.sums_file is not None and (sums is None or not sums.is_file())):
+            if front is None or (
+                self.sums_file is not None and (sums is None or not sums.is_file())
+            ):
                 missing.append(self.front_package)
         for package, rel in zip(self.packages, self.files, strict=True):
             folder = _package_dir(package)

@@ -33,7 +33,13 @@ def _census(cfg: RunConfig, model: Any, out: Path) -> SinkCensus:
         # The census needs far fewer prompts than the evaluation.
         examples = subsample(task.load(_data(cfg), task.eval_split), min(cfg.limit or 64, 64))
         prompts += [task.build(e).text for e in examples]
-    census = sink_census(model, prompts, threshold=cfg.threshold, rule=cfg.rule, batch_size=cfg.batch_size)  # type: ignore[arg-type]
+    census = sink_census(
+        model,
+        prompts,
+        threshold=cfg.threshold,
+        rule=cfg.rule,  # type: ignore[arg-type]
+        batch_size=cfg.batch_size,
+    )
     census.save(out / "census.json")
     _figures_census(census, out)
     return census
@@ -48,24 +54,42 @@ def _figures_census(census: SinkCensus, out: Path) -> None:
 def cmd_sinks(cfg: RunConfig) -> str:
     out = Path(cfg.out)
     census = _census(cfg, _model(cfg), out)
-    top = "\n".join(f"  L{t['layer']}H{t['head']}: hidden sink in {100 * t['hidden_sink_freq']:.0f}% of prompts" for t in census.top(5))
+    top = "\n".join(
+        f"  L{t['layer']}H{t['head']}: hidden sink in {100 * t['hidden_sink_freq']:.0f}% of prompts"
+        for t in census.top(5)
+    )
     return f"sink census of {census.n_prompts} prompts; top heads:\n{top}\nclasses: {census.class_totals()}"
 
 
 def _search(cfg: RunConfig, model: Any, out: Path) -> HeadSet:
     data = _data(cfg)
-    calib = calibration_mix(list(cfg.tasks), cfg.calib_size, data=data, seed=cfg.seeds[0], shots=cfg.shots)
+    calib = calibration_mix(
+        list(cfg.tasks), cfg.calib_size, data=data, seed=cfg.seeds[0], shots=cfg.shots
+    )
     effects: list[HeadEffects] = []
     head_set = search_heads(
-        model, calib, layers=cfg.layers, metric=cfg.metric, margin=cfg.margin, min_z=cfg.min_z, max_heads=cfg.max_heads, beta=cfg.beta,
-        threshold=cfg.threshold, rule=cfg.rule, screen=cfg.screen, batch_size=cfg.batch_size,
-        checkpoint=out / "search.ckpt", effects_out=effects,
+        model,
+        calib,
+        layers=cfg.layers,
+        metric=cfg.metric,
+        margin=cfg.margin,
+        min_z=cfg.min_z,
+        max_heads=cfg.max_heads,
+        beta=cfg.beta,
+        threshold=cfg.threshold,
+        rule=cfg.rule,
+        screen=cfg.screen,
+        batch_size=cfg.batch_size,
+        checkpoint=out / "search.ckpt",
+        effects_out=effects,
     )
     head_set.save(out / "head_set.json")
     effects[0].save(out / "head_effects.pt")
     from act_lens import figures
 
-    figures.plot_head_effects(effects[0], metric=cfg.metric, path=out / "figures" / "head_effects.png")
+    figures.plot_head_effects(
+        effects[0], metric=cfg.metric, path=out / "figures" / "head_effects.png"
+    )
     return head_set
 
 
@@ -82,20 +106,34 @@ def _eval(cfg: RunConfig, model: Any, head_set: HeadSet | None, out: Path) -> di
     for name in cfg.tasks:
         for seed in cfg.seeds if cfg.shots else cfg.seeds[:1]:
             key = name if not cfg.shots else f"{name}/seed{seed}"
-            kw = dict(data=_data(cfg), limit=cfg.limit, shots=cfg.shots, seed=seed, batch_size=cfg.batch_size)
+            kw = dict(
+                data=_data(cfg),
+                limit=cfg.limit,
+                shots=cfg.shots,
+                seed=seed,
+                batch_size=cfg.batch_size,
+            )
             base = evaluate(model, name, **kw)  # type: ignore[arg-type]
             base.save(out / "eval" / f"{key.replace('/', '_')}_baseline.json")
             row: dict[str, Any] = {
-                "task": name, "seed": seed, "shots": cfg.shots, "n": base.n,
-                "baseline_accuracy": base.accuracy, "baseline_interval": list(base.interval),
+                "task": name,
+                "seed": seed,
+                "shots": cfg.shots,
+                "n": base.n,
+                "baseline_accuracy": base.accuracy,
+                "baseline_interval": list(base.interval),
             }
             if act is not None:
                 treated = evaluate(model, name, hooks=act, **kw)  # type: ignore[arg-type]
                 treated.save(out / "eval" / f"{key.replace('/', '_')}_act.json")
                 cmp = compare(base, treated)
                 row.update(
-                    act_accuracy=treated.accuracy, act_interval=list(treated.interval),
-                    delta=cmp.delta, interval=list(cmp.interval), p_value=cmp.p_value, flips=cmp.flips,
+                    act_accuracy=treated.accuracy,
+                    act_interval=list(treated.interval),
+                    delta=cmp.delta,
+                    interval=list(cmp.interval),
+                    p_value=cmp.p_value,
+                    flips=cmp.flips,
                 )
             results[key] = row
     atomic_write_text(out / "results.json", json.dumps(results, indent=2))
@@ -103,7 +141,10 @@ def _eval(cfg: RunConfig, model: Any, head_set: HeadSet | None, out: Path) -> di
 
 
 def _table(results: dict[str, Any]) -> str:
-    lines = ["| task | n | baseline | ACT | delta [95% CI] | p (McNemar) | flips +/- |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | n | baseline | ACT | delta [95% CI] | p (McNemar) | flips +/- |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for key, r in results.items():
         lo, hi = r["baseline_interval"]
         base = f"{100 * r['baseline_accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
@@ -131,9 +172,15 @@ def cmd_eval(cfg: RunConfig) -> str:
 
 def _eval_figure(results: dict[str, Any], out: Path) -> None:
     rows = [
-        {"task": k, "baseline": r["baseline_accuracy"], "treated": r["act_accuracy"],
-         "interval": tuple(r["interval"]), "p_value": r["p_value"]}
-        for k, r in results.items() if "act_accuracy" in r
+        {
+            "task": k,
+            "baseline": r["baseline_accuracy"],
+            "treated": r["act_accuracy"],
+            "interval": tuple(r["interval"]),
+            "p_value": r["p_value"],
+        }
+        for k, r in results.items()
+        if "act_accuracy" in r
     ]
     if rows:
         from act_lens import figures
@@ -219,12 +266,22 @@ def cmd_figures(cfg: RunConfig) -> str:
     if (out / "census.json").exists():
         drawn += figures.save_census_figures(SinkCensus.load(out / "census.json"), out / "figures")
     if (out / "head_effects.pt").exists():
-        metric = json.loads((out / "config.json").read_text()).get("metric", "gold_logprob") if (out / "config.json").exists() else "gold_logprob"
-        figures.plot_head_effects(HeadEffects.load(out / "head_effects.pt"), metric=metric, path=out / "figures" / "head_effects.png")
+        metric = (
+            json.loads((out / "config.json").read_text()).get("metric", "gold_logprob")
+            if (out / "config.json").exists()
+            else "gold_logprob"
+        )
+        figures.plot_head_effects(
+            HeadEffects.load(out / "head_effects.pt"),
+            metric=metric,
+            path=out / "figures" / "head_effects.png",
+        )
         drawn.append(out / "figures" / "head_effects.png")
     if (out / "results.json").exists():
         _eval_figure(json.loads((out / "results.json").read_text()), out)
         drawn.append(out / "figures" / "eval_comparison.png")
     if not drawn:
-        raise ConfigError(f"{out} holds no census.json, head_effects.pt or results.json to draw from")
+        raise ConfigError(
+            f"{out} holds no census.json, head_effects.pt or results.json to draw from"
+        )
     return "re-drew:\n" + "\n".join(f"  {p}" for p in drawn)

@@ -24,7 +24,9 @@ class LayerRecord:
 
     layer: int
     scores: Tensor  # [batch, head_index, key_pos] sink scores
-    sinks: Tensor  # [batch, head_index, key_pos] bool, first real token included when above threshold
+    sinks: (
+        Tensor  # [batch, head_index, key_pos] bool, first real token included when above threshold
+    )
     first_mass: Tensor  # [batch, head_index]
     hidden_mass: Tensor  # [batch, head_index]
     entropy: Tensor  # [batch, head_index]
@@ -71,7 +73,9 @@ class SinkRecorder:
         def record(pattern: Tensor, hook: Any) -> Tensor:
             layer = layer_of(hook.name)
             with torch.no_grad():
-                self.records.setdefault(layer, []).append(self._reduce(layer, pattern.detach(), attention_mask))
+                self.records.setdefault(layer, []).append(
+                    self._reduce(layer, pattern.detach(), attention_mask)
+                )
             return pattern
 
         return record
@@ -80,12 +84,18 @@ class SinkRecorder:
         window = self.windows.get(layer)
         scores = sink_scores(pattern, attention_mask, window=window)
         sinks = detect_sinks(
-            pattern, threshold=self.threshold, rule=self.rule, attention_mask=attention_mask,
-            keep_first=False, window=window,
+            pattern,
+            threshold=self.threshold,
+            rule=self.rule,
+            attention_mask=attention_mask,
+            keep_first=False,
+            window=window,
         )
         valid = real_keys(attention_mask, pattern.shape[0], pattern.shape[-1], pattern.device)
         hidden = sinks & ~first_real_onehot(valid)[:, None, :]
-        first_mass, hidden_mass, entropy = head_statistics(pattern, hidden, attention_mask, window=window)
+        first_mass, hidden_mass, entropy = head_statistics(
+            pattern, hidden, attention_mask, window=window
+        )
         kept = None
         if layer in self.keep_patterns:
             heads = self.keep_patterns[layer]
@@ -94,5 +104,11 @@ class SinkRecorder:
                 kept = kept[:, :, self.query_window]
             kept = kept.to(torch.float32).cpu().clone()
         return LayerRecord(
-            layer, scores.cpu(), sinks.cpu(), first_mass.cpu(), hidden_mass.cpu(), entropy.cpu(), kept
+            layer,
+            scores.cpu(),
+            sinks.cpu(),
+            first_mass.cpu(),
+            hidden_mass.cpu(),
+            entropy.cpu(),
+            kept,
         )

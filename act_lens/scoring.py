@@ -58,7 +58,9 @@ def last_token_logprobs(
         mask = batch.attention_mask.to(device)
         fwd = [*resolve_hooks(hooks, mask), keep_last_positions(1)]
         with torch.inference_mode():
-            logits = model.run_with_hooks(batch.tokens.to(device), attention_mask=mask, fwd_hooks=fwd)
+            logits = model.run_with_hooks(
+                batch.tokens.to(device), attention_mask=mask, fwd_hooks=fwd
+            )
         logprobs = torch.log_softmax(logits[:, -1].float(), dim=-1).cpu()
         for row, i in enumerate(batch.index):
             out[i] = logprobs[row]
@@ -89,7 +91,9 @@ def continuation_logprobs(
         mask = batch.attention_mask.to(device)
         fwd = [*resolve_hooks(hooks, mask), keep_last_positions(n_keep)]
         with torch.inference_mode():
-            logits = model.run_with_hooks(batch.tokens.to(device), attention_mask=mask, fwd_hooks=fwd)
+            logits = model.run_with_hooks(
+                batch.tokens.to(device), attention_mask=mask, fwd_hooks=fwd
+            )
         logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
         for row, i in enumerate(batch.index):
             cont = torch.tensor(continuations[i])

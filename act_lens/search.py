@@ -75,7 +75,11 @@ def calibration_mix(
         pool = task.load(data, split_name)
         chosen = rng.sample(pool, min(k, len(pool)))
         for ex in chosen:
-            demos = task.sample_demos(pool, shots, rng.randrange(1 << 30), exclude_uid=ex.uid) if shots else []
+            demos = (
+                task.sample_demos(pool, shots, rng.randrange(1 << 30), exclude_uid=ex.uid)
+                if shots
+                else []
+            )
             prompts.append(task.build(ex, demos))
     rng.shuffle(prompts)
     return prompts
@@ -116,7 +120,11 @@ def screen_heads(
             store[int(hook.name.split(".")[1])] = p
             return p
 
-        hooks = [("hook_embed", leaf), *[(pattern_hook(la), keep) for la in layers], keep_last_positions(1)]
+        hooks = [
+            ("hook_embed", leaf),
+            *[(pattern_hook(la), keep) for la in layers],
+            keep_last_positions(1),
+        ]
         with torch.enable_grad():
             logits = model.run_with_hooks(tokens, attention_mask=mask, fwd_hooks=hooks)
             lp = torch.log_softmax(logits[:, -1].float(), dim=-1)
@@ -124,8 +132,21 @@ def screen_heads(
             grads = torch.autograd.grad(values.sum(), [store[la] for la in layers])
         for li, (la, g) in enumerate(zip(layers, grads, strict=True)):
             p = store[la].detach()
-            sinks = detect_sinks(p, threshold=threshold, rule=rule, attention_mask=mask, window=windows.get(la))  # type: ignore[arg-type]
-            delta = calibrate_pattern(p, sinks, beta=beta, attention_mask=mask, redistribute=redistribute) - p  # type: ignore[arg-type]
+            sinks = detect_sinks(
+                p,
+                threshold=threshold,
+                rule=rule,  # type: ignore[arg-type]
+                attention_mask=mask,
+                window=windows.get(la),
+            )
+            calibrated = calibrate_pattern(
+                p,
+                sinks,
+                beta=beta,
+                attention_mask=mask,
+                redistribute=redistribute,  # type: ignore[arg-type]
+            )
+            delta = calibrated - p
             est[li] += (g * delta).sum(dim=(0, 2, 3)).cpu()
     return est / len(data.uids)
 
@@ -145,7 +166,9 @@ def _load_checkpoint(path: Path, key: str) -> dict[int, dict[str, Tensor]]:
     try:
         state = torch.load(path, weights_only=True)
     except Exception as err:  # noqa: BLE001 - a damaged checkpoint is reported, not used
-        raise DataError(f"checkpoint {path} cannot be read ({err}); delete it to start over") from err
+        raise DataError(
+            f"checkpoint {path} cannot be read ({err}); delete it to start over"
+        ) from err
     if state.get("key") != key:
         raise ConfigError(
             f"checkpoint {path} belongs to a search with other settings, model or calibration "
@@ -207,22 +230,36 @@ def search_heads(
             f"none of this model's {model.cfg.n_layers}; pass layers= explicitly"
         )
     settings = {
-        "beta": beta, "threshold": threshold, "rule": rule, "redistribute": redistribute,
-        "layers": tuple(layers), "screen": screen,
+        "beta": beta,
+        "threshold": threshold,
+        "rule": rule,
+        "redistribute": redistribute,
+        "layers": tuple(layers),
+        "screen": screen,
     }
-    heads_by_layer: dict[int, list[int]] | None = None
+    heads_by_layer: dict[int, Sequence[int]] | None = None
     screening = None
     if screen is not None:
         est = screen_heads(
-            model, calibration, layers=layers, beta=beta, threshold=threshold, rule=rule,
-            redistribute=redistribute, metric=metric, batch_size=batch_size,
+            model,
+            calibration,
+            layers=layers,
+            beta=beta,
+            threshold=threshold,
+            rule=rule,
+            redistribute=redistribute,
+            metric=metric,
+            batch_size=batch_size,
         )
         order = torch.argsort(est.flatten(), descending=True)[:screen].tolist()
         n_heads = est.shape[1]
-        heads_by_layer = {}
+        by_layer: dict[int, list[int]] = {}
         for i in order:
-            heads_by_layer.setdefault(layers[i // n_heads], []).append(i % n_heads)
-        screening = {f"{layers[i // n_heads]}.{i % n_heads}": float(est.flatten()[i]) for i in order}
+            by_layer.setdefault(layers[i // n_heads], []).append(i % n_heads)
+        heads_by_layer = dict(by_layer)
+        screening = {
+            f"{layers[i // n_heads]}.{i % n_heads}": float(est.flatten()[i]) for i in order
+        }
     key = _settings_key(model, calibration, settings)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     done = _load_checkpoint(ckpt, key) if ckpt is not None else {}
@@ -235,9 +272,19 @@ def search_heads(
             atomic_write_bytes(ckpt, buf.getvalue())
 
     effects = head_effects(
-        model, calibration, strategy="act", layers=layers, beta=beta, threshold=threshold,
-        rule=rule, redistribute=redistribute, batch_size=batch_size, progress=progress,
-        on_layer_done=save_layer, skip_layers=done, heads_by_layer=heads_by_layer,
+        model,
+        calibration,
+        strategy="act",
+        layers=layers,
+        beta=beta,
+        threshold=threshold,
+        rule=rule,
+        redistribute=redistribute,
+        batch_size=batch_size,
+        progress=progress,
+        on_layer_done=save_layer,
+        skip_layers=done,
+        heads_by_layer=heads_by_layer,
     )
     if effects_out is not None:
         effects_out.append(effects)
@@ -254,21 +301,41 @@ def search_heads(
                 keep.append((layer, head))
     if max_heads is not None and len(keep) > max_heads:
         keep = sorted(keep, key=lambda lh: -scores[f"{lh[0]}.{lh[1]}"]["effect"])[:max_heads]
-    rule_text = f"keep head if mean {metric} gain > {margin}" + (
-        f" and gain > {min_z} x stderr" if min_z is not None else ""
-    ) + (f"; at most {max_heads} heads, largest gains first" if max_heads is not None else "")
+    rule_text = (
+        f"keep head if mean {metric} gain > {margin}"
+        + (f" and gain > {min_z} x stderr" if min_z is not None else "")
+        + (f"; at most {max_heads} heads, largest gains first" if max_heads is not None else "")
+    )
     provenance: dict[str, Any] = {
-        **provenance_now(), "model": model_identity(model), "method": "act_lens.search_heads",
-        "keep_rule": rule_text, "metric": metric, "margin": margin, "min_z": min_z, "max_heads": max_heads,
-        "beta": beta, "threshold": threshold, "rule": rule, "redistribute": redistribute,
-        "candidate_layers": list(layers), "calibration": _describe(calibration),
-        "per_head": scores, "screening": screening,
+        **provenance_now(),
+        "model": model_identity(model),
+        "method": "act_lens.search_heads",
+        "keep_rule": rule_text,
+        "metric": metric,
+        "margin": margin,
+        "min_z": min_z,
+        "max_heads": max_heads,
+        "beta": beta,
+        "threshold": threshold,
+        "rule": rule,
+        "redistribute": redistribute,
+        "candidate_layers": list(layers),
+        "calibration": _describe(calibration),
+        "per_head": scores,
+        "screening": screening,
     }
     head_set = HeadSet(keep, provenance)
     if validation:
-        provenance["validation"] = validate_head_set(model, head_set, validation, beta=beta,
-                                                     threshold=threshold, rule=rule,
-                                                     redistribute=redistribute, batch_size=batch_size)
+        provenance["validation"] = validate_head_set(
+            model,
+            head_set,
+            validation,
+            beta=beta,
+            threshold=threshold,
+            rule=rule,
+            redistribute=redistribute,
+            batch_size=batch_size,
+        )
         head_set = HeadSet(keep, provenance)
     if ckpt is not None:
         ckpt.unlink(missing_ok=True)  # finished: the head set is the result
@@ -276,8 +343,15 @@ def search_heads(
 
 
 def validate_head_set(
-    model: Any, head_set: HeadSet, prompts: Sequence[Prompt], *, beta: float = 0.4,
-    threshold: float = 0.1, rule: str = "mean", redistribute: str = "all", batch_size: int = 8,
+    model: Any,
+    head_set: HeadSet,
+    prompts: Sequence[Prompt],
+    *,
+    beta: float = 0.4,
+    threshold: float = 0.1,
+    rule: str = "mean",
+    redistribute: str = "all",
+    batch_size: int = 8,
 ) -> dict[str, Any]:
     """Mean metrics on ``prompts`` without and with ACT on the whole head set."""
     data = ScoredPrompts.from_prompts(model, prompts)

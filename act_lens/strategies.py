@@ -54,11 +54,17 @@ def act_strategy(x: Tensor, heads: Tensor, ctx: AblationContext) -> Tensor:
     rows = _rows(x)
     one = x[rows, heads][:, None]  # [rows, 1, q, k]: only the ablated head is touched
     sinks = detect_sinks(
-        one, threshold=ctx.threshold, rule=ctx.rule,  # type: ignore[arg-type]
-        attention_mask=ctx.attention_mask, window=ctx.window,
+        one,
+        threshold=ctx.threshold,
+        rule=ctx.rule,  # type: ignore[arg-type]
+        attention_mask=ctx.attention_mask,
+        window=ctx.window,
     )
     calibrated = calibrate_pattern(
-        one, sinks, beta=ctx.beta, attention_mask=ctx.attention_mask,
+        one,
+        sinks,
+        beta=ctx.beta,
+        attention_mask=ctx.attention_mask,
         redistribute=ctx.redistribute,  # type: ignore[arg-type]
     )
     out = x.clone()

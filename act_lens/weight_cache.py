@@ -111,7 +111,11 @@ class WeightCache:
             save_model(hf, str(tmp / "model.safetensors"), metadata={"format": "pt"})
             tokenizer.save_pretrained(tmp)
             files = {
-                p.name: {"size": p.stat().st_size, "sha256": file_sha256(p), "mtime_ns": p.stat().st_mtime_ns}
+                p.name: {
+                    "size": p.stat().st_size,
+                    "sha256": file_sha256(p),
+                    "mtime_ns": p.stat().st_mtime_ns,
+                }
                 for p in sorted(tmp.iterdir())
                 if p.is_file()
             }

@@ -8,7 +8,10 @@ from act_lens.errors import ShapeError
 
 
 def real_keys(
-    attention_mask: Shaped[Tensor, "batch key_pos"] | None, batch: int, n_keys: int, device: torch.device
+    attention_mask: Shaped[Tensor, "batch key_pos"] | None,
+    batch: int,
+    n_keys: int,
+    device: torch.device,
 ) -> Bool[Tensor, "batch key_pos"]:
     """Boolean mask of real (non-pad) key positions; all True when no mask is given."""
     if attention_mask is None:

@@ -133,7 +133,9 @@ def head_statistics(
     *,
     window: int | None = None,
 ) -> tuple[
-    Float[Tensor, "batch head_index"], Float[Tensor, "batch head_index"], Float[Tensor, "batch head_index"]
+    Float[Tensor, "batch head_index"],
+    Float[Tensor, "batch head_index"],
+    Float[Tensor, "batch head_index"],
 ]:
     """Per head, averaged over real query rows: attention mass on the first real token, mass on
     the hidden sinks, and the row entropy (nats).
@@ -163,6 +165,11 @@ def head_statistics(
     if window is not None:
         # Rows past the window cannot see the first token: they would add structural zeros.
         q_pos = torch.arange(n_k - n_q, n_k, device=pattern.device)[None, :]
-        sees_first = (q_pos - first_real_position(valid)[:, None] < window).to(torch.float32) * q_valid
-        first_mass = torch.einsum("bhq,bq->bh", first_rows, sees_first) / sees_first.sum(-1).clamp(min=1.0)[:, None]
+        sees_first = (q_pos - first_real_position(valid)[:, None] < window).to(
+            torch.float32
+        ) * q_valid
+        first_mass = (
+            torch.einsum("bhq,bq->bh", first_rows, sees_first)
+            / sees_first.sum(-1).clamp(min=1.0)[:, None]
+        )
     return first_mass, row_mean(hidden_rows), row_mean(entropy_rows)

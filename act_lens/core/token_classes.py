@@ -18,7 +18,13 @@ import re
 import unicodedata
 
 TOKEN_CLASSES = (
-    "first", "special", "newline", "delimiter", "punctuation", "function_word", "content",
+    "first",
+    "special",
+    "newline",
+    "delimiter",
+    "punctuation",
+    "function_word",
+    "content",
 )
 HIDDEN_CLASSES = TOKEN_CLASSES[1:]
 
