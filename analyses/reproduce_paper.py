@@ -228,12 +228,24 @@ def part_kshot(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, An
     return res
 
 
+def _content_blind(path: Path) -> float | None:
+    """Accuracy a guesser ignoring the question would get with this result's answer frequencies:
+    sum over choices of P(predict c) * P(gold is c). None when the result file is absent."""
+    if not path.exists():
+        return None
+    r = EvalResult.load(path)
+    k = max(len(s) for s in r.scores)
+    pred = [sum(p == c for p in r.predictions) / r.n for c in range(k)]
+    gold = [sum(y == c for y in r.labels) / r.n for c in range(k)]
+    return sum(a * b for a, b in zip(pred, gold, strict=True))
+
+
 def _searched_by(part: dict[str, Any]) -> str:
     how = part.get("search_command")
     return f" (searched by `{how}`)" if how and how != part["command"] else ""
 
 
-def _table(results: dict[str, Any]) -> str:
+def _table(results: dict[str, Any], out: Path) -> str:
     lines: list[str] = []
     if "cls" in results:
         c = results["cls"]
@@ -260,16 +272,20 @@ def _table(results: dict[str, Any]) -> str:
         lines += [
             f"## Multiple choice, zero-shot, option letters (`{m['command']}`, {m['timings_total_min']:.1f} min)", "",
             f"Head set: {HeadSet.from_dict(m['head_set']).summary()}{_searched_by(m)}", "",
-            "| task | base | ACT | delta [95% CI] | p | random set | CC | CC+ACT | most frequent answer, base -> ACT -> CC |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "| task | base | ACT | delta [95% CI] | p | random set | CC | CC+ACT | most frequent answer, base -> ACT -> CC "
+            "| content-blind guess at ACT's answer rates |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
         for task, row in m["tasks"].items():
             a = row["act"]
             top_b, top_t = max(a["baseline_prediction_rate"]), max(a["treated_prediction_rate"])
             cc = {k: f"{100 * row[k]['treated']:.1f}" if k in row else "-" for k in ("cc", "cc+act")}
             top_cc = f" -> {100 * max(row['cc']['treated_prediction_rate']):.0f}%" if "cc" in row else ""
+            blind = _content_blind(out / f"{task}_act.json")
             lines.append(f"| {task} | {_fmt(a)} | {100 * row['random']['treated']:.1f} | {cc['cc']} | {cc['cc+act']} | "
-                         f"{100 * top_b:.0f}% -> {100 * top_t:.0f}%{top_cc} |")
-        lines.append("")
+                         f"{100 * top_b:.0f}% -> {100 * top_t:.0f}%{top_cc} | "
+                         f"{'-' if blind is None else f'{100 * blind:.1f}'} |")
+        lines += ["", "Content-blind guess: the accuracy of answering each question with letter c at the rate "
+                  "ACT's predictions use c, ignoring the question: sum over c of P(ACT predicts c) x P(gold = c).", ""]
     if "kshot" in results:
         k = results["kshot"]
         lines += [
@@ -350,7 +366,7 @@ def _write_summary(out: Path) -> int:
     model_name = ", ".join(sorted({str(r.get("model", "?")) for r in results.values()}))
     (out / "results.json").write_text(json.dumps(results, indent=2))
     table = f"Model {model_name}; eval examples per task: the fixed subsample of `--limit` in each command.\n\n"
-    table += _table(results)
+    table += _table(results, out)
     (out / "table.md").write_text(table)
     if "cls" in results:
         rows = [{"task": t, "baseline": r["act"]["baseline"], "treated": r["act"]["treated"],

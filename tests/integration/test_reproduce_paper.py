@@ -38,7 +38,7 @@ def test_parts_run_separately_and_merge(data_dir: Path, tmp_path: Path) -> None:
     args = _common(data_dir, out) + ["--parts", "mc,kshot", "--shots", "1", "--seeds", "2", "--kshot-tasks", "sst2,trec"]
     assert rp.main(args) == 0
     table = (out / "table.md").read_text()
-    for section in ("## Classification", "## SST-2 sweeps", "## Multiple choice", "## 1-shot classification over 2 seeds"):
+    for section in ("## Classification", "## SST-2 sweeps", "## Multiple choice", "Content-blind guess", "## 1-shot classification over 2 seeds"):
         assert section in table
     # the cls section still shows the command that produced it, not the later one
     assert "--parts cls,sweeps" in table and "--parts mc,kshot" in table
@@ -97,3 +97,18 @@ def test_reuse_head_sets_skips_the_search_and_keeps_its_command(data_dir: Path, 
     assert reused["head_set"]["heads"] == searched["head_set"]["heads"]
     assert reused["search_command"] == searched["command"] != reused["command"]
     assert "(searched by `" in (out / "table.md").read_text()
+
+
+def test_content_blind_guess_is_the_overlap_of_answer_and_gold_rates(tmp_path: Path) -> None:
+    from act_lens.evaluate import EvalResult
+
+    rp = _script()
+    r = EvalResult(
+        task="t", split="eval", model="m", shots=0, seed=0, scoring="first_token",
+        uids=("a", "b", "c", "d"), labels=(0, 0, 1, 2), predictions=(0, 1, 1, 1),
+        scores=((0.0, 0.0, 0.0),) * 4, interval=(0.0, 1.0),
+    )
+    r.save(tmp_path / "r.json")
+    # P(pred) = (1/4, 3/4, 0), P(gold) = (1/2, 1/4, 1/4) -> 1/8 + 3/16 = 5/16
+    assert rp._content_blind(tmp_path / "r.json") == pytest.approx(5 / 16)
+    assert rp._content_blind(tmp_path / "missing.json") is None
