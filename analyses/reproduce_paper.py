@@ -100,15 +100,19 @@ def _search_or_reuse(
 
 
 def _cc_rows(
-    model: Any, task: str, base: EvalResult, act: EvalResult, hs: HeadSet, data: Path
+    model: Any, task: str, base: EvalResult, act: EvalResult, hs: HeadSet, data: Path,
+    shots: int = 0, seed: int = 0,
 ) -> dict[str, Any]:
-    """Contextual calibration alone and on top of ACT (one prior per option count)."""
+    """Contextual calibration alone and on top of ACT (one prior per option count; with k-shot
+    prompts the content-free prompt carries the same demonstrations as the evaluated ones)."""
     mc = get_task(task).kind == "multiple_choice"
     counts = sorted({len(row) for row in base.scores})
 
     def prior(hooks: Any) -> dict[int, Any]:
         return {
-            n: content_free_scores(model, task, data=data, hooks=hooks, n_options=n if mc else None)
+            n: content_free_scores(
+                model, task, data=data, hooks=hooks, n_options=n if mc else None, shots=shots, seed=seed
+            )
             for n in counts
         }
 
@@ -213,14 +217,20 @@ def part_kshot(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, An
             act = evaluate(model, task, seed=seed, hooks=ActConfig(hs), **kev)
             base.save(out / f"kshot{args.shots}_{task}_s{seed}_baseline.json")
             act.save(out / f"kshot{args.shots}_{task}_s{seed}_act.json")
-            per_seed.append(_row(task, base, act))
+            row = _row(task, base, act)
+            cc = _cc_rows(model, task, base, act, hs, ev["data"], shots=args.shots, seed=seed)
+            row["cc"], row["cc+act"] = cc["cc"]["treated"], cc["cc+act"]["treated"]
+            per_seed.append(row)
             print(f"{task} {args.shots}-shot seed {seed}: base {100 * base.accuracy:.1f} "
-                  f"ACT {100 * act.accuracy:.1f}", flush=True)
+                  f"ACT {100 * act.accuracy:.1f} CC {100 * row['cc']:.1f} CC+ACT {100 * row['cc+act']:.1f}",
+                  flush=True)
         res["tasks"][task] = {
             "per_seed": per_seed,
             "baseline": summarize_seeds([r["baseline"] for r in per_seed]).to_dict(),
             "act": summarize_seeds([r["treated"] for r in per_seed]).to_dict(),
             "delta": summarize_seeds([r["delta"] for r in per_seed]).to_dict(),
+            "cc": summarize_seeds([r["cc"] for r in per_seed]).to_dict(),
+            "cc+act": summarize_seeds([r["cc+act"] for r in per_seed]).to_dict(),
             "seeds_better": sum(r["delta"] > 0 for r in per_seed),
             "seeds_worse": sum(r["delta"] < 0 for r in per_seed),
         }
@@ -240,6 +250,10 @@ def _content_blind(path: Path) -> float | None:
     return sum(a * b for a, b in zip(pred, gold, strict=True))
 
 
+def _ms(summary: dict[str, Any] | None) -> str:
+    return "-" if summary is None else f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}"
+
+
 def _searched_by(part: dict[str, Any]) -> str:
     how = part.get("search_command")
     return f" (searched by `{how}`)" if how and how != part["command"] else ""
@@ -252,14 +266,16 @@ def _table(results: dict[str, Any], out: Path) -> str:
         lines += [
             f"## Classification, zero-shot (`{c['command']}`, {c['timings_total_min']:.1f} min)", "",
             f"Head set: {HeadSet.from_dict(c['head_set']).summary()}{_searched_by(c)}", "",
-            "| task | base | ACT | delta [95% CI] | p | random set | all heads | CC | CC+ACT |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| task | base | ACT | delta [95% CI] | p | random set | all heads | CC | CC+ACT "
+            "| most frequent label, base -> ACT |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for task, row in c["tasks"].items():
             lines.append(
                 f"| {task} | {_fmt(row['act'])} | {100 * row['random']['treated']:.1f} | "
                 f"{100 * row['all_heads']['treated']:.1f} | {100 * row['cc']['treated']:.1f} | "
-                f"{100 * row['cc+act']['treated']:.1f} |")
+                f"{100 * row['cc+act']['treated']:.1f} | {100 * max(row['act']['baseline_prediction_rate']):.0f}% -> "
+                f"{100 * max(row['act']['treated_prediction_rate']):.0f}% |")
         lines.append("")
     if "sweeps" in results:
         s = results["sweeps"]
@@ -291,14 +307,16 @@ def _table(results: dict[str, Any], out: Path) -> str:
         lines += [
             f"## {k['shots']}-shot classification over {len(k['seeds'])} seeds, classification head set "
             f"(`{k['command']}`, {k['timings_total_min']:.1f} min)", "",
-            "| task | n | base mean ± sd | ACT mean ± sd | delta mean ± sd | seeds better / worse | per-seed p |",
-            "|---|---|---|---|---|---|---|"]
+            "| task | n | base mean ± sd | ACT mean ± sd | delta mean ± sd | seeds better / worse | per-seed p "
+            "| CC mean ± sd | CC+ACT mean ± sd |",
+            "|---|---|---|---|---|---|---|---|---|"]
         for task, row in k["tasks"].items():
             b, a, d = row["baseline"], row["act"], row["delta"]
             ps = ", ".join(f"{r['p_value']:.2g}" for r in row["per_seed"])
             lines.append(f"| {task} | {row['per_seed'][0]['n']} | {100 * b['mean']:.1f} ± {100 * b['std']:.1f} | "
                          f"{100 * a['mean']:.1f} ± {100 * a['std']:.1f} | {100 * d['mean']:+.1f} ± {100 * d['std']:.1f} | "
-                         f"{row['seeds_better']} / {row['seeds_worse']} | {ps} |")
+                         f"{row['seeds_better']} / {row['seeds_worse']} | {ps} | {_ms(row.get('cc'))} | "
+                         f"{_ms(row.get('cc+act'))} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -62,6 +62,7 @@ def test_parts_run_separately_and_merge(data_dir: Path, tmp_path: Path) -> None:
     assert kshot["shots"] == 1 and set(kshot["tasks"]) == {"sst2", "trec"}
     for row in kshot["tasks"].values():
         assert len(row["per_seed"]) == 2
+        assert {"cc", "cc+act"} <= set(row) and all("cc" in r for r in row["per_seed"])
         assert row["delta"]["mean"] == pytest.approx(sum(r["delta"] for r in row["per_seed"]) / 2)
     # per-seed results are saved; the seeds draw different demonstrations, so the scores differ
     s0 = json.loads((out / "kshot1_sst2_s0_baseline.json").read_text())
