@@ -8,7 +8,7 @@ logits computed at the scored position only. Results equal the naive loop (one f
 head per prompt) up to float error; ``head_effects_naive`` is that loop, for tests and benchmarks.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +168,7 @@ def head_effects(
     progress: bool = True,
     on_layer_done: Callable[[int, dict[str, Tensor]], None] | None = None,
     skip_layers: dict[int, dict[str, Tensor]] | None = None,
-    heads_by_layer: dict[int, Sequence[int]] | None = None,
+    heads_by_layer: Mapping[int, Sequence[int]] | None = None,
 ) -> HeadEffects:
     """Effect of ablating each (layer, head) alone on every metric, over ``prompts``.
 

@@ -237,7 +237,7 @@ def search_heads(
         "layers": tuple(layers),
         "screen": screen,
     }
-    heads_by_layer: dict[int, Sequence[int]] | None = None
+    heads_by_layer: dict[int, list[int]] | None = None
     screening = None
     if screen is not None:
         est = screen_heads(
@@ -253,10 +253,9 @@ def search_heads(
         )
         order = torch.argsort(est.flatten(), descending=True)[:screen].tolist()
         n_heads = est.shape[1]
-        by_layer: dict[int, list[int]] = {}
+        heads_by_layer = {}
         for i in order:
-            by_layer.setdefault(layers[i // n_heads], []).append(i % n_heads)
-        heads_by_layer = dict(by_layer)
+            heads_by_layer.setdefault(layers[i // n_heads], []).append(i % n_heads)
         screening = {
             f"{layers[i // n_heads]}.{i % n_heads}": float(est.flatten()[i]) for i in order
         }

@@ -100,7 +100,7 @@ def _search_or_reuse(
 
 
 def _cc_rows(
-    model: Any, task: str, base: EvalResult, act: EvalResult, hs: HeadSet, data: Path,
+    model: Any, task: str, base: EvalResult, act: EvalResult, act_cfg: ActConfig, data: Path,
     shots: int = 0, seed: int = 0,
 ) -> dict[str, Any]:
     """Contextual calibration alone and on top of ACT (one prior per option count; with k-shot
@@ -117,8 +117,31 @@ def _cc_rows(
         }
 
     cc = contextual_calibration(base, prior(None))
-    cc_act = contextual_calibration(act, prior(ActConfig(hs)))
+    cc_act = contextual_calibration(act, prior(act_cfg))
     return {"cc": _row(task, base, cc), "cc+act": _row(task, base, cc_act), "act_vs_cc": _row(task, cc, cc_act)}
+
+
+def _eval_tasks(
+    model: Any, tasks: tuple[str, ...], configs: dict[str, ActConfig], out: Path,
+    ev: dict[str, Any],
+) -> dict[str, Any]:
+    """Per task: baseline and every config (``configs["act"]`` is the ACT under test) vs baseline,
+    plus the contextual-calibration rows; each EvalResult is saved into ``out``."""
+    rows: dict[str, Any] = {}
+    for task in tasks:
+        base = evaluate(model, task, **ev)
+        base.save(out / f"{task}_baseline.json")
+        row: dict[str, Any] = {}
+        treated: dict[str, EvalResult] = {}
+        for name, cfg in configs.items():
+            treated[name] = evaluate(model, task, hooks=cfg, **ev)
+            treated[name].save(out / f"{task}_{name}.json")
+            row[name] = _row(task, base, treated[name])
+        row.update(_cc_rows(model, task, base, treated["act"], configs["act"], ev["data"]))
+        rows[task] = row
+        print(task, "base", round(100 * base.accuracy, 1),
+              {k: round(100 * v["treated"], 1) for k, v in row.items()}, flush=True)
+    return rows
 
 
 def _cls_head_set(out: Path, model: Any) -> HeadSet:
@@ -142,20 +165,8 @@ def part_cls(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any]
     configs = {"act": ActConfig(hs), "random": ActConfig(random_set), "all_heads": ActConfig(all_set)}
     t0 = time.perf_counter()
     res: dict[str, Any] = {"head_set": hs.to_dict(), "search_command": search_command,
-                           "random_set": random_set.to_dict(), "tasks": {}}
-    for task in CLS:
-        base = evaluate(model, task, **ev)
-        base.save(out / f"{task}_baseline.json")
-        row: dict[str, Any] = {}
-        treated: dict[str, EvalResult] = {}
-        for name, cfg in configs.items():
-            treated[name] = evaluate(model, task, hooks=cfg, **ev)
-            treated[name].save(out / f"{task}_{name}.json")
-            row[name] = _row(task, base, treated[name])
-        row.update(_cc_rows(model, task, base, treated["act"], hs, ev["data"]))
-        res["tasks"][task] = row
-        print(task, "base", round(100 * base.accuracy, 1),
-              {k: round(100 * v["treated"], 1) for k, v in row.items()}, flush=True)
+                           "random_set": random_set.to_dict(),
+                           "tasks": _eval_tasks(model, CLS, configs, out, ev)}
     timings["eval_s"] = time.perf_counter() - t0
     res["timings"] = timings
     return res
@@ -182,22 +193,11 @@ def part_mc(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any])
     timings = {"search_s": search_s}
     print("multiple-choice head set:", hs.summary(), flush=True)
     random_set = _random_like(hs, layers, model.cfg.n_heads, seed=1)
-    res: dict[str, Any] = {"head_set": hs.to_dict(), "search_command": search_command,
-                           "random_set": random_set.to_dict(), "tasks": {}}
     t0 = time.perf_counter()
-    for task in MC:
-        base = evaluate(model, task, **ev)
-        base.save(out / f"{task}_baseline.json")
-        row: dict[str, Any] = {}
-        treated: dict[str, EvalResult] = {}
-        for name, cfg in {"act": ActConfig(hs), "random": ActConfig(random_set)}.items():
-            treated[name] = evaluate(model, task, hooks=cfg, **ev)
-            treated[name].save(out / f"{task}_{name}.json")
-            row[name] = _row(task, base, treated[name])
-        row.update(_cc_rows(model, task, base, treated["act"], hs, ev["data"]))
-        res["tasks"][task] = row
-        print(task, "base", round(100 * base.accuracy, 1),
-              {k: round(100 * v["treated"], 1) for k, v in row.items()}, flush=True)
+    configs = {"act": ActConfig(hs), "random": ActConfig(random_set)}
+    res: dict[str, Any] = {"head_set": hs.to_dict(), "search_command": search_command,
+                           "random_set": random_set.to_dict(),
+                           "tasks": _eval_tasks(model, MC, configs, out, ev)}
     timings["eval_s"] = time.perf_counter() - t0
     res["timings"] = timings
     return res
@@ -206,7 +206,7 @@ def part_mc(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any])
 def part_kshot(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, Any]) -> dict[str, Any]:
     if args.shots < 1:
         raise SystemExit("the kshot part needs --shots >= 1")
-    hs = _cls_head_set(out, model)
+    act_cfg = ActConfig(_cls_head_set(out, model))
     t0 = time.perf_counter()
     kev = dict(ev, limit=args.kshot_limit or args.limit, shots=args.shots)
     res: dict[str, Any] = {"shots": args.shots, "seeds": list(range(args.seeds)), "tasks": {}}
@@ -214,11 +214,11 @@ def part_kshot(model: Any, args: argparse.Namespace, out: Path, ev: dict[str, An
         per_seed = []
         for seed in range(args.seeds):
             base = evaluate(model, task, seed=seed, **kev)
-            act = evaluate(model, task, seed=seed, hooks=ActConfig(hs), **kev)
+            act = evaluate(model, task, seed=seed, hooks=act_cfg, **kev)
             base.save(out / f"kshot{args.shots}_{task}_s{seed}_baseline.json")
             act.save(out / f"kshot{args.shots}_{task}_s{seed}_act.json")
             row = _row(task, base, act)
-            cc = _cc_rows(model, task, base, act, hs, ev["data"], shots=args.shots, seed=seed)
+            cc = _cc_rows(model, task, base, act, act_cfg, ev["data"], shots=args.shots, seed=seed)
             row["cc"], row["cc+act"] = cc["cc"]["treated"], cc["cc+act"]["treated"]
             per_seed.append(row)
             print(f"{task} {args.shots}-shot seed {seed}: base {100 * base.accuracy:.1f} "
@@ -386,16 +386,12 @@ def _write_summary(out: Path) -> int:
     table = f"Model {model_name}; eval examples per task: the fixed subsample of `--limit` in each command.\n\n"
     table += _table(results, out)
     (out / "table.md").write_text(table)
-    if "cls" in results:
-        rows = [{"task": t, "baseline": r["act"]["baseline"], "treated": r["act"]["treated"],
-                 "interval": tuple(r["act"]["interval"]), "p_value": r["act"]["p_value"]}
-                for t, r in results["cls"]["tasks"].items()]
-        plot_eval_comparison(rows, path=out / "eval_classification.png")
-    if "mc" in results:
-        rows = [{"task": t, "baseline": r["act"]["baseline"], "treated": r["act"]["treated"],
-                 "interval": tuple(r["act"]["interval"]), "p_value": r["act"]["p_value"]}
-                for t, r in results["mc"]["tasks"].items()]
-        plot_eval_comparison(rows, path=out / "eval_multiple_choice.png")
+    for part, name in (("cls", "eval_classification.png"), ("mc", "eval_multiple_choice.png")):
+        if part in results:
+            rows = [{"task": t, "baseline": r["act"]["baseline"], "treated": r["act"]["treated"],
+                     "interval": tuple(r["act"]["interval"]), "p_value": r["act"]["p_value"]}
+                    for t, r in results[part]["tasks"].items()]
+            plot_eval_comparison(rows, path=out / name)
     print(table)
     return 0
 

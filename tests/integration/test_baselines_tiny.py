@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from act_lens.baselines import content_free_scores, contextual_calibration
 from act_lens.errors import ConfigError
 from act_lens.evaluate import evaluate
