@@ -1,38 +1,58 @@
 """act_lens: hidden attention sinks and attention calibration (ACT) for TransformerLens.
 
-Importing act_lens does not import transformer_lens; loading a model does.
+The public API is ``import act_lens as al`` with the names in ``__all__``. They are imported
+on first use (PEP 562), so ``import act_lens`` is cheap: neither torch nor transformer_lens is
+imported until a name that needs it is touched, and the ``act-lens`` command checks its input
+before that happens.
 """
+
+import sys
+import types
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from act_lens.ablation import head_effects, head_effects_naive
-from act_lens.act import ActConfig, act_hooks, calibrated
-from act_lens.baselines import content_free_scores, contextual_calibration
-from act_lens.census import SinkCensus, sink_census
-from act_lens.check import check_pattern_editable
-from act_lens.core.calibrate import calibrate_pattern
-from act_lens.core.sinks import detect_sinks, sink_scores
-from act_lens.core.token_classes import classify_token
-from act_lens.effects import HeadEffects
-from act_lens.errors import (
-    ActLensError,
-    ConfigError,
-    DataError,
-    HeadSetError,
-    ModelLoadError,
-    PatternNotEditableError,
-    ShapeError,
-)
-from act_lens.evaluate import EvalResult, compare, evaluate
-from act_lens.generate import generate
-from act_lens.headset import HeadSet
-from act_lens.loading import load_model
-from act_lens.recorder import SinkRecorder
-from act_lens.search import calibration_mix, screen_heads, search_heads
-from act_lens.stats import PairedComparison
-from act_lens.strategies import Strategy
-from act_lens.tasks import get_task, task_names
-from act_lens.tiny import tiny_model
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "head_effects": "act_lens.ablation",
+    "head_effects_naive": "act_lens.ablation",
+    "ActConfig": "act_lens.act",
+    "act_hooks": "act_lens.act",
+    "calibrated": "act_lens.act",
+    "content_free_scores": "act_lens.baselines",
+    "contextual_calibration": "act_lens.baselines",
+    "SinkCensus": "act_lens.census",
+    "sink_census": "act_lens.census",
+    "check_pattern_editable": "act_lens.check",
+    "calibrate_pattern": "act_lens.core.calibrate",
+    "detect_sinks": "act_lens.core.sinks",
+    "sink_scores": "act_lens.core.sinks",
+    "classify_token": "act_lens.core.token_classes",
+    "HeadEffects": "act_lens.effects",
+    "ActLensError": "act_lens.errors",
+    "ConfigError": "act_lens.errors",
+    "DataError": "act_lens.errors",
+    "HeadSetError": "act_lens.errors",
+    "ModelLoadError": "act_lens.errors",
+    "PatternNotEditableError": "act_lens.errors",
+    "ShapeError": "act_lens.errors",
+    "EvalResult": "act_lens.evaluate",
+    "compare": "act_lens.evaluate",
+    "evaluate": "act_lens.evaluate",
+    "generate": "act_lens.generate",
+    "HeadSet": "act_lens.headset",
+    "load_model": "act_lens.loading",
+    "SinkRecorder": "act_lens.recorder",
+    "calibration_mix": "act_lens.search",
+    "screen_heads": "act_lens.search",
+    "search_heads": "act_lens.search",
+    "PairedComparison": "act_lens.stats",
+    "Strategy": "act_lens.strategies",
+    "get_task": "act_lens.tasks",
+    "task_names": "act_lens.tasks",
+    "tiny_model": "act_lens.tiny",
+}
 
 __all__ = [
     "__version__",
@@ -74,3 +94,60 @@ __all__ = [
     "task_names",
     "tiny_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'act_lens' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """``import act_lens.evaluate`` binds the submodule as an attribute of the package; the
+    public function of the same name (``evaluate``, ``generate``) must stay what the name means."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+if TYPE_CHECKING:  # static checkers and IDEs see the real names
+    from act_lens.ablation import head_effects, head_effects_naive
+    from act_lens.act import ActConfig, act_hooks, calibrated
+    from act_lens.baselines import content_free_scores, contextual_calibration
+    from act_lens.census import SinkCensus, sink_census
+    from act_lens.check import check_pattern_editable
+    from act_lens.core.calibrate import calibrate_pattern
+    from act_lens.core.sinks import detect_sinks, sink_scores
+    from act_lens.core.token_classes import classify_token
+    from act_lens.effects import HeadEffects
+    from act_lens.errors import (
+        ActLensError,
+        ConfigError,
+        DataError,
+        HeadSetError,
+        ModelLoadError,
+        PatternNotEditableError,
+        ShapeError,
+    )
+    from act_lens.evaluate import EvalResult, compare, evaluate
+    from act_lens.generate import generate
+    from act_lens.headset import HeadSet
+    from act_lens.loading import load_model
+    from act_lens.recorder import SinkRecorder
+    from act_lens.search import calibration_mix, screen_heads, search_heads
+    from act_lens.stats import PairedComparison
+    from act_lens.strategies import Strategy
+    from act_lens.tasks import get_task, task_names
+    from act_lens.tiny import tiny_model

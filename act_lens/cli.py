@@ -98,17 +98,18 @@ def _parse_layers(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
     out: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part:
-                a, b = part.split("-")
-                out.extend(range(int(a), int(b) + 1))
-            elif part.strip():
-                out.append(int(part))
-    except ValueError as err:
-        raise ActLensError(
-            f"--layers {text!r}: expected numbers and ranges like 2-27 or 3,5,7"
-        ) from err
+    for part in text.split(","):
+        try:
+            bounds = [int(x) for x in part.split("-")] if part.strip() else []
+        except ValueError as err:
+            raise ActLensError(
+                f"--layers {text!r}: expected numbers and ranges like 2-27 or 3,5,7"
+            ) from err
+        if len(bounds) == 2 and bounds[0] > bounds[1]:
+            raise ActLensError(f"--layers {text!r}: the range {part} runs backwards")
+        if len(bounds) > 2:
+            raise ActLensError(f"--layers {text!r}: expected numbers and ranges like 2-27 or 3,5,7")
+        out.extend(range(bounds[0], bounds[-1] + 1) if bounds else [])
     return tuple(out)
 
 
@@ -161,8 +162,6 @@ def resolve_config(argv: Sequence[str]) -> RunConfig:
     cfg = RunConfig(**values)
     if cfg.data_file and len(cfg.tasks) != 1:
         raise ActLensError("--data-file needs exactly one --task (the file's format)")
-    if not 0 <= cfg.beta <= 1 or cfg.threshold <= 0 or cfg.batch_size < 1:
-        raise ActLensError("need 0 <= --beta <= 1, --threshold > 0 and --batch-size >= 1")
     return cfg
 
 
@@ -171,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         cfg = resolve_config(argv)
+        from act_lens.preflight import preflight
+
+        preflight(cfg)  # bad input ends here, before a model loads or a file is written
         from act_lens import pipeline
 
         t0 = time.perf_counter()

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from act_lens.errors import HeadSetError
 from act_lens.io import atomic_write_text
 
@@ -20,6 +18,8 @@ HeadPairs = Mapping[int, Iterable[int]] | Iterable[tuple[int, int]]
 
 def model_fingerprint(model: Any) -> str:
     """A cheap, stable fingerprint of a model's weights (sha256 over names, shapes, leading values)."""
+    import torch  # here, not at import: reading a head set file must not need torch
+
     digest = hashlib.sha256()
     for name, param in sorted(model.named_parameters(), key=lambda kv: kv[0]):
         digest.update(name.encode())

@@ -15,14 +15,13 @@ are cached on disk (see :mod:`act_lens.weight_cache`) so the next load takes sec
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from act_lens.errors import ModelLoadError
-from act_lens.models import KNOWN_MODELS, KnownModel
+from act_lens.models import KnownModel, ModelSpec, parse_spec
 from act_lens.weight_cache import WeightCache, default_cache_dir, file_sha256
 
 if TYPE_CHECKING:
@@ -30,50 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SpecKind = Literal["known", "gguf", "folder", "hub"]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A parsed ``load_model`` spec."""
-
-    kind: SpecKind
-    value: str
-    known: KnownModel | None = None
-
-
-def parse_spec(spec: "str | os.PathLike[str]") -> ModelSpec:
-    """Decide what a model spec names, without loading anything.
-
-    Raises:
-        ModelLoadError: for an empty spec, a ``.gguf`` path that does not exist, or a folder
-            without ``config.json``.
-    """
-    text = os.fspath(spec).strip()
-    if not text:
-        raise ModelLoadError(
-            "empty model spec; pass a short name (" + ", ".join(KNOWN_MODELS) + "), a .gguf "
-            "path, a checkpoint folder or a Hugging Face model name"
-        )
-    if text in KNOWN_MODELS:
-        return ModelSpec("known", text, KNOWN_MODELS[text])
-    path = Path(text).expanduser()
-    if text.endswith(".gguf"):
-        if not path.is_file():
-            raise ModelLoadError(f"GGUF file {path} does not exist; check the path")
-        return ModelSpec("gguf", str(path.resolve()))
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(
-                f"folder {path} has no config.json; expected a Hugging Face checkpoint folder "
-                "(config.json + weights + tokenizer files)"
-            )
-        return ModelSpec("folder", str(path.resolve()))
-    if text.startswith((".", "/", "~")) or os.sep in text.strip("/").replace("/", "", 1):
-        raise ModelLoadError(
-            f"{text!r} looks like a path but does not exist; pass an existing folder or .gguf file"
-        )
-    return ModelSpec("hub", text)
+__all__ = ["ModelSpec", "apply_bos_policy", "boot_bridge", "load_model", "parse_spec"]
 
 
 def load_model(
@@ -83,6 +39,7 @@ def load_model(
     dtype: torch.dtype = torch.float32,
     cache_dir: "str | os.PathLike[str] | None" = None,
     hf_name: str | None = None,
+    prepend_bos: bool = True,
 ) -> "TransformerBridge":
     """Load a model as a TransformerBridge with eager attention and its tokenizer.
 
@@ -95,6 +52,8 @@ def load_model(
             ``$XDG_CACHE_HOME/act_lens`` or ``~/.cache/act_lens``).
         hf_name: the official Hugging Face name used to choose the TransformerLens adapter for a
             ``.gguf`` path or folder (default: taken from the file or folder).
+        prepend_bos: the BOS policy (see :func:`apply_bos_policy`): ``model.tokenizer`` puts
+            the model's BOS token first in every encoded text (default), or never.
 
     Returns:
         The bridge; ``model.tokenizer`` is its tokenizer.
@@ -112,7 +71,7 @@ def load_model(
         # A 3-layer random Llama with a byte tokenizer: for tests and smoke runs, not for results.
         from act_lens.tiny import tiny_model
 
-        return tiny_model(dtype=dtype)
+        return tiny_model(dtype=dtype, add_bos=prepend_bos)
     parsed = parse_spec(spec)
     t0 = time.perf_counter()
     if parsed.kind == "known":
@@ -130,7 +89,7 @@ def load_model(
     else:
         hf, tok = _load_pretrained(parsed.value, local_only=False)
         name = hf_name or parsed.value
-    bridge = boot_bridge(hf, tok, name, device=device, dtype=dtype)
+    bridge = boot_bridge(hf, tok, name, device=device, dtype=dtype, prepend_bos=prepend_bos)
     bridge.act_lens_spec = os.fspath(spec)  # type: ignore[attr-defined]
     log.info("loaded %s in %.1f s", spec, time.perf_counter() - t0)
     return bridge
@@ -143,10 +102,21 @@ def boot_bridge(
     *,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
+    prepend_bos: bool = True,
 ) -> "TransformerBridge":
-    """Wrap a loaded HF causal LM in a TransformerBridge (eager attention, eval mode)."""
+    """Wrap a loaded HF causal LM in a TransformerBridge (eager attention, eval mode).
+
+    The BOS policy is applied to the tokenizer before booting (so TransformerLens keeps it
+    instead of re-loading a tokenizer by name) and checked again on the bridge's tokenizer.
+    """
     from transformer_lens.model_bridge import TransformerBridge
 
+    # Decided on the tokenizer as loaded: TransformerLens later fills a missing BOS with EOS.
+    bos_id = tokenizer.bos_token_id
+    apply_bos_policy(tokenizer, prepend=prepend_bos, bos_id=bos_id)
+    # TransformerLens re-loads the tokenizer by name (from the hub) unless it says it adds a
+    # BOS; it must keep this object, whose policy is set again on the bridge below.
+    tokenizer.init_kwargs["add_bos_token"] = True
     if tokenizer.pad_token_id is None:
         # Batching pads; any id works because pad positions are masked out everywhere.
         tokenizer.pad_token = tokenizer.eos_token
@@ -162,7 +132,50 @@ def boot_bridge(
         ) from err
     bridge = bridge.to(device)
     bridge.eval()
+    bridge.act_lens_bos = apply_bos_policy(bridge.tokenizer, prepend=prepend_bos, bos_id=bos_id)  # type: ignore[attr-defined]
+    # TransformerLens's own to_tokens/generate follow the same policy.
+    bridge.cfg.default_prepend_bos = bridge.act_lens_bos is not None  # type: ignore[attr-defined]
     return bridge
+
+
+def apply_bos_policy(tokenizer: Any, *, prepend: bool, bos_id: int | None) -> str | None:
+    """Make ``tokenizer`` put ``bos_id`` first in every encoded text, or never; checked.
+
+    act_lens's one BOS policy, applied on every load path (cold GGUF, weight cache, folder,
+    hub, tiny): with ``prepend`` and a model that defines a BOS token, ``tokenizer(text)``
+    starts with it (TransformerLens's ``default_prepend_bos``); otherwise no BOS is added and
+    the first text token is the first position. Tokenizers from a GGUF file come with
+    ``add_bos_token=False`` while the same tokenizer re-read from the weight cache adds it,
+    so the policy is set explicitly rather than inherited. The first real position is the
+    initial sink that ACT never calibrates, so this decides what every analysis sees.
+
+    Returns:
+        The BOS token that is prepended, or None.
+
+    Raises:
+        ModelLoadError: the tokenizer cannot be made to follow the policy.
+    """
+    want = bool(prepend and bos_id is not None)
+    tokenizer.init_kwargs["add_bos_token"] = want  # what save_pretrained writes (weight cache)
+    try:
+        tokenizer.add_bos_token = want
+    except (AttributeError, ValueError) as err:
+        raise ModelLoadError(
+            f"cannot set the BOS policy on {type(tokenizer).__name__} ({err}); load the model "
+            "with prepend_bos=False, or pass a fast tokenizer"
+        ) from err
+    probe = list(tokenizer("x").input_ids)
+    if want and probe[:1] != [bos_id]:
+        raise ModelLoadError(
+            f"tokenizer ignores add_bos_token (encodes 'x' as {probe}, expected BOS {bos_id} "
+            "first); load the model with prepend_bos=False"
+        )
+    if not want and bos_id is not None and probe[:1] == [bos_id]:
+        raise ModelLoadError(
+            f"tokenizer still prepends BOS {bos_id} after add_bos_token=False; this tokenizer "
+            "cannot follow prepend_bos=False"
+        )
+    return tokenizer.convert_ids_to_tokens(bos_id) if want else None
 
 
 def _known_gguf_path(known: KnownModel, cache_dir: "str | os.PathLike[str] | None") -> Path:
@@ -192,6 +205,8 @@ def _load_gguf(
     if loaded is not None:
         return loaded
     hf, tok = _dequantize_gguf(path, architectures)
+    # Stored as it will be used, so a cached load tokenizes exactly like this first one.
+    apply_bos_policy(tok, prepend=True, bos_id=tok.bos_token_id)
     cache.store(hf, tok, source=str(path))
     return hf, tok
 

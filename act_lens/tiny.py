@@ -91,4 +91,4 @@ def tiny_model(
         for layer in hf.model.layers:
             layer.self_attn.q_proj.weight.data.mul_(8.0)
             layer.self_attn.k_proj.weight.data.mul_(8.0)
-    return boot_bridge(hf, tok, "act-lens/tiny-llama", dtype=dtype)
+    return boot_bridge(hf, tok, "act-lens/tiny-llama", dtype=dtype, prepend_bos=add_bos)

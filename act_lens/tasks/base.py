@@ -193,6 +193,33 @@ class Task:
             self.layout.records(self.task_dir(path), canonical, self.read_file), canonical
         )
 
+    def data_files(
+        self, data: str | os.PathLike[str] | None, split: str | None = None
+    ) -> list[Path]:
+        """The raw files ``load(data, split)`` would read, found without reading them.
+
+        Returns ``[]`` for ``hf:`` data (nothing local). Used to refuse bad input before a
+        model is loaded.
+
+        Raises:
+            DataError: no data given (for a task that needs it), a missing path or file.
+            ConfigError: unknown split name.
+        """
+        if isinstance(data, str) and data.startswith(HF_PREFIX):
+            return []
+        if data is None:
+            self.load(None, split)  # raises the "needs its raw files" DataError
+            return []
+        path = Path(data)
+        if path.is_file():
+            return [path]
+        if not path.is_dir():
+            raise DataError(
+                f"data path {path} does not exist; pass a data directory or a file of task {self.name!r}"
+            )
+        canonical = self.resolve_split(split)
+        return self.layout.paths(self.task_dir(path), canonical)
+
     def task_dir(self, data_dir: Path) -> Path:
         """This task's folder inside ``data_dir`` (or ``data_dir`` itself if it is that folder).
 

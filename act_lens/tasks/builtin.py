@@ -61,6 +61,9 @@ class SplitColumn:
     def records(self, task_dir: Path, split: str, read_file: FileReader) -> list[Record]:
         return [r for r in read_file(task_dir / self.file) if r.meta.get("split") == split]
 
+    def paths(self, task_dir: Path, split: str) -> list[Path]:
+        return [task_dir / self.file]
+
     def looks_like(self, folder: Path) -> bool:
         return (folder / self.file).is_file()
 
@@ -105,6 +108,25 @@ class BuiltinTask(ClassificationTask):
                 path = local if local.is_file() else packaged_file()
         records = [r for r in self.read_file(path) if r.meta.get("split") == name]
         return self._examples(records, name)
+
+    def data_files(
+        self, data: str | os.PathLike[str] | None, split: str | None = None
+    ) -> list[Path]:
+        """The file ``load`` reads: the packaged one unless ``data`` names another."""
+        self.resolve_split(split)
+        if isinstance(data, str) and data.startswith(HF_PREFIX):
+            raise DataError(
+                f"the built-in task {self.name!r} is not on the hub; call load() without data"
+            )
+        if data is None:
+            return [packaged_file()]
+        path = Path(data)
+        if path.is_dir():
+            local = path / self.folder / BUILTIN_FILE
+            return [local if local.is_file() else packaged_file()]
+        if not path.is_file():
+            raise DataError(f"data path {path} does not exist; pass a reviews.jsonl-format file")
+        return [path]
 
 
 def builtin_task() -> BuiltinTask:

@@ -32,6 +32,8 @@ class Layout(Protocol):
 
     def looks_like(self, folder: Path) -> bool: ...
 
+    def paths(self, task_dir: Path, split: str) -> list[Path]: ...
+
 
 def _expand(task_dir: Path, pattern: str, split: str) -> list[Path]:
     if any(ch in pattern for ch in "*?["):
@@ -63,10 +65,13 @@ class FileSplits:
 
     def records(self, task_dir: Path, split: str, read_file: FileReader) -> list[Record]:
         out: list[Record] = []
-        for pattern in self.files[split]:
-            for path in _expand(task_dir, pattern, split):
-                out.extend(read_file(path))
+        for path in self.paths(task_dir, split):
+            out.extend(read_file(path))
         return out
+
+    def paths(self, task_dir: Path, split: str) -> list[Path]:
+        """The files of ``split``, in reading order; DataError naming a missing one."""
+        return [path for pattern in self.files[split] for path in _expand(task_dir, pattern, split)]
 
     def looks_like(self, folder: Path) -> bool:
         return any(
@@ -97,8 +102,12 @@ class DerivedSplits:
         return self.names
 
     def records(self, task_dir: Path, split: str, read_file: FileReader) -> list[Record]:
-        parts = [read_file(path) for name in self.files for path in _expand(task_dir, name, split)]
+        parts = [read_file(path) for path in self.paths(task_dir, split)]
         return list(self.rule(parts)[split])
+
+    def paths(self, task_dir: Path, split: str) -> list[Path]:
+        """Every file (each split is cut from all of them); DataError naming a missing one."""
+        return [path for name in self.files for path in _expand(task_dir, name, split)]
 
     def looks_like(self, folder: Path) -> bool:
         return any((folder / name).is_file() for name in self.files)

@@ -94,3 +94,46 @@ def attention_patterns(model, tokens: torch.Tensor, layers: list[int]) -> dict[i
     with torch.inference_mode(), pytest.raises(_Stop):
         model.run_with_hooks(tokens, fwd_hooks=[(pattern_hook(la), keep) for la in layers])
     return kept
+
+
+def check_cold_load_equals_cached(name: str, cache) -> None:
+    """A first load into an empty cache and the cached load after it tokenize and compute alike.
+
+    Why: a GGUF tokenizer comes with ``add_bos_token=False`` and the same tokenizer re-read from
+    the weight cache adds BOS; without one explicit policy the first run of every command
+    differed from all later ones (the first real token is the initial sink ACT never touches).
+    """
+    from act_lens import load_model
+    from act_lens.loading import _dequantize_gguf
+
+    assert not cache.exists()
+    text = PROMPTS[0]
+    cold = load_model(name, cache_dir=cache)
+    cold_ids = list(cold.tokenizer(text).input_ids)
+    with torch.inference_mode():
+        cold_logits = cold(torch.tensor([cold_ids]))[0, -1]
+    cold_bos = cold.act_lens_bos
+    del cold
+    import act_lens.loading as loading
+
+    calls: list[int] = []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return _dequantize_gguf(*args, **kwargs)
+
+    real = loading._dequantize_gguf
+    loading._dequantize_gguf = counting
+    try:
+        cached = load_model(name, cache_dir=cache)
+    finally:
+        loading._dequantize_gguf = real
+    assert calls == []  # really served from the cache
+    ids = list(cached.tokenizer(text).input_ids)
+    assert ids == cold_ids
+    assert cached.act_lens_bos == cold_bos
+    bos_id = cached.tokenizer.bos_token_id
+    assert (ids[0] == bos_id) == (cold_bos is not None)
+    assert cached.to_tokens(text)[0].tolist() == ids  # TransformerLens's own path agrees
+    with torch.inference_mode():
+        assert torch.equal(cached(torch.tensor([ids]))[0, -1], cold_logits)

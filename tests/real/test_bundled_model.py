@@ -10,6 +10,7 @@ import act_lens.models
 from act_lens import loading
 from act_lens.check import check_pattern_editable
 from act_lens.generate import generate, prompt_ids
+from tests.real import arch_checks
 
 pytestmark = [
     pytest.mark.real,
@@ -48,7 +49,8 @@ def test_self_check_passes_on_every_layer(smollm2):
 
 def test_cache_is_used_then_rebuilt_when_corrupt(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    act_lens.load_model("smollm2-135m", cache_dir=cache)
+    # First load into an empty cache, then the cached load: same tokens, same logits.
+    arch_checks.check_cold_load_equals_cached("smollm2-135m", cache)
     (entry,) = (cache / "models").iterdir()
     assert (entry / "model.safetensors").is_file()
 
@@ -71,3 +73,25 @@ def test_cache_is_used_then_rebuilt_when_corrupt(tmp_path, monkeypatch):
     ids = torch.tensor([[1, 504, 3458, 282, 4649, 314]])
     with torch.inference_mode():
         assert torch.equal(model(ids), model2(ids))
+
+
+def test_every_load_path_prepends_the_same_bos(smollm2, tmp_path):
+    # The cached weights folder is also a plain checkpoint folder: the "folder" load path.
+    from act_lens.models import SMOLLM2
+
+    text = "Review: fine .\nSentiment:"
+    (folder,) = [
+        p
+        for p in (loading.default_cache_dir() / "models").iterdir()
+        if (p / "act_lens_manifest.json").is_file()
+        and SMOLLM2.files[0] in (p / "act_lens_manifest.json").read_text()
+    ]
+    as_folder = act_lens.load_model(str(folder), hf_name=SMOLLM2.hf_name)
+    as_gguf = act_lens.load_model(str(SMOLLM2.part_paths()[0]))
+    ids = smollm2.tokenizer(text).input_ids
+    assert ids[0] == smollm2.tokenizer.bos_token_id == 1
+    assert as_folder.tokenizer(text).input_ids == ids
+    assert as_gguf.tokenizer(text).input_ids == ids
+    no_bos = act_lens.load_model("smollm2-135m", prepend_bos=False)
+    assert no_bos.tokenizer(text).input_ids == ids[1:]
+    assert no_bos.act_lens_bos is None and smollm2.act_lens_bos == "<|im_start|>"

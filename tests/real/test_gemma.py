@@ -48,3 +48,7 @@ def test_act_hook_changes_logits_and_is_scoped(gemma):
 
 def test_evaluate_on_four_builtin_examples(gemma):
     arch_checks.check_evaluate(gemma)
+
+
+def test_cold_load_equals_cached_load(tmp_path):
+    arch_checks.check_cold_load_equals_cached(NAME, tmp_path / "cache")

@@ -34,3 +34,7 @@ def test_act_hook_changes_logits_and_is_scoped(qwen):
 
 def test_evaluate_on_four_builtin_examples(qwen):
     arch_checks.check_evaluate(qwen)
+
+
+def test_cold_load_equals_cached_load(tmp_path):
+    arch_checks.check_cold_load_equals_cached(NAME, tmp_path / "cache")
