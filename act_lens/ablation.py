@@ -16,13 +16,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from act_lens.arch import layer_windows
 from act_lens.batching import encode, make_batches, pad_id_of
 from act_lens.check import require_pattern_editable
 from act_lens.effects import METRICS, HeadEffects, metric_values
 from act_lens.errors import ConfigError
 from act_lens.hooknames import pattern_hook, z_hook
 from act_lens.scoring import first_token_ids, keep_last_positions
+from act_lens.settings import SinkSettings, resolve_settings
 from act_lens.strategies import AblationContext, Strategy, get_strategy
 from act_lens.tasks import Prompt
 
@@ -160,10 +160,9 @@ def head_effects(
     strategy: "str | Strategy" = "act",
     layers: Sequence[int] | None = None,
     heads: Sequence[int] | None = None,
-    beta: float = 0.4,
-    threshold: float = 0.1,
-    rule: str = "mean",
-    redistribute: str = "all",
+    settings: SinkSettings | None = None,
+    beta: float | None = None,
+    threshold: float | None = None,
     batch_size: int = 8,
     progress: bool = True,
     on_layer_done: Callable[[int, dict[str, Tensor]], None] | None = None,
@@ -177,7 +176,8 @@ def head_effects(
         prompts: task prompts (``Task.build``), scored by the first token of each choice.
         strategy: ``"act"``, ``"zero_sinks"``, ``"head_off"``, ``"mean_head"`` or a Strategy.
         layers: layers to ablate (default: all). heads: heads to ablate (default: all).
-        beta, threshold, rule, redistribute: ACT settings (``act``/``zero_sinks``).
+        settings: sink settings of ``act``/``zero_sinks`` (default: method.md's);
+            ``beta``/``threshold`` override them.
         batch_size: prompts per clean batch (ablated passes run ``batch_size x heads`` rows).
         on_layer_done: called with ``(layer, per-example metric tensors [heads, n])`` after
             each layer (used for checkpointing).
@@ -190,11 +190,12 @@ def head_effects(
 
     Example:
         >>> eff = head_effects(model, prompts, strategy="act", layers=range(2, 28))   # doctest: +SKIP
-        >>> eff.top(5, metric="gold_logprob")                                         # doctest: +SKIP
+        >>> eff.top(5, metric="choice_logprob")                                       # doctest: +SKIP
     """
     strat = get_strategy(strategy)
     if strat.point == "pattern":
         require_pattern_editable(model)
+    settings = resolve_settings(settings, beta=beta, threshold=threshold).for_model(model)
     n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
     if heads_by_layer is not None:
         layers = sorted(heads_by_layer)
@@ -209,7 +210,6 @@ def head_effects(
     ):
         raise ConfigError(f"layers must be in [0, {n_layers}) and heads in [0, {n_heads})")
     data = ScoredPrompts.from_prompts(model, prompts)
-    windows = layer_windows(model)
     skip = dict(skip_layers or {})
     todo = [layer for layer in layers if layer not in skip]
     n = len(data.uids)
@@ -255,15 +255,11 @@ def head_effects(
             row_heads = layer_heads.repeat_interleave(
                 b
             )  # rows head-major: replica r ablates heads[r]
-            ctx = AblationContext(
+            ctx = _context(
+                settings,
                 layer,
                 clean.mask.repeat(times, 1),
-                beta,
-                threshold,
-                rule,
-                redistribute,
                 None if head_means is None else head_means[layer].to(clean.hidden.device),
-                window=windows.get(layer),
             )
             kwargs = {
                 layer2: _repeat_kwargs(kw, b, times)
@@ -296,8 +292,27 @@ def head_effects(
         uids=data.uids,
         baseline=base,
         per_example=per_example,
-        settings={"beta": beta, "threshold": threshold, "rule": rule, "redistribute": redistribute},
+        settings=_recorded(settings),
     )
+
+
+def _context(
+    settings: SinkSettings, layer: int, mask: Tensor | None, head_means: Tensor | None
+) -> AblationContext:
+    return AblationContext(
+        layer,
+        mask,
+        settings.beta,
+        settings.threshold,
+        settings.rule,
+        settings.redistribute,
+        head_means,
+        window=settings.window(layer),
+    )
+
+
+def _recorded(settings: SinkSettings) -> dict[str, Any]:
+    return {k: v for k, v in settings.to_dict().items() if k != "windows"}
 
 
 def head_effects_naive(
@@ -307,14 +322,14 @@ def head_effects_naive(
     strategy: "str | Strategy" = "act",
     layers: Sequence[int] | None = None,
     heads: Sequence[int] | None = None,
-    beta: float = 0.4,
-    threshold: float = 0.1,
-    rule: str = "mean",
-    redistribute: str = "all",
+    settings: SinkSettings | None = None,
+    beta: float | None = None,
+    threshold: float | None = None,
     progress: bool = True,
 ) -> HeadEffects:
     """The reference loop: one full forward per head per prompt (batch 1, no padding)."""
     strat = get_strategy(strategy)
+    settings = resolve_settings(settings, beta=beta, threshold=threshold).for_model(model)
     n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
     layers = sorted(set(range(n_layers) if layers is None else layers))
     heads_l = sorted(set(range(n_heads) if heads is None else heads))
@@ -343,16 +358,7 @@ def head_effects_naive(
     )
     for li, layer in enumerate(layers):
         for hi, head in enumerate(heads_l):
-            ctx = AblationContext(
-                layer,
-                None,
-                beta,
-                threshold,
-                rule,
-                redistribute,
-                head_means[layer],
-                window=layer_windows(model).get(layer),
-            )
+            ctx = _context(settings, layer, None, head_means[layer])
             hook = _strategy_hook(strat, torch.tensor([head]), ctx)
             for i, toks in enumerate(data.tokens):
                 with torch.inference_mode():
@@ -372,5 +378,5 @@ def head_effects_naive(
         uids=data.uids,
         baseline=base,
         per_example=per_example,
-        settings={"beta": beta, "threshold": threshold, "rule": rule, "redistribute": redistribute},
+        settings=_recorded(settings),
     )

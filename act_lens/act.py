@@ -17,9 +17,10 @@ from torch import Tensor
 from act_lens.arch import layer_windows
 from act_lens.core.calibrate import Redistribute, calibrate_pattern
 from act_lens.core.sinks import SinkRule, detect_sinks
-from act_lens.errors import ConfigError, ShapeError
+from act_lens.errors import ShapeError
 from act_lens.headset import HeadSet
 from act_lens.hooknames import pattern_hook
+from act_lens.settings import SinkSettings
 
 Hook = tuple[str, Callable[..., Any]]
 HookList = list[Hook]
@@ -49,20 +50,23 @@ class ActConfig:
     windows: Mapping[int, int] | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.beta <= 1.0:
-            raise ConfigError(f"beta must be in [0, 1], got {self.beta}")
-        if self.rule not in ("mean", "alpha"):
-            raise ConfigError(f"rule must be 'mean' or 'alpha', got {self.rule!r}")
-        if not self.threshold > 0:
-            raise ConfigError(f"threshold must be > 0, got {self.threshold}")
-        if self.redistribute not in ("all", "non_initial"):
-            raise ConfigError(
-                f"redistribute must be 'all' or 'non_initial', got {self.redistribute!r}"
-            )
-        if self.windows is not None and any(int(w) < 1 for w in self.windows.values()):
-            raise ConfigError(
-                f"windows must map layers to window sizes >= 1, got {dict(self.windows)}"
-            )
+        _ = self.settings  # validates the values (SinkSettings raises ConfigError)
+
+    @property
+    def settings(self) -> SinkSettings:
+        """The sink settings of this config (everything but the head set)."""
+        return SinkSettings(self.beta, self.threshold, self.rule, self.redistribute, self.windows)
+
+    @classmethod
+    def from_settings(cls, head_set: HeadSet, settings: SinkSettings) -> "ActConfig":
+        return cls(
+            head_set,
+            settings.beta,
+            settings.threshold,
+            settings.rule,
+            settings.redistribute,
+            settings.windows,
+        )
 
     def for_model(self, model: Any, *, allow_model_mismatch: bool = False) -> "ActConfig":
         """Checked against ``model`` (pattern editable, heads in range, made for it), with the

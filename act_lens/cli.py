@@ -8,42 +8,14 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from act_lens.config import DEFAULT_TASK, RunConfig
 from act_lens.errors import ActLensError
 
-DEFAULT_TASK = "reviews"
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Resolved settings of one command (written to ``config.json``)."""
-
-    command: str
-    model: str = "smollm2-135m"
-    device: str = "cpu"
-    tasks: tuple[str, ...] = (DEFAULT_TASK,)
-    data_dir: str | None = None
-    data_file: str | None = None
-    limit: int | None = None
-    calib_size: int = 64
-    shots: int = 0
-    seeds: tuple[int, ...] = (0,)
-    head_set: str | None = None
-    beta: float = 0.4
-    threshold: float = 0.1
-    rule: str = "mean"
-    layers: tuple[int, ...] | None = None
-    metric: str = "gold_logprob"
-    margin: float = 0.0
-    min_z: float | None = None
-    max_heads: int | None = None
-    screen: int | None = None
-    batch_size: int = 8
-    out: str = "runs/act_lens"
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["DEFAULT_TASK", "RunConfig", "entry", "main", "resolve_config"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,10 +31,26 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", default=None, help="folder laid out like shared/data")
     common.add_argument("--data-file", default=None, help="one file of the task's raw format")
     common.add_argument(
+        "--prompts",
+        choices=("plain", "paper"),
+        default=None,
+        help="prompt set: act_lens's own (plain, default) or the official ACT prompts (paper)",
+    )
+    common.add_argument(
         "--limit", type=int, default=None, help="examples per task (fixed subsample)"
     )
     common.add_argument(
-        "--calib-size", type=int, default=None, help="calibration prompts for search"
+        "--calib-size",
+        type=int,
+        default=None,
+        help="calibration prompts per search (joint selection: half of them validate)",
+    )
+    common.add_argument(
+        "--no-balance",
+        dest="balance",
+        action="store_false",
+        default=None,
+        help="draw the calibration set at random instead of equal counts per label",
     )
     common.add_argument("--shots", type=int, default=None)
     common.add_argument("--seed", type=int, action="append", dest="seeds")
@@ -71,7 +59,37 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--threshold", type=float, default=None)
     common.add_argument("--rule", choices=("mean", "alpha"), default=None)
     common.add_argument("--layers", default=None, help="candidate layers, e.g. 2-27 or 3,5,7")
-    common.add_argument("--metric", choices=("gold_logprob", "margin", "accuracy"), default=None)
+    common.add_argument(
+        "--metric",
+        default=None,
+        help="search metric: choice_logprob (default), vocab_logprob, margin or accuracy",
+    )
+    common.add_argument(
+        "--select",
+        choices=("joint", "threshold", "top_k"),
+        default=None,
+        help="keep-rule: joint (default; set size chosen on validation prompts), threshold, top_k",
+    )
+    common.add_argument("--top-k", type=int, default=None, help="set size for --select top_k")
+    common.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="share of the calibration set that validates the joint selection (default 0.5)",
+    )
+    common.add_argument(
+        "--per-task",
+        action="store_true",
+        default=None,
+        help="with several --task: one head set per task instead of one mixed set",
+    )
+    common.add_argument(
+        "--no-controls",
+        dest="controls",
+        action="store_false",
+        default=None,
+        help="skip the random-set and contextual-calibration controls in eval/run",
+    )
     common.add_argument("--margin", type=float, default=None)
     common.add_argument(
         "--min-z", type=float, default=None, help="keep heads whose gain > MIN_Z stderr"
@@ -128,18 +146,25 @@ def resolve_config(argv: Sequence[str]) -> RunConfig:
         "device",
         "data_dir",
         "data_file",
+        "prompts",
         "limit",
         "calib_size",
+        "balance",
         "shots",
         "head_set",
         "beta",
         "threshold",
         "rule",
         "metric",
+        "select",
+        "top_k",
+        "val_fraction",
         "margin",
         "min_z",
         "max_heads",
         "screen",
+        "per_task",
+        "controls",
         "batch_size",
         "out",
     ):

@@ -6,19 +6,51 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jaxtyping import Float, Int
 from torch import Tensor
 
 from act_lens.errors import ConfigError, DataError
 from act_lens.io import atomic_write_bytes
+from act_lens.metrics import DEFAULT_METRIC, METRIC_HELP, METRICS, RENAMED, check_metric
 
-METRICS = ("gold_logprob", "margin", "accuracy")
+__all__ = [
+    "DEFAULT_METRIC",
+    "METRICS",
+    "METRIC_HELP",
+    "RENAMED",
+    "HeadEffects",
+    "check_metric",
+    "choice_logprob",
+    "metric_values",
+]
+
+
+def choice_logprob(
+    scores: Float[Tensor, "n choice"], labels: Int[Tensor, " n"], valid: Tensor | None = None
+) -> Float[Tensor, " n"]:
+    """The gold choice's log-probability after a log-softmax over the choices only.
+
+    ``scores`` are any per-choice log-scores (first-token log-probs of the label words or
+    option letters, or the continuations' summed log-likelihoods with ``scoring="full"``);
+    ``valid`` masks padded choice slots.
+
+    Example:
+        >>> s = torch.log(torch.tensor([[0.02, 0.06]]))   # two label words, 8% of the mass
+        >>> choice_logprob(s, torch.tensor([1])).exp()    # 0.06 / (0.02 + 0.06)
+        tensor([0.7500])
+    """
+    if valid is not None:
+        scores = torch.where(
+            valid.to(scores.device), scores, torch.full_like(scores, -float("inf"))
+        )
+    lp = torch.log_softmax(scores.float(), dim=-1)
+    return lp[torch.arange(len(labels)), labels.to(lp.device)]
 
 
 def metric_values(
     logprobs: Tensor, choice_ids: Tensor, valid: Tensor, labels: Tensor
 ) -> dict[str, Tensor]:
-    """Per example: log-prob of the gold choice's first token, its margin over the best other
-    choice, and whether it is the top choice.
+    """Per example, every metric of :data:`METRICS` (see :data:`METRIC_HELP`).
 
     Args:
         logprobs: ``[n, d_vocab]`` next-token log-probabilities.
@@ -32,7 +64,8 @@ def metric_values(
     others = scores.clone()
     others[rows, labels] = -float("inf")
     return {
-        "gold_logprob": gold,
+        "choice_logprob": choice_logprob(scores, labels),
+        "vocab_logprob": gold,
         "margin": gold - others.max(-1).values,
         "accuracy": (scores.argmax(-1) == labels.to(scores.device)).float(),
     }
@@ -81,11 +114,11 @@ class HeadEffects:
             )
         return cls(strategy, layers, heads, uids, effects, stderr, per_example, baseline, settings)
 
-    def effect(self, layer: int, head: int, metric: str = "gold_logprob") -> float:
+    def effect(self, layer: int, head: int, metric: str = DEFAULT_METRIC) -> float:
         return float(self.effects[metric][self.layers.index(layer), self.heads.index(head)])
 
     def top(
-        self, k: int = 10, metric: str = "gold_logprob", *, largest: bool = True
+        self, k: int = 10, metric: str = DEFAULT_METRIC, *, largest: bool = True
     ) -> list[dict[str, Any]]:
         """The ``k`` heads whose ablation raises (``largest``) or lowers the metric most."""
         if metric not in self.effects:
@@ -128,6 +161,13 @@ class HeadEffects:
     def load(cls, path: "str | os.PathLike[str]") -> "HeadEffects":
         try:
             d = torch.load(path, weights_only=True)
+            for key in (
+                "effects",
+                "stderr",
+                "baseline",
+                "per_example",
+            ):  # files of earlier versions
+                d[key] = {RENAMED.get(m, m): v for m, v in d[key].items()}
             return cls(
                 d["strategy"],
                 tuple(d["layers"]),

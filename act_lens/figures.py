@@ -18,8 +18,9 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 from act_lens.census import SinkCensus
-from act_lens.effects import HeadEffects
+from act_lens.effects import RENAMED, HeadEffects
 from act_lens.errors import ConfigError, DataError
+from act_lens.headset import HeadSet
 
 PathLike = str | os.PathLike[str]
 FIRST_COLOR, HIDDEN_COLOR = "tab:red", "tab:orange"
@@ -182,13 +183,14 @@ def plot_mass_by_layer(census: SinkCensus, *, path: PathLike | None = None) -> F
 
 
 def plot_head_effects(
-    effects: HeadEffects, *, metric: str = "gold_logprob", path: PathLike | None = None
+    effects: HeadEffects, *, metric: str = "choice_logprob", path: PathLike | None = None
 ) -> Figure:
     """Diverging layer x head heatmap (centred at 0) of the change when each head is ablated.
 
     Args:
         effects: a HeadEffects sweep.
-        metric: one of ``effects.effects`` (``gold_logprob``, ``margin``, ``accuracy``).
+        metric: one of ``effects.effects`` (``choice_logprob``, ``vocab_logprob``, ``margin``,
+            ``accuracy``); the old name ``gold_logprob`` means ``vocab_logprob``.
         path: where to save a PNG (optional).
 
     Returns:
@@ -197,6 +199,7 @@ def plot_head_effects(
     Example:
         >>> plot_head_effects(HeadEffects.load("effects.pt"), metric="margin")  # doctest: +SKIP
     """
+    metric = RENAMED.get(metric, metric)
     if metric not in effects.effects:
         raise ConfigError(f"unknown metric {metric!r}; this sweep has {sorted(effects.effects)}")
     values = effects.effects[metric].detach().cpu().numpy()
@@ -213,8 +216,52 @@ def plot_head_effects(
     return _finish(fig, path)
 
 
+def plot_selection_curve(head_set: HeadSet, *, path: PathLike | None = None) -> Figure:
+    """The joint selection's validation curve: set size -> validation metric, chosen size marked.
+
+    Args:
+        head_set: a HeadSet found with ``select="joint"`` (its provenance holds the curve).
+        path: where to save a PNG (optional).
+
+    Returns:
+        The figure; ``fig.axes[0].lines[0]`` is the curve (x = sizes, y = metric means).
+
+    Raises:
+        DataError: the head set has no curve (another keep-rule, or made by hand).
+
+    Example:
+        >>> plot_selection_curve(HeadSet.load("head_set.json"), path="curve.png")  # doctest: +SKIP
+    """
+    prov = head_set.provenance
+    curve, metric = prov.get("curve"), str(prov.get("metric", "choice_logprob"))
+    if not curve:
+        raise DataError(
+            "this head set has no validation curve (it was not found with select='joint')"
+        )
+    sizes = np.array([r["size"] for r in curve])
+    mean = np.array([r[metric] for r in curve])
+    err = np.array([r.get("stderr", 0.0) for r in curve])
+    fig = Figure(figsize=(6.5, 4.0))
+    ax = fig.add_subplot()
+    ax.plot(sizes, mean, "o-", ms=3, color="tab:blue", label=f"validation {metric}")
+    ax.fill_between(sizes, mean - err, mean + err, color="tab:blue", alpha=0.15, lw=0)
+    ax.axhline(mean[0], color="tab:gray", ls="--", lw=1, label="no heads (baseline)")
+    chosen = int(prov.get("selected_size", 0))
+    ax.axvline(chosen, color="tab:green", lw=1.5, label=f"chosen size {chosen}")
+    ax.set_xlabel("heads applied together (in order of single-head gain)")
+    ax.set_ylabel(f"mean {metric} (validation)")
+    n = (prov.get("validation_set") or {}).get("n", "?")
+    ax.set_title(f"joint selection on {n} validation prompts")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
 def plot_eval_comparison(
-    rows: Sequence[Mapping[str, Any]], *, path: PathLike | None = None
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    path: PathLike | None = None,
+    treated_label: str = "ACT",
 ) -> Figure:
     """Baseline vs ACT accuracy per task, and the paired delta with its interval.
 
@@ -250,12 +297,12 @@ def plot_eval_comparison(
     fig = Figure(figsize=(max(6.0, 1.4 * len(rows) + 3.0), 7.0))
     ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     ax.bar(x - 0.2, base, 0.4, label="baseline", color="tab:gray")
-    ax.bar(x + 0.2, treated, 0.4, label="ACT", color="tab:blue")
+    ax.bar(x + 0.2, treated, 0.4, label=treated_label, color="tab:blue")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     # Legend in the title row, so it never covers a bar.
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, frameon=False)
-    ax.set_title("baseline vs ACT", loc="left")
+    ax.set_title(f"baseline vs {treated_label}", loc="left")
     colors = ["tab:green" if d >= 0 else "tab:red" for d in delta]
     ax2.bar(x, delta, 0.5, color=colors, yerr=np.stack([delta - lo, hi - delta]), capsize=4)
     ax2.axhline(0.0, color="black", lw=0.8)
@@ -268,7 +315,7 @@ def plot_eval_comparison(
             ha="center",
             fontsize=7,
         )
-    ax2.set_ylabel("ACT - baseline (points)")
+    ax2.set_ylabel(f"{treated_label} - baseline (points)")
     ax2.set_xticks(x, tasks, rotation=30, ha="right")
     ax2.margins(y=0.2)
     return _finish(fig, path)

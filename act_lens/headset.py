@@ -14,6 +14,10 @@ from act_lens.errors import HeadSetError
 from act_lens.io import atomic_write_text
 
 HeadPairs = Mapping[int, Iterable[int]] | Iterable[tuple[int, int]]
+FORMAT = "act_lens.HeadSet/1"
+BUNDLE_FORMAT = "act_lens.HeadSets/1"
+# What a head set's heads are calibrated with (``act_lens.interventions`` builds the hooks).
+METHODS = ("act", "zerotuning")
 
 
 def model_fingerprint(model: Any) -> str:
@@ -51,10 +55,23 @@ class HeadSet:
 
     heads: Mapping[int, tuple[int, ...]]
     provenance: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    method: str = "act"
+    params: Mapping[str, Any] = field(default_factory=dict)
 
-    def __init__(self, heads: HeadPairs = (), provenance: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        heads: HeadPairs = (),
+        provenance: Mapping[str, Any] | None = None,
+        *,
+        method: str = "act",
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        if method not in METHODS:
+            raise HeadSetError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
         object.__setattr__(self, "heads", _normalise(heads))
         object.__setattr__(self, "provenance", dict(provenance or {}))
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "params", dict(params or {}))
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -74,7 +91,9 @@ class HeadSet:
         return item[1] in self.heads.get(item[0], ())
 
     def with_provenance(self, **info: Any) -> "HeadSet":
-        return HeadSet(self.heads, {**self.provenance, **info})
+        return HeadSet(
+            self.heads, {**self.provenance, **info}, method=self.method, params=self.params
+        )
 
     def summary(self) -> str:
         parts = [f"L{layer}:{list(self.heads[layer])}" for layer in self.layers]
@@ -108,7 +127,9 @@ class HeadSet:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": "act_lens.HeadSet/1",
+            "format": FORMAT,
+            "method": self.method,
+            "params": dict(self.params),
             "heads": {str(layer): list(self.heads[layer]) for layer in self.layers},
             "provenance": dict(self.provenance),
         }
@@ -116,6 +137,11 @@ class HeadSet:
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "head set") -> "HeadSet":
         # ``data`` is typed Any: it is whatever JSON a file held, and is checked right here.
+        if isinstance(data, Mapping) and data.get("format") == BUNDLE_FORMAT:
+            raise HeadSetError(
+                f"{source} holds one head set per task ({', '.join(data.get('per_task', {}))}); "
+                "read it with act_lens.headset.load_head_sets, or pass one task's set"
+            )
         if not isinstance(data, Mapping) or not isinstance(data.get("heads"), Mapping):
             raise HeadSetError(
                 f"{source}: expected a JSON object with a 'heads' object mapping layer -> [heads]"
@@ -126,7 +152,15 @@ class HeadSet:
             raise HeadSetError(
                 f"{source}: 'heads' must map layer numbers to lists of head numbers ({err})"
             ) from err
-        return cls(heads, data.get("provenance") or {})
+        params = data.get("params") or {}
+        if not isinstance(params, Mapping):
+            raise HeadSetError(f"{source}: 'params' must be an object, got {params!r}")
+        return cls(
+            heads,
+            data.get("provenance") or {},
+            method=str(data.get("method", "act")),  # files before 0.2 are all ACT sets
+            params=params,
+        )
 
     def save(self, path: "str | os.PathLike[str]") -> Path:
         """Write JSON atomically (a crash never leaves a half file)."""
@@ -146,16 +180,66 @@ class HeadSet:
             HeadSetError: missing file, bad JSON, bad structure, or a mismatch with ``model``.
         """
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError as err:
-            raise HeadSetError(f"head set file {path} does not exist") from err
-        except json.JSONDecodeError as err:
-            raise HeadSetError(f"head set file {path} is not valid JSON ({err})") from err
-        head_set = cls.from_dict(data, source=str(path))
+        head_set = cls.from_dict(_read_json(path), source=str(path))
         if model is not None:
             head_set.validate(model, allow_model_mismatch=allow_model_mismatch)
         return head_set
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise HeadSetError(f"head set file {path} does not exist") from err
+    except IsADirectoryError as err:
+        raise HeadSetError(f"head set path {path} is a folder; pass its head_set.json") from err
+    except OSError as err:
+        raise HeadSetError(f"head set file {path} cannot be read ({err.strerror})") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise HeadSetError(f"head set file {path} is not valid JSON ({err})") from err
+
+
+def save_head_sets(path: "str | os.PathLike[str]", per_task: Mapping[str, HeadSet]) -> Path:
+    """Write one head set per task into one JSON file (``act-lens search --per-task``)."""
+    data = {"format": BUNDLE_FORMAT, "per_task": {t: hs.to_dict() for t, hs in per_task.items()}}
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
+
+
+def load_head_sets(path: "str | os.PathLike[str]") -> dict[str | None, HeadSet]:
+    """Read a head-set file: ``{task: HeadSet}`` for a per-task file, ``{None: HeadSet}`` for
+    a single set (which then applies to every task).
+
+    Raises:
+        HeadSetError: missing or malformed file.
+
+    Example:
+        >>> sets = load_head_sets("runs/search/head_sets.json")   # doctest: +SKIP
+        >>> sets["sst2"].summary()                                # doctest: +SKIP
+    """
+    path = Path(path)
+    data = _read_json(path)
+    if isinstance(data, Mapping) and data.get("format") == BUNDLE_FORMAT:
+        per_task = data.get("per_task")
+        if not isinstance(per_task, Mapping) or not per_task:
+            raise HeadSetError(f"{path}: 'per_task' must map task names to head sets")
+        return {str(t): HeadSet.from_dict(d, source=f"{path} [{t}]") for t, d in per_task.items()}
+    return {None: HeadSet.from_dict(data, source=str(path))}
+
+
+def head_set_for(sets: Mapping[str | None, HeadSet], task: str) -> HeadSet:
+    """The set that applies to ``task``: its own, or the single shared one.
+
+    Raises:
+        HeadSetError: a per-task file without this task.
+    """
+    if task in sets:
+        return sets[task]
+    if None in sets:
+        return sets[None]
+    raise HeadSetError(
+        f"the per-task head-set file has no set for task {task!r} (it has "
+        f"{', '.join(str(t) for t in sets)}); search that task too, or pass a single head set"
+    )
 
 
 def provenance_now() -> dict[str, Any]:

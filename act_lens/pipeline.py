@@ -5,15 +5,21 @@ from pathlib import Path
 from typing import Any
 
 from act_lens.act import ActConfig
+from act_lens.baselines import content_free_scores, contextual_calibration
 from act_lens.census import SinkCensus, sink_census
-from act_lens.cli import RunConfig
-from act_lens.effects import HeadEffects
+from act_lens.config import RunConfig
+from act_lens.controls import random_head_set
+from act_lens.effects import RENAMED, HeadEffects
 from act_lens.errors import ConfigError
-from act_lens.evaluate import compare, evaluate, subsample
-from act_lens.headset import HeadSet
+from act_lens.evaluate import EvalResult, compare, evaluate, subsample
+from act_lens.headset import HeadSet, head_set_for, load_head_sets, save_head_sets
 from act_lens.io import atomic_write_text
-from act_lens.search import calibration_mix, search_heads
-from act_lens.tasks import get_task
+from act_lens.report import render_report, results_table
+from act_lens.search import Selection, calibration_mix, search_heads
+from act_lens.settings import SinkSettings
+from act_lens.tasks import Task, get_task
+
+HeadSets = dict[str | None, HeadSet]
 
 
 def _model(cfg: RunConfig) -> Any:
@@ -26,10 +32,18 @@ def _data(cfg: RunConfig) -> Any:
     return cfg.data_file or cfg.data_dir
 
 
+def _task(cfg: RunConfig, name: str) -> Task:
+    return get_task(name, cfg.prompts)
+
+
+def _settings(cfg: RunConfig) -> SinkSettings:
+    return SinkSettings(beta=cfg.beta, threshold=cfg.threshold, rule=cfg.rule)  # type: ignore[arg-type]
+
+
 def _census(cfg: RunConfig, model: Any, out: Path) -> SinkCensus:
     prompts = []
     for name in cfg.tasks:
-        task = get_task(name)
+        task = _task(cfg, name)
         # The census needs far fewer prompts than the evaluation.
         examples = subsample(task.load(_data(cfg), task.eval_split), min(cfg.limit or 64, 64))
         prompts += [task.build(e).text for e in examples]
@@ -61,60 +75,113 @@ def cmd_sinks(cfg: RunConfig) -> str:
     return f"sink census of {census.n_prompts} prompts; top heads:\n{top}\nclasses: {census.class_totals()}"
 
 
-def _search(cfg: RunConfig, model: Any, out: Path) -> HeadSet:
-    data = _data(cfg)
+def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: str) -> HeadSet:
     calib = calibration_mix(
-        list(cfg.tasks), cfg.calib_size, data=data, seed=cfg.seeds[0], shots=cfg.shots
+        [_task(cfg, t) for t in tasks],
+        cfg.calib_size,
+        data=_data(cfg),
+        seed=cfg.seeds[0],
+        shots=cfg.shots,
+        balance=cfg.balance,
     )
     effects: list[HeadEffects] = []
+    selection = Selection(
+        cfg.select, cfg.margin, cfg.min_z, cfg.max_heads, cfg.top_k, cfg.val_fraction
+    )
     head_set = search_heads(
         model,
         calib,
         layers=cfg.layers,
         metric=cfg.metric,
-        margin=cfg.margin,
-        min_z=cfg.min_z,
-        max_heads=cfg.max_heads,
-        beta=cfg.beta,
-        threshold=cfg.threshold,
-        rule=cfg.rule,
+        select=selection,
+        settings=_settings(cfg),
         screen=cfg.screen,
         batch_size=cfg.batch_size,
-        checkpoint=out / "search.ckpt",
+        checkpoint=out / f"search{tag}.ckpt",
         effects_out=effects,
     )
-    head_set.save(out / "head_set.json")
-    effects[0].save(out / "head_effects.pt")
+    head_set = head_set.with_provenance(
+        tasks=list(tasks), prompts=cfg.prompts, balanced_calibration=cfg.balance
+    )
+    head_set.save(out / f"head_set{tag}.json")
+    effects[0].save(out / f"head_effects{tag}.pt")
     from act_lens import figures
 
     figures.plot_head_effects(
-        effects[0], metric=cfg.metric, path=out / "figures" / "head_effects.png"
+        effects[0], metric=cfg.metric, path=out / "figures" / f"head_effects{tag}.png"
     )
+    if "curve" in head_set.provenance:
+        figures.plot_selection_curve(head_set, path=out / "figures" / f"selection_curve{tag}.png")
     return head_set
+
+
+def _search(cfg: RunConfig, model: Any, out: Path) -> HeadSets:
+    """One mixed set over all tasks (the paper's way), or with ``per_task`` one set per task."""
+    if cfg.per_task and len(cfg.tasks) > 1:
+        sets: HeadSets = {t: _search_one(cfg, model, [t], out, f"_{t}") for t in cfg.tasks}
+        save_head_sets(out / "head_sets.json", {str(t): hs for t, hs in sets.items()})
+        return sets
+    return {None: _search_one(cfg, model, list(cfg.tasks), out, "")}
+
+
+def _summary(sets: HeadSets) -> str:
+    return "\n".join(
+        ("" if task is None else f"{task}: ") + hs.summary() for task, hs in sets.items()
+    )
 
 
 def cmd_search(cfg: RunConfig) -> str:
     out = Path(cfg.out)
-    head_set = _search(cfg, _model(cfg), out)
-    return f"{head_set.summary()}\nwritten to {out / 'head_set.json'}"
+    sets = _search(cfg, _model(cfg), out)
+    written = out / ("head_sets.json" if None not in sets else "head_set.json")
+    return f"{_summary(sets)}\nwritten to {written}"
 
 
-def _eval(cfg: RunConfig, model: Any, head_set: HeadSet | None, out: Path) -> dict[str, Any]:
+def _intervention(cfg: RunConfig, head_set: HeadSet) -> Any:
+    """The hook factory a head set stands for (its method, the run's sink settings)."""
+    return ActConfig.from_settings(head_set, _settings(cfg))
+
+
+def _cc_prior(
+    model: Any, task: Task, cfg: RunConfig, result: EvalResult, seed: int, hooks: Any
+) -> Any:
+    counts = sorted({len(row) for row in result.scores})
+    mc = task.kind == "multiple_choice"
+    return {
+        n: content_free_scores(
+            model, task, data=_data(cfg), hooks=hooks, n_options=n if mc else None,
+            shots=cfg.shots, seed=seed,
+        )
+        for n in counts
+    }  # fmt: skip
+
+
+def _compare_row(prefix: str, base: EvalResult, other: EvalResult) -> dict[str, Any]:
+    cmp = compare(base, other)
+    return {
+        f"{prefix}accuracy": other.accuracy,
+        f"{prefix}interval": list(other.interval),
+        f"{prefix}delta": cmp.delta,
+        f"{prefix}delta_interval": list(cmp.interval),
+        f"{prefix}p_value": cmp.p_value,
+    }
+
+
+def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     (out / "eval").mkdir(parents=True, exist_ok=True)
-    act = ActConfig(head_set, cfg.beta, cfg.threshold, cfg.rule) if head_set is not None else None  # type: ignore[arg-type]
     for name in cfg.tasks:
+        task = _task(cfg, name)
+        head_set = head_set_for(sets, name) if sets is not None else None
         for seed in cfg.seeds if cfg.shots else cfg.seeds[:1]:
             key = name if not cfg.shots else f"{name}/seed{seed}"
-            kw = dict(
-                data=_data(cfg),
-                limit=cfg.limit,
-                shots=cfg.shots,
-                seed=seed,
+            stem = key.replace("/", "_")
+            kw: dict[str, Any] = dict(
+                data=_data(cfg), limit=cfg.limit, shots=cfg.shots, seed=seed,
                 batch_size=cfg.batch_size,
-            )
-            base = evaluate(model, name, **kw)  # type: ignore[arg-type]
-            base.save(out / "eval" / f"{key.replace('/', '_')}_baseline.json")
+            )  # fmt: skip
+            base = evaluate(model, task, **kw)
+            base.save(out / "eval" / f"{stem}_baseline.json")
             row: dict[str, Any] = {
                 "task": name,
                 "seed": seed,
@@ -122,52 +189,58 @@ def _eval(cfg: RunConfig, model: Any, head_set: HeadSet | None, out: Path) -> di
                 "n": base.n,
                 "baseline_accuracy": base.accuracy,
                 "baseline_interval": list(base.interval),
+                "baseline_prediction_rate": base.prediction_rate(),
             }
-            if act is not None:
-                treated = evaluate(model, name, hooks=act, **kw)  # type: ignore[arg-type]
-                treated.save(out / "eval" / f"{key.replace('/', '_')}_act.json")
+            if head_set is not None:
+                act_cfg = _intervention(cfg, head_set)
+                treated = evaluate(model, task, hooks=act_cfg, **kw)
+                treated.save(out / "eval" / f"{stem}_act.json")
                 cmp = compare(base, treated)
                 row.update(
+                    heads=len(head_set),
                     act_accuracy=treated.accuracy,
                     act_interval=list(treated.interval),
+                    act_prediction_rate=treated.prediction_rate(),
                     delta=cmp.delta,
                     interval=list(cmp.interval),
                     p_value=cmp.p_value,
                     flips=cmp.flips,
                 )
+                if cfg.controls:
+                    rand = random_head_set(
+                        head_set, int(model.cfg.n_layers), int(model.cfg.n_heads), seed=seed
+                    )
+                    rnd = evaluate(model, task, hooks=_intervention(cfg, rand), **kw)
+                    rnd.save(out / "eval" / f"{stem}_random.json")
+                    row["random"] = _compare_row("", base, rnd)
+                    cc = contextual_calibration(base, _cc_prior(model, task, cfg, base, seed, None))
+                    cc_act = contextual_calibration(
+                        treated, _cc_prior(model, task, cfg, treated, seed, act_cfg)
+                    )
+                    row["cc"] = _compare_row("", base, cc)
+                    row["cc_act"] = _compare_row("", base, cc_act)
+                    row["act_vs_cc"] = _compare_row("", cc, treated)
             results[key] = row
     atomic_write_text(out / "results.json", json.dumps(results, indent=2))
     return results
 
 
-def _table(results: dict[str, Any]) -> str:
-    lines = [
-        "| task | n | baseline | ACT | delta [95% CI] | p (McNemar) | flips +/- |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for key, r in results.items():
-        lo, hi = r["baseline_interval"]
-        base = f"{100 * r['baseline_accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
-        if "act_accuracy" in r:
-            alo, ahi = r["act_interval"]
-            dlo, dhi = r["interval"]
-            lines.append(
-                f"| {key} | {r['n']} | {base} | {100 * r['act_accuracy']:.1f} [{100 * alo:.1f}, {100 * ahi:.1f}] | "
-                f"{100 * r['delta']:+.1f} [{100 * dlo:+.1f}, {100 * dhi:+.1f}] | {r['p_value']:.3g} | "
-                f"{r['flips']['gained']}/{r['flips']['lost']} |"
-            )
-        else:
-            lines.append(f"| {key} | {r['n']} | {base} | - | - | - | - |")
-    return "\n".join(lines)
+def _head_sets(cfg: RunConfig, model: Any) -> HeadSets:
+    sets = load_head_sets(cfg.head_set)  # type: ignore[arg-type]
+    for hs in sets.values():
+        hs.validate(model)
+    for name in cfg.tasks:
+        head_set_for(sets, name)  # every task has a set before anything is evaluated
+    return sets
 
 
 def cmd_eval(cfg: RunConfig) -> str:
     out = Path(cfg.out)
     model = _model(cfg)
-    head_set = HeadSet.load(cfg.head_set, model=model) if cfg.head_set else None
-    results = _eval(cfg, model, head_set, out)
+    sets = _head_sets(cfg, model) if cfg.head_set else None
+    results = _eval(cfg, model, sets, out)
     _eval_figure(results, out)
-    return _table(results)
+    return results_table(results)
 
 
 def _eval_figure(results: dict[str, Any], out: Path) -> None:
@@ -193,66 +266,11 @@ def cmd_run(cfg: RunConfig) -> str:
     out = Path(cfg.out)
     model = _model(cfg)
     census = _census(cfg, model, out)
-    head_set = HeadSet.load(cfg.head_set, model=model) if cfg.head_set else _search(cfg, model, out)
-    results = _eval(cfg, model, head_set, out)
+    sets = _head_sets(cfg, model) if cfg.head_set else _search(cfg, model, out)
+    results = _eval(cfg, model, sets, out)
     _eval_figure(results, out)
-    report = _report(cfg, census, head_set, results)
-    atomic_write_text(out / "report.md", report)
-    return _table(results) + f"\n\nhead set: {head_set.summary()}\nreport: {out / 'report.md'}"
-
-
-def _report(cfg: RunConfig, census: SinkCensus, head_set: HeadSet, results: dict[str, Any]) -> str:
-    prov = head_set.provenance
-    top = "\n".join(
-        f"| L{t['layer']}H{t['head']} | {100 * t['hidden_sink_freq']:.0f}% | {t['hidden_mass']:.3f} | {t['first_mass']:.3f} |"
-        for t in census.top(8)
-    )
-    classes = ", ".join(f"{k}: {v}" for k, v in census.class_totals().items())
-    tokens = ", ".join(f"{t!r} ({n})" for t, n in census.top_tokens[:12])
-    validation = prov.get("validation")
-    return f"""# act-lens report
-
-Model `{cfg.model}`, tasks {", ".join(cfg.tasks)}, {cfg.shots}-shot, beta={cfg.beta},
-threshold={cfg.threshold} (rule `{cfg.rule}`).
-
-## Accuracy with and without ACT (held-out split)
-
-{_table(results)}
-
-Intervals: 95% bootstrap; delta interval: paired bootstrap; p: exact McNemar test.
-
-![eval](figures/eval_comparison.png)
-
-## Hidden sinks ({census.n_prompts} prompts)
-
-| head | hidden sink in | hidden mass | first-token mass |
-|---|---|---|---|
-{top}
-
-Hidden-sink token classes: {classes}.
-Most frequent hidden-sink tokens: {tokens}.
-
-![map](figures/attention_map.png)
-![grid](figures/attention_grid.png)
-![freq](figures/sink_frequency.png)
-![classes](figures/token_classes.png)
-![mass](figures/mass_by_layer.png)
-
-## Head set
-
-{head_set.summary()}
-
-Keep rule: {prov.get("keep_rule", "given")}; calibration: {prov.get("calibration", "-")};
-validation: {validation if validation else "-"}.
-
-![effects](figures/head_effects.png)
-
-## Config
-
-```json
-{json.dumps(cfg.__dict__, indent=2, default=str)}
-```
-"""
+    atomic_write_text(out / "report.md", render_report(cfg, census, sets, results))
+    return results_table(results) + f"\n\nhead set: {_summary(sets)}\nreport: {out / 'report.md'}"
 
 
 def cmd_figures(cfg: RunConfig) -> str:
@@ -265,18 +283,27 @@ def cmd_figures(cfg: RunConfig) -> str:
     drawn = []
     if (out / "census.json").exists():
         drawn += figures.save_census_figures(SinkCensus.load(out / "census.json"), out / "figures")
-    if (out / "head_effects.pt").exists():
-        metric = (
-            json.loads((out / "config.json").read_text()).get("metric", "gold_logprob")
-            if (out / "config.json").exists()
-            else "gold_logprob"
-        )
+    saved = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else {}
+    metric = RENAMED.get(
+        saved.get("metric", "choice_logprob"), saved.get("metric", "choice_logprob")
+    )
+    for path in sorted(out.glob("head_effects*.pt")):
+        tag = path.stem.removeprefix("head_effects")
+        target = out / "figures" / f"head_effects{tag}.png"
+        effects = HeadEffects.load(path)
         figures.plot_head_effects(
-            HeadEffects.load(out / "head_effects.pt"),
-            metric=metric,
-            path=out / "figures" / "head_effects.png",
+            effects, metric=metric if metric in effects.effects else "margin", path=target
         )
-        drawn.append(out / "figures" / "head_effects.png")
+        drawn.append(target)
+    for path in sorted(out.glob("head_set*.json")):
+        if path.name == "head_sets.json":  # the per-task bundle of the files drawn here
+            continue
+        hs = HeadSet.load(path)
+        if "curve" in hs.provenance:
+            tag = path.stem.removeprefix("head_set")
+            target = out / "figures" / f"selection_curve{tag}.png"
+            figures.plot_selection_curve(hs, path=target)
+            drawn.append(target)
     if (out / "results.json").exists():
         _eval_figure(json.loads((out / "results.json").read_text()), out)
         drawn.append(out / "figures" / "eval_comparison.png")

@@ -46,9 +46,12 @@ def preflight(cfg: Any) -> None:
         )
     _check_tasks(cfg)
     if cfg.head_set is not None:
-        from act_lens.headset import HeadSet
+        from act_lens.headset import head_set_for, load_head_sets
 
-        HeadSet.load(cfg.head_set)  # structure only; checked against the model after loading
+        # Structure, and a set for every task; checked against the model after loading.
+        sets = load_head_sets(cfg.head_set)
+        for name in cfg.tasks:
+            head_set_for(sets, name)
     check_writable_folder(Path(cfg.out))
 
 
@@ -75,6 +78,23 @@ def _check_ranges(cfg: Any) -> None:
         raise ConfigError(f"--min-z must be >= 0, got {cfg.min_z}")
     if cfg.layers is not None and (not cfg.layers or min(cfg.layers) < 0):
         raise ConfigError(f"--layers needs layer numbers >= 0, got {list(cfg.layers)}")
+    from act_lens.metrics import check_metric
+
+    check_metric(cfg.metric)
+    if cfg.prompts not in ("plain", "paper"):
+        raise ConfigError(f"--prompts must be plain or paper, got {cfg.prompts!r}")
+    if cfg.select not in ("joint", "threshold", "top_k"):
+        raise ConfigError(f"--select must be joint, threshold or top_k, got {cfg.select!r}")
+    if cfg.select == "top_k" and (cfg.top_k is None or cfg.top_k < 1):
+        raise ConfigError("--select top_k needs --top-k N with N >= 1")
+    if not 0.0 < cfg.val_fraction < 1.0:
+        raise ConfigError(f"--val-fraction must be in (0, 1), got {cfg.val_fraction}")
+    if cfg.select == "joint" and cfg.command in ("search", "run") and not cfg.head_set:
+        if cfg.calib_size < 2 * (2 if cfg.per_task else len(cfg.tasks)):
+            raise ConfigError(
+                f"--calib-size {cfg.calib_size} is too small to split into a search and a "
+                "validation part for every task; use more, or --select threshold"
+            )
 
 
 def _check_model(spec: str) -> int | None:
@@ -93,8 +113,10 @@ def _check_model(spec: str) -> int | None:
 def _check_tasks(cfg: Any) -> None:
     from act_lens.tasks import get_task
 
-    tasks = [get_task(name) for name in cfg.tasks]  # ConfigError listing the known names
+    tasks = [get_task(name, cfg.prompts) for name in cfg.tasks]  # ConfigError: known names
     data = cfg.data_file or cfg.data_dir
+    if cfg.per_task and len(tasks) < 2 and cfg.command in ("search", "run"):
+        raise ConfigError("--per-task needs at least two --task (one head set per task)")
     for task in tasks:
         for role in _READS[cfg.command]:
             if role == "train" and cfg.head_set is not None and cfg.command == "run":

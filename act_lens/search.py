@@ -1,34 +1,108 @@
-"""ACT head search (the paper's procedure) with optional attribution screening and checkpoints.
+"""ACT head search: single-head effects on a calibration set, then a head set that adds up.
 
-Each candidate head is calibrated alone on a calibration set; a head is kept when its
-calibration raises the calibration metric by more than ``margin`` (and, with ``min_z``, by more
-than ``min_z`` standard errors). The keep-rule is recorded in the HeadSet's provenance.
+1. Every candidate head is calibrated alone on the search part of the calibration set (the
+   exact engine, optionally after screening by attribution patching) and scored by the
+   search metric, by default ``choice_logprob``: the gold choice's log-prob after a
+   log-softmax over the task's choices only, the quantity the paper's scoring compares.
+2. A keep-rule turns the single-head gains into a set:
+
+   * ``"joint"`` (default): heads with a positive gain, in order of gain, are added one size
+     at a time, and each prefix is applied *together* to a validation part split off the
+     calibration set (never the evaluation split); the size with the best validation metric
+     wins, 0 (no heads) included. The union of individually helpful heads can over-correct;
+     this curve shows where (``provenance["curve"]``, drawn by ``figures.plot_selection_curve``).
+   * ``"threshold"``: every head whose gain exceeds ``margin`` (and ``min_z`` standard
+     errors), at most ``max_heads`` of the largest.
+   * ``"top_k"``: the ``top_k`` heads with the largest gains.
+
+Everything that decided the set is recorded in the HeadSet's provenance.
 """
 
 import hashlib
 import io
-import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from torch import Tensor
 
 from act_lens.ablation import ScoredPrompts, head_effects
 from act_lens.act import ActConfig
-from act_lens.arch import layer_windows
-from act_lens.batching import make_batches, pad_id_of
+from act_lens.calibration_set import (
+    calibration_mix,
+    describe_calibration,
+    split_calibration,
+)
 from act_lens.check import require_pattern_editable
-from act_lens.core.calibrate import calibrate_pattern
-from act_lens.core.sinks import detect_sinks
-from act_lens.effects import METRICS, HeadEffects, metric_values
+from act_lens.effects import DEFAULT_METRIC, HeadEffects, check_metric, metric_values
 from act_lens.errors import ConfigError, DataError
 from act_lens.headset import HeadSet, model_identity, provenance_now
-from act_lens.hooknames import pattern_hook
 from act_lens.io import atomic_write_bytes
-from act_lens.scoring import keep_last_positions, last_token_logprobs
-from act_lens.tasks import Prompt, get_task
+from act_lens.scoring import last_token_logprobs
+from act_lens.screening import screen_heads
+from act_lens.settings import SinkSettings, resolve_settings
+from act_lens.tasks import Prompt
+
+__all__ = [
+    "Selection",
+    "calibration_mix",
+    "default_layers",
+    "joint_curve",
+    "pick_size",
+    "screen_heads",
+    "search_heads",
+    "size_grid",
+    "validate_head_set",
+]
+
+SelectRule = Literal["joint", "threshold", "top_k"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How single-head gains become a head set (see the module docstring).
+
+    Attributes:
+        rule: ``"joint"``, ``"threshold"`` or ``"top_k"``.
+        margin: a head is a candidate when its gain exceeds this (all rules).
+        min_z: also require gain > ``min_z`` standard errors.
+        max_heads: at most this many heads (``joint``: the largest size tried).
+        top_k: the size for ``rule="top_k"``.
+        val_fraction: ``joint``: the share of the calibration set held out to choose the size
+            (stratified by task and label), unless validation prompts are given.
+    """
+
+    rule: SelectRule = "joint"
+    margin: float = 0.0
+    min_z: float | None = None
+    max_heads: int | None = None
+    top_k: int | None = None
+    val_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.rule not in ("joint", "threshold", "top_k"):
+            raise ConfigError(f"select must be 'joint', 'threshold' or 'top_k', got {self.rule!r}")
+        if self.rule == "top_k" and (self.top_k is None or self.top_k < 1):
+            raise ConfigError("select='top_k' needs top_k >= 1")
+        if self.max_heads is not None and self.max_heads < 1:
+            raise ConfigError(f"max_heads must be >= 1, got {self.max_heads}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+
+    def describe(self, metric: str) -> str:
+        gain = f"mean {metric} gain > {self.margin}" + (
+            f" and > {self.min_z} x stderr" if self.min_z is not None else ""
+        )
+        if self.rule == "top_k":
+            return f"the {self.top_k} heads with the largest {gain}"
+        if self.rule == "threshold":
+            cap = f"; at most {self.max_heads}, largest first" if self.max_heads else ""
+            return f"keep head if {gain}{cap}"
+        return (
+            f"heads with {gain} in order of gain; the prefix size with the best mean {metric} "
+            "on the validation prompts, applied jointly (0 = no heads)"
+        )
 
 
 def default_layers(n_layers: int) -> list[int]:
@@ -36,119 +110,277 @@ def default_layers(n_layers: int) -> list[int]:
     return list(range(2, max(n_layers - 1, 2)))
 
 
-def calibration_mix(
-    tasks: "Mapping[str, int | float] | Sequence[str]",
-    n: int,
-    *,
-    data: Any = None,
-    split: str | None = None,
-    seed: int = 0,
-    shots: int = 0,
-) -> list[Prompt]:
-    """A calibration set mixing several tasks' training prompts (zero-shot by default).
-
-    Args:
-        tasks: task names, or ``{name: weight}`` (weights need not sum to 1).
-        n: total number of prompts.
-        data: data directory (the built-in task needs none).
-        split: split to draw from (default: each task's train split).
-        seed: sampling seed (examples and demonstrations).
-        shots: demonstrations per prompt, from the same split.
+def size_grid(n: int) -> list[int]:
+    """Set sizes tried by the joint selection: every size to 12, then sparser, up to ``n``.
 
     Example:
-        >>> prompts = calibration_mix({"sst2": 1, "agnews": 1}, 200, data="../shared/data")  # doctest: +SKIP
+        >>> size_grid(30)
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 22, 24, 28, 30]
     """
-    weights = dict(tasks) if isinstance(tasks, Mapping) else {t: 1.0 for t in tasks}
-    if not weights or n < 1 or any(w <= 0 for w in weights.values()):
-        raise ConfigError("calibration_mix needs tasks with positive weights and n >= 1")
-    total = sum(weights.values())
-    counts = {t: int(n * w / total) for t, w in weights.items()}
-    for t in list(weights)[: n - sum(counts.values())]:
-        counts[t] += 1
-    rng = random.Random(seed)
-    prompts: list[Prompt] = []
-    for name, k in counts.items():
-        task = get_task(name)
-        split_name = split or task.train_split
-        if split_name is None:
-            raise DataError(f"task {name!r} has no train split here; pass split= explicitly")
-        pool = task.load(data, split_name)
-        chosen = rng.sample(pool, min(k, len(pool)))
-        for ex in chosen:
-            demos = (
-                task.sample_demos(pool, shots, rng.randrange(1 << 30), exclude_uid=ex.uid)
-                if shots
-                else []
-            )
-            prompts.append(task.build(ex, demos))
-    rng.shuffle(prompts)
-    return prompts
+    sizes, k = [], 1
+    while k < n:
+        sizes.append(k)
+        k += 1 if k < 12 else 2 if k < 24 else 4 if k < 48 else 8 if k < 96 else 32
+    return [*sizes, n] if n >= 1 else []
 
 
-def screen_heads(
+def search_heads(
+    model: Any,
+    calibration: Sequence[Prompt],
+    *,
+    layers: Sequence[int] | None = None,
+    metric: str = DEFAULT_METRIC,
+    select: "SelectRule | Selection" = "joint",
+    top_k: int | None = None,
+    margin: float = 0.0,
+    min_z: float | None = None,
+    max_heads: int | None = None,
+    settings: SinkSettings | None = None,
+    beta: float | None = None,
+    threshold: float | None = None,
+    screen: int | None = None,
+    validation: Sequence[Prompt] | None = None,
+    checkpoint: "str | Path | None" = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    effects_out: list[HeadEffects] | None = None,
+) -> HeadSet:
+    """Find the heads whose calibration improves the calibration metric, as a set.
+
+    Args:
+        model: a TransformerBridge.
+        calibration: calibration prompts (``calibration_mix``; class-balanced by default).
+        layers: candidate layers (default: all but the first two and the last).
+        metric: ``"choice_logprob"`` (default), ``"vocab_logprob"``, ``"margin"`` or
+            ``"accuracy"`` (``act_lens.effects.METRIC_HELP``).
+        select: ``"joint"`` (default), ``"threshold"``, ``"top_k"``, or a Selection; the
+            keyword conveniences ``top_k``, ``margin``, ``min_z``, ``max_heads`` fill it.
+        settings: sink settings (default: method.md's); ``beta``/``threshold`` override them.
+        screen: evaluate exactly only the ``screen`` heads with the best first-order estimate.
+        validation: prompts for the joint selection (default: split off ``calibration``).
+        checkpoint: file for per-layer progress; an interrupted search resumes from it.
+        batch_size: prompts per batch.
+        effects_out: if a list is given, the HeadEffects of the search is appended to it.
+
+    Returns:
+        The HeadSet, with the keep-rule, settings, per-head scores and (joint) the validation
+        curve in its provenance.
+
+    Raises:
+        ConfigError: a bad metric (old names are refused with the new ones), rule or layers.
+
+    Example:
+        >>> calib = calibration_mix(["reviews"], 48)                     # doctest: +SKIP
+        >>> hs = search_heads(model, calib)                              # doctest: +SKIP
+        >>> hs.provenance["selected_size"], hs.provenance["curve"][:2]    # doctest: +SKIP
+    """
+    check_metric(metric)
+    if isinstance(select, Selection):
+        selection = select
+    else:
+        selection = Selection(select, margin, min_z, max_heads, top_k)
+    settings = resolve_settings(settings, beta=beta, threshold=threshold).for_model(model)
+    require_pattern_editable(model)
+    layers = default_layers(int(model.cfg.n_layers)) if layers is None else sorted(set(layers))
+    if not layers:
+        raise ConfigError(
+            f"no candidate layers: the default skips the first two and the last layer, which leaves "
+            f"none of this model's {model.cfg.n_layers}; pass layers= explicitly"
+        )
+    search_part, val_part = list(calibration), list(validation or [])
+    if selection.rule == "joint" and not val_part:
+        search_part, val_part = split_calibration(calibration, selection.val_fraction)
+    effects, screening = _single_head_effects(
+        model, search_part, layers, settings, metric, screen, checkpoint, batch_size, progress
+    )
+    if effects_out is not None:
+        effects_out.append(effects)
+    scores = _scores(effects, metric)
+    ranked = _candidates(scores, selection)
+    provenance: dict[str, Any] = {
+        **provenance_now(),
+        "model": model_identity(model),
+        "method": "act_lens.search_heads",
+        "keep_rule": selection.describe(metric),
+        "selection": asdict(selection),
+        "metric": metric,
+        **{k: v for k, v in settings.to_dict().items() if k != "windows"},
+        "candidate_layers": list(layers),
+        "calibration": describe_calibration(search_part),
+        "per_head": {f"{la}.{h}": s for (la, h), s in scores.items()},
+        "screening": screening,
+    }
+    if selection.rule == "joint":
+        order = ranked[: selection.max_heads] if selection.max_heads else ranked
+        curve = joint_curve(
+            model, order, val_part, settings=settings, metric=metric, batch_size=batch_size
+        )
+        size = pick_size(curve, metric)
+        keep = order[:size]
+        provenance.update(
+            validation_set=describe_calibration(val_part),
+            candidate_order=[f"{la}.{h}" for la, h in order],
+            curve=curve,
+            selected_size=size,
+        )
+    elif selection.rule == "top_k":
+        keep = ranked[: selection.top_k]
+    else:
+        keep = ranked[: selection.max_heads] if selection.max_heads else ranked
+    head_set = HeadSet(keep, provenance)
+    if val_part and selection.rule != "joint":
+        provenance["validation"] = validate_head_set(
+            model, head_set, val_part, settings=settings, batch_size=batch_size
+        )
+        head_set = HeadSet(keep, provenance)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)  # finished: the head set is the result
+    return head_set
+
+
+def _single_head_effects(
     model: Any,
     prompts: Sequence[Prompt],
-    *,
     layers: Sequence[int],
-    beta: float = 0.4,
-    threshold: float = 0.1,
-    rule: str = "mean",
-    redistribute: str = "all",
-    metric: str = "gold_logprob",
-    batch_size: int = 8,
-) -> Tensor:
-    """First-order estimate of every head's ACT effect: ``sum(grad_pattern * (calibrated - pattern))``.
+    settings: SinkSettings,
+    metric: str,
+    screen: int | None,
+    checkpoint: "str | Path | None",
+    batch_size: int,
+    progress: bool,
+) -> tuple[HeadEffects, dict[str, float] | None]:
+    """Every candidate head calibrated alone (exact engine), after optional screening."""
+    heads_by_layer: dict[int, list[int]] | None = None
+    screening = None
+    if screen is not None:
+        est = screen_heads(
+            model, prompts, layers=layers, settings=settings, metric=metric, batch_size=batch_size
+        )
+        order = torch.argsort(est.flatten(), descending=True)[:screen].tolist()
+        n_heads = est.shape[1]
+        heads_by_layer = {}
+        for i in order:
+            heads_by_layer.setdefault(layers[i // n_heads], []).append(i % n_heads)
+        screening = {
+            f"{layers[i // n_heads]}.{i % n_heads}": float(est.flatten()[i]) for i in order
+        }
+    key = _settings_key(
+        model, prompts, {**settings.to_dict(), "layers": tuple(layers), "screen": screen}
+    )
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    done = _load_checkpoint(ckpt, key) if ckpt is not None else {}
 
-    One forward and one backward per batch (attribution patching). Returns ``[layer, head]``
-    estimates of the mean metric change. ``accuracy`` is not differentiable, so it is screened
-    by ``gold_logprob``.
+    def save_layer(layer: int, values: dict[str, torch.Tensor]) -> None:
+        done[layer] = values
+        if ckpt is not None:
+            buf = io.BytesIO()
+            torch.save({"key": key, "layers": {str(k): v for k, v in done.items()}}, buf)
+            atomic_write_bytes(ckpt, buf.getvalue())
+
+    effects = head_effects(
+        model,
+        prompts,
+        strategy="act",
+        layers=layers,
+        settings=settings,
+        batch_size=batch_size,
+        progress=progress,
+        on_layer_done=save_layer,
+        skip_layers=done,
+        heads_by_layer=heads_by_layer,
+    )
+    return effects, screening
+
+
+def _scores(effects: HeadEffects, metric: str) -> dict[tuple[int, int], dict[str, float]]:
+    eff, err = effects.effects[metric], effects.stderr[metric]
+    out = {}
+    for li, layer in enumerate(effects.layers):
+        for hi, head in enumerate(effects.heads):
+            e = float(eff[li, hi])
+            if e == e:  # NaN: not evaluated (screened out)
+                out[(layer, head)] = {
+                    "effect": e,
+                    "stderr": float(err[li, hi]),
+                    "n": len(effects.uids),
+                }
+    return out
+
+
+def _candidates(
+    scores: dict[tuple[int, int], dict[str, float]], selection: Selection
+) -> list[tuple[int, int]]:
+    """Heads passing the gain rule, largest gain first (ties by layer, head)."""
+    passing = [
+        lh
+        for lh, s in scores.items()
+        if s["effect"] > selection.margin
+        and (selection.min_z is None or s["effect"] > selection.min_z * s["stderr"])
+    ]
+    return sorted(passing, key=lambda lh: (-scores[lh]["effect"], lh))
+
+
+def pick_size(curve: Sequence[dict[str, Any]], metric: str) -> int:
+    """The set size with the best validation ``metric``; ties go to the smaller set, and 0
+    (no heads) wins when no size beats the baseline.
+
+    Example:
+        >>> pick_size([{"size": 0, "m": -0.5}, {"size": 1, "m": -0.3}, {"size": 2, "m": -0.4}], "m")
+        1
     """
-    grad_metric = "gold_logprob" if metric == "accuracy" else metric
+    return int(max(curve, key=lambda row: (row[metric], -row["size"]))["size"])
+
+
+def joint_curve(
+    model: Any,
+    order: Sequence[tuple[int, int]],
+    prompts: Sequence[Prompt],
+    *,
+    settings: SinkSettings,
+    metric: str = DEFAULT_METRIC,
+    sizes: Sequence[int] | None = None,
+    batch_size: int = 8,
+) -> list[dict[str, Any]]:
+    """The validation metrics of each prefix of ``order`` applied together.
+
+    Returns one row per size (0 = no heads, then ``size_grid(len(order))``): the mean of
+    every metric over ``prompts`` and the standard error of ``metric``.
+    """
+    if not prompts:
+        raise ConfigError("the joint selection needs validation prompts")
     data = ScoredPrompts.from_prompts(model, prompts)
-    n_heads = int(model.cfg.n_heads)
-    est = torch.zeros(len(layers), n_heads)
-    windows = layer_windows(model)
-    device = model.cfg.device
-    for batch in make_batches(data.tokens, batch_size, pad_id_of(model.tokenizer)):
-        tokens, mask = batch.tokens.to(device), batch.attention_mask.to(device)
-        store: dict[int, Tensor] = {}
+    choice = data.choice_tensor(list(range(len(data.uids))))
+    rows = []
+    for k in [0, *(size_grid(len(order)) if sizes is None else sizes)]:
+        hooks = ActConfig.from_settings(HeadSet(order[:k]), settings) if k else None
+        lp = last_token_logprobs(model, data.tokens, hooks=hooks, batch_size=batch_size)
+        values = metric_values(lp, *choice)
+        row: dict[str, Any] = {"size": k}
+        row.update({m: float(v.mean()) for m, v in values.items()})
+        n = len(data.uids)
+        row["stderr"] = float(values[metric].std(correction=1) / n**0.5) if n > 1 else 0.0
+        rows.append(row)
+    return rows
 
-        def leaf(x: Tensor, hook: Any) -> Tensor:
-            return x.detach().requires_grad_(True)
 
-        def keep(p: Tensor, hook: Any, store: dict[int, Tensor] = store) -> Tensor:
-            store[int(hook.name.split(".")[1])] = p
-            return p
-
-        hooks = [
-            ("hook_embed", leaf),
-            *[(pattern_hook(la), keep) for la in layers],
-            keep_last_positions(1),
-        ]
-        with torch.enable_grad():
-            logits = model.run_with_hooks(tokens, attention_mask=mask, fwd_hooks=hooks)
-            lp = torch.log_softmax(logits[:, -1].float(), dim=-1)
-            values = metric_values(lp, *data.choice_tensor(list(batch.index)))[grad_metric]
-            grads = torch.autograd.grad(values.sum(), [store[la] for la in layers])
-        for li, (la, g) in enumerate(zip(layers, grads, strict=True)):
-            p = store[la].detach()
-            sinks = detect_sinks(
-                p,
-                threshold=threshold,
-                rule=rule,  # type: ignore[arg-type]
-                attention_mask=mask,
-                window=windows.get(la),
-            )
-            calibrated = calibrate_pattern(
-                p,
-                sinks,
-                beta=beta,
-                attention_mask=mask,
-                redistribute=redistribute,  # type: ignore[arg-type]
-            )
-            delta = calibrated - p
-            est[li] += (g * delta).sum(dim=(0, 2, 3)).cpu()
-    return est / len(data.uids)
+def validate_head_set(
+    model: Any,
+    head_set: HeadSet,
+    prompts: Sequence[Prompt],
+    *,
+    settings: SinkSettings | None = None,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Mean metrics on ``prompts`` without and with ACT on the whole head set."""
+    settings = (settings or SinkSettings()).for_model(model)
+    sizes = [len(head_set)] if len(head_set) else []
+    curve = joint_curve(
+        model, list(head_set), prompts, settings=settings, sizes=sizes, batch_size=batch_size
+    )
+    base, calibrated = (
+        {m: v for m, v in r.items() if m not in ("size", "stderr")} for r in (curve[0], curve[-1])
+    )
+    return {"n": len(prompts), "baseline": base, "calibrated": calibrated}
 
 
 def _settings_key(model: Any, prompts: Sequence[Prompt], settings: dict[str, Any]) -> str:
@@ -160,7 +392,7 @@ def _settings_key(model: Any, prompts: Sequence[Prompt], settings: dict[str, Any
     return digest.hexdigest()[:24]
 
 
-def _load_checkpoint(path: Path, key: str) -> dict[int, dict[str, Tensor]]:
+def _load_checkpoint(path: Path, key: str) -> dict[int, dict[str, torch.Tensor]]:
     if not path.exists():
         return {}
     try:
@@ -175,197 +407,3 @@ def _load_checkpoint(path: Path, key: str) -> dict[int, dict[str, Tensor]]:
             "prompts; delete it or choose another checkpoint path"
         )
     return {int(k): v for k, v in state["layers"].items()}
-
-
-def search_heads(
-    model: Any,
-    calibration: Sequence[Prompt],
-    *,
-    layers: Sequence[int] | None = None,
-    metric: str = "gold_logprob",
-    margin: float = 0.0,
-    min_z: float | None = None,
-    max_heads: int | None = None,
-    beta: float = 0.4,
-    threshold: float = 0.1,
-    rule: str = "mean",
-    redistribute: str = "all",
-    screen: int | None = None,
-    validation: Sequence[Prompt] | None = None,
-    checkpoint: "str | Path | None" = None,
-    batch_size: int = 8,
-    progress: bool = True,
-    effects_out: list[HeadEffects] | None = None,
-) -> HeadSet:
-    """Find the heads whose calibration alone improves the calibration metric.
-
-    Args:
-        model: a TransformerBridge.
-        calibration: calibration prompts (e.g. ``calibration_mix``).
-        layers: candidate layers (default: all but the first two and the last).
-        metric: ``"gold_logprob"`` (default: sensitive on small models), ``"margin"`` or ``"accuracy"``.
-        margin: keep heads whose mean metric gain exceeds this.
-        min_z: also require gain > ``min_z`` x its standard error.
-        max_heads: keep at most this many heads (the largest gains among those passing).
-        beta, threshold, rule, redistribute: ACT settings.
-        screen: evaluate exactly only the ``screen`` heads with the best first-order estimate.
-        validation: held-out prompts; the chosen set's joint effect there is recorded.
-        checkpoint: file for per-layer progress; an interrupted search resumes from it.
-        batch_size: prompts per batch.
-        effects_out: if a list is given, the HeadEffects of the search is appended to it.
-
-    Returns:
-        The HeadSet, with the keep-rule, settings and per-head scores in its provenance.
-
-    Example:
-        >>> hs = search_heads(model, calibration_mix(["reviews"], 64), margin=0.01)  # doctest: +SKIP
-    """
-    if metric not in METRICS:
-        raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
-    require_pattern_editable(model)
-    layers = default_layers(int(model.cfg.n_layers)) if layers is None else sorted(set(layers))
-    if not layers:
-        raise ConfigError(
-            f"no candidate layers: the default skips the first two and the last layer, which leaves "
-            f"none of this model's {model.cfg.n_layers}; pass layers= explicitly"
-        )
-    settings = {
-        "beta": beta,
-        "threshold": threshold,
-        "rule": rule,
-        "redistribute": redistribute,
-        "layers": tuple(layers),
-        "screen": screen,
-    }
-    heads_by_layer: dict[int, list[int]] | None = None
-    screening = None
-    if screen is not None:
-        est = screen_heads(
-            model,
-            calibration,
-            layers=layers,
-            beta=beta,
-            threshold=threshold,
-            rule=rule,
-            redistribute=redistribute,
-            metric=metric,
-            batch_size=batch_size,
-        )
-        order = torch.argsort(est.flatten(), descending=True)[:screen].tolist()
-        n_heads = est.shape[1]
-        heads_by_layer = {}
-        for i in order:
-            heads_by_layer.setdefault(layers[i // n_heads], []).append(i % n_heads)
-        screening = {
-            f"{layers[i // n_heads]}.{i % n_heads}": float(est.flatten()[i]) for i in order
-        }
-    key = _settings_key(model, calibration, settings)
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    done = _load_checkpoint(ckpt, key) if ckpt is not None else {}
-
-    def save_layer(layer: int, values: dict[str, Tensor]) -> None:
-        done[layer] = values
-        if ckpt is not None:
-            buf = io.BytesIO()
-            torch.save({"key": key, "layers": {str(k): v for k, v in done.items()}}, buf)
-            atomic_write_bytes(ckpt, buf.getvalue())
-
-    effects = head_effects(
-        model,
-        calibration,
-        strategy="act",
-        layers=layers,
-        beta=beta,
-        threshold=threshold,
-        rule=rule,
-        redistribute=redistribute,
-        batch_size=batch_size,
-        progress=progress,
-        on_layer_done=save_layer,
-        skip_layers=done,
-        heads_by_layer=heads_by_layer,
-    )
-    if effects_out is not None:
-        effects_out.append(effects)
-    eff, err = effects.effects[metric], effects.stderr[metric]
-    keep = []
-    scores = {}
-    for li, layer in enumerate(effects.layers):
-        for hi, head in enumerate(effects.heads):
-            e = float(eff[li, hi])
-            if e != e:  # NaN: not evaluated (screened out)
-                continue
-            scores[f"{layer}.{head}"] = {"effect": e, "stderr": float(err[li, hi])}
-            if e > margin and (min_z is None or e > min_z * float(err[li, hi])):
-                keep.append((layer, head))
-    if max_heads is not None and len(keep) > max_heads:
-        keep = sorted(keep, key=lambda lh: -scores[f"{lh[0]}.{lh[1]}"]["effect"])[:max_heads]
-    rule_text = (
-        f"keep head if mean {metric} gain > {margin}"
-        + (f" and gain > {min_z} x stderr" if min_z is not None else "")
-        + (f"; at most {max_heads} heads, largest gains first" if max_heads is not None else "")
-    )
-    provenance: dict[str, Any] = {
-        **provenance_now(),
-        "model": model_identity(model),
-        "method": "act_lens.search_heads",
-        "keep_rule": rule_text,
-        "metric": metric,
-        "margin": margin,
-        "min_z": min_z,
-        "max_heads": max_heads,
-        "beta": beta,
-        "threshold": threshold,
-        "rule": rule,
-        "redistribute": redistribute,
-        "candidate_layers": list(layers),
-        "calibration": _describe(calibration),
-        "per_head": scores,
-        "screening": screening,
-    }
-    head_set = HeadSet(keep, provenance)
-    if validation:
-        provenance["validation"] = validate_head_set(
-            model,
-            head_set,
-            validation,
-            beta=beta,
-            threshold=threshold,
-            rule=rule,
-            redistribute=redistribute,
-            batch_size=batch_size,
-        )
-        head_set = HeadSet(keep, provenance)
-    if ckpt is not None:
-        ckpt.unlink(missing_ok=True)  # finished: the head set is the result
-    return head_set
-
-
-def validate_head_set(
-    model: Any,
-    head_set: HeadSet,
-    prompts: Sequence[Prompt],
-    *,
-    beta: float = 0.4,
-    threshold: float = 0.1,
-    rule: str = "mean",
-    redistribute: str = "all",
-    batch_size: int = 8,
-) -> dict[str, Any]:
-    """Mean metrics on ``prompts`` without and with ACT on the whole head set."""
-    data = ScoredPrompts.from_prompts(model, prompts)
-    choice = data.choice_tensor(list(range(len(data.uids))))
-    act = ActConfig(head_set, beta, threshold, rule, redistribute, layer_windows(model))  # type: ignore[arg-type]
-    out: dict[str, Any] = {"n": len(data.uids)}
-    for name, hooks in (("baseline", None), ("calibrated", act)):
-        lp = last_token_logprobs(model, data.tokens, hooks=hooks, batch_size=batch_size)
-        values = metric_values(lp, *choice)
-        out[name] = {m: float(v.mean()) for m, v in values.items()}
-    return out
-
-
-def _describe(prompts: Sequence[Prompt]) -> dict[str, Any]:
-    tasks: dict[str, int] = {}
-    for p in prompts:
-        tasks[p.uid.split(":")[0]] = tasks.get(p.uid.split(":")[0], 0) + 1
-    return {"n": len(prompts), "tasks": tasks}

@@ -22,7 +22,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def data_dir(request: pytest.FixtureRequest) -> Path:
     path = Path(request.config.getoption("--data-dir"))
     if not path.is_dir():
-        pytest.skip(f"benchmark data directory {path} not found; pass --data-dir=PATH to run data tests")
+        pytest.skip(
+            f"benchmark data directory {path} not found; pass --data-dir=PATH to run data tests"
+        )
     return path
 
 

@@ -97,6 +97,8 @@ class Task:
         layout: how the splits are assembled from files (see ``splits.py``).
         read_file: reader for one raw file of this task (any format the task accepts).
         aliases: other split names (``"validation"``, ``"test"``...) -> canonical name.
+        prompt_set: which prompts this task object builds: ``"plain"`` (act_lens's own) or
+            ``"paper"`` (the official ACT prompts, ``paper_prompts.py``).
     """
 
     name: str
@@ -110,6 +112,7 @@ class Task:
     layout: Layout
     read_file: FileReader
     aliases: Mapping[str, str] = field(default_factory=dict)
+    prompt_set: str = "plain"
 
     def splits(self) -> tuple[str, ...]:
         """Canonical split names this task can load (aliases excluded).

@@ -48,10 +48,14 @@ class ClassificationTask(Task):
     Attributes:
         template: ``(display name, field key)`` per template line, e.g. ``(("Sentence", "sentence"),)``.
         answer_name: name of the answer line, e.g. ``"Sentiment"``.
+        format: a format string over the example's fields that replaces the line-per-field
+            template, ending right before the answer (the ``paper`` prompts); None: use
+            ``template`` and ``answer_name``.
     """
 
     template: tuple[tuple[str, str], ...]
     answer_name: str
+    format: str | None = None
 
     def render(self, example: Example, answered: bool) -> str:
         """The filled template of ``example``, with its answer word when ``answered``.
@@ -59,11 +63,22 @@ class ClassificationTask(Task):
         Raises:
             DataError: a template field is missing or the label is out of range.
         """
-        missing = [key for _, key in self.template if key not in example.fields]
-        if missing:
-            raise DataError(f"example {example.uid} lacks fields {missing} of task {self.name!r}")
-        lines = [f"{name}: {example.fields[key]}" for name, key in self.template]
-        answer = f"{self.answer_name}:"
+        if self.format is not None:
+            try:
+                answer = self.format.format(**example.fields)
+            except KeyError as err:
+                raise DataError(
+                    f"example {example.uid} lacks field {err} of task {self.name!r}"
+                ) from err
+            lines: list[str] = []
+        else:
+            missing = [key for _, key in self.template if key not in example.fields]
+            if missing:
+                raise DataError(
+                    f"example {example.uid} lacks fields {missing} of task {self.name!r}"
+                )
+            lines = [f"{name}: {example.fields[key]}" for name, key in self.template]
+            answer = f"{self.answer_name}:"
         if answered:
             if not 0 <= example.label < len(self.label_words):
                 raise DataError(

@@ -34,7 +34,16 @@ class MultipleChoiceTask(Task):
 
     ``instruction`` may contain ``{subject}``, filled from ``meta["subject"]`` with
     underscores as spaces (MMLU).
+
+    Attributes:
+        question_format: the question line as a format string over the example's fields
+            (``"{question}"``; COPA's paper prompt ``"{premise} What is the {asks}?"``).
+        question_prefix: text before the question line (``"Question: "``; ``""`` in the
+            paper prompts).
     """
+
+    question_format: str = "{question}"
+    question_prefix: str = "Question: "
 
     def instruction_for(self, example: Example) -> str:
         """The instruction, with ``{subject}`` filled for ``example`` when present."""
@@ -62,7 +71,13 @@ class MultipleChoiceTask(Task):
             raise DataError(
                 f"example {example.uid} has {len(example.options)} options; at most 26 are supported"
             )
-        lines = [f"Question: {example.fields['question']}"]
+        try:
+            question = self.question_format.format(**example.fields)
+        except KeyError as err:
+            raise DataError(
+                f"example {example.uid} lacks field {err} of task {self.name!r}"
+            ) from err
+        lines = [f"{self.question_prefix}{question}"]
         if lettered:
             lines += [f"{LETTERS[i]}. {option}" for i, option in enumerate(example.options)]
         answer = "Answer:"

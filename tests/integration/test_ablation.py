@@ -89,10 +89,10 @@ def test_engine_equals_naive_loop_and_ablation_has_an_effect(tiny, prompts, naiv
             **SETTINGS,
         )
     assert engine.layers == (0, 1, 2) and engine.heads == (0, 1, 2, 3)
-    assert engine.per_example["gold_logprob"].shape == (3, 4, len(prompts))
+    assert engine.per_example["choice_logprob"].shape == (3, 4, len(prompts))
     _assert_same(engine, naive)
     # Efficacy: an ablation that changes nothing would also "agree" with the naive loop.
-    assert engine.effects["gold_logprob"].abs().max() > 1e-3
+    assert engine.effects["choice_logprob"].abs().max() > 1e-3
     assert engine.effects["margin"].abs().max() > 1e-3
     assert n_hooks(tiny) == 0
 

@@ -46,7 +46,10 @@ def test_empty_head_set_and_beta_one_leave_logits_unchanged(tiny):
 def test_hook_order_recorder_sees_calibrated_patterns_when_after(tiny):
     toks = _tokens(tiny, TEXTS[0])
     hs = HeadSet({1: [0, 1, 2, 3]})
-    before, after = SinkRecorder([1], keep_patterns={1: None}), SinkRecorder([1], keep_patterns={1: None})
+    before, after = (
+        SinkRecorder([1], keep_patterns={1: None}),
+        SinkRecorder([1], keep_patterns={1: None}),
+    )
     act = act_hooks(hs, beta=0.0, threshold=0.05)
     with torch.inference_mode():
         tiny.run_with_hooks(toks, fwd_hooks=[*before.hooks(), *act, *after.hooks()])
@@ -115,7 +118,9 @@ def test_generation_beta_one_equals_plain(tiny):
     ident = generate(tiny, TEXTS[0], hs, beta=1.0, max_new_tokens=6, stop_at_eos=False)
     assert plain.new_tokens == ident.new_tokens
     for policy in ("prompt", "prompt+new"):
-        out = generate(tiny, TEXTS[0], hs, beta=0.0, threshold=0.05, policy=policy, max_new_tokens=6)
+        out = generate(
+            tiny, TEXTS[0], hs, beta=0.0, threshold=0.05, policy=policy, max_new_tokens=6
+        )
         assert len(out.new_tokens) >= 1
 
 
@@ -149,7 +154,10 @@ class _ObservationOnly:
         self._model = model
 
     def run_with_hooks(self, tokens, fwd_hooks=(), **kw):
-        observe = [(name, lambda p, hook, fn=fn: (fn(p.clone(), hook=hook), None)[1]) for name, fn in fwd_hooks]
+        observe = [
+            (name, lambda p, hook, fn=fn: (fn(p.clone(), hook=hook), None)[1])
+            for name, fn in fwd_hooks
+        ]
         return self._model.run_with_hooks(tokens, fwd_hooks=observe, **kw)
 
     def hooks(self, fwd_hooks=()):
@@ -167,4 +175,3 @@ def test_observation_only_model_is_refused(tiny):
         pass
     result = check_pattern_editable(fake, raise_on_fail=False)
     assert result.editable_layers == ()
-

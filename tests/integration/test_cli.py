@@ -11,16 +11,44 @@ TINY = ["--model", "tiny-random", "--task", "reviews", "--batch-size", "4"]
 
 def test_run_writes_report_with_all_sections(tmp_path):
     out = tmp_path / "run"
-    rc = main(["run", *TINY, "--limit", "8", "--calib-size", "6", "--layers", "0-2", "--threshold", "0.05", "--out", str(out)])
+    rc = main(
+        [
+            "run",
+            *TINY,
+            "--limit",
+            "8",
+            "--calib-size",
+            "6",
+            "--layers",
+            "0-2",
+            "--threshold",
+            "0.05",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     report = (out / "report.md").read_text()
-    for section in ("## Accuracy with and without ACT", "## Hidden sinks", "## Head set", "## Config"):
+    for section in (
+        "## Accuracy with and without ACT",
+        "## Hidden sinks",
+        "## Head set",
+        "## Config",
+    ):
         assert section in report
     results = json.loads((out / "results.json").read_text())
     row = results["reviews"]
     for key in ("baseline_accuracy", "act_accuracy", "delta", "interval", "p_value"):
         assert key in row
-    for name in ("attention_map", "attention_grid", "sink_frequency", "token_classes", "mass_by_layer", "head_effects", "eval_comparison"):
+    for name in (
+        "attention_map",
+        "attention_grid",
+        "sink_frequency",
+        "token_classes",
+        "mass_by_layer",
+        "head_effects",
+        "eval_comparison",
+    ):
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
     json.loads((out / "head_set.json").read_text())
 
@@ -44,10 +72,18 @@ def test_run_writes_report_with_all_sections(tmp_path):
 def test_sinks_search_eval_subcommands(tmp_path):
     assert main(["sinks", *TINY, "--limit", "4", "--out", str(tmp_path / "s")]) == 0
     assert (tmp_path / "s" / "census.json").exists()
-    assert main(["search", *TINY, "--calib-size", "4", "--layers", "1,2", "--out", str(tmp_path / "h")]) == 0
+    assert (
+        main(
+            ["search", *TINY, "--calib-size", "4", "--layers", "1,2", "--out", str(tmp_path / "h")]
+        )
+        == 0
+    )
     hs = tmp_path / "h" / "head_set.json"
     assert hs.exists()
-    assert main(["eval", *TINY, "--limit", "6", "--head-set", str(hs), "--out", str(tmp_path / "e")]) == 0
+    assert (
+        main(["eval", *TINY, "--limit", "6", "--head-set", str(hs), "--out", str(tmp_path / "e")])
+        == 0
+    )
     assert "act_accuracy" in json.loads((tmp_path / "e" / "results.json").read_text())["reviews"]
 
 

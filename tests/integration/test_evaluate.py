@@ -51,8 +51,11 @@ def test_continuation_logprobs_match_manual_sum_and_batching():
     model = PlantedModel(seed=1)
     tok = model.tokenizer
     contexts = [_ids(tok, "Q: what?"), _ids(tok, "A much longer context here:"), _ids(tok, "x")]
-    conts = [tok(" yes", add_special_tokens=False).input_ids, tok(" no", add_special_tokens=False).input_ids,
-             tok(" maybe so", add_special_tokens=False).input_ids]
+    conts = [
+        tok(" yes", add_special_tokens=False).input_ids,
+        tok(" no", add_special_tokens=False).input_ids,
+        tok(" maybe so", add_special_tokens=False).input_ids,
+    ]
     manual = []
     for c, k in zip(contexts, conts, strict=True):
         seq = c + k
@@ -71,22 +74,36 @@ def test_first_token_ids_warn_on_shared_first_token():
         first_token_ids(tok, [" negative", " positive"])  # bytes: both start with " "
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert first_token_ids(tok, ["A", "B"]) == [tok("A", add_special_tokens=False).input_ids[0],
-                                                   tok("B", add_special_tokens=False).input_ids[0]]
+        assert first_token_ids(tok, ["A", "B"]) == [
+            tok("A", add_special_tokens=False).input_ids[0],
+            tok("B", add_special_tokens=False).input_ids[0],
+        ]
 
 
 def _result(preds, labels, uids=None, meta=()):
     n = len(preds)
     return EvalResult(
-        task="t", split="eval", model="m", shots=0, seed=0, scoring="first_token",
-        uids=tuple(uids or (f"t:eval:{i}" for i in range(n))), labels=tuple(labels),
-        predictions=tuple(preds), scores=tuple((0.0, 1.0) for _ in range(n)), interval=(0.0, 1.0),
+        task="t",
+        split="eval",
+        model="m",
+        shots=0,
+        seed=0,
+        scoring="first_token",
+        uids=tuple(uids or (f"t:eval:{i}" for i in range(n))),
+        labels=tuple(labels),
+        predictions=tuple(preds),
+        scores=tuple((0.0, 1.0) for _ in range(n)),
+        interval=(0.0, 1.0),
         meta=tuple(meta),
     )
 
 
 def test_result_round_trip_csv_and_meta(tmp_path):
-    r = _result([0, 1, 1, 0], [0, 1, 0, 0], meta=[{"subject": "a"}, {"subject": "a"}, {"subject": "b"}, {"subject": "b"}])
+    r = _result(
+        [0, 1, 1, 0],
+        [0, 1, 0, 0],
+        meta=[{"subject": "a"}, {"subject": "a"}, {"subject": "b"}, {"subject": "b"}],
+    )
     assert r.accuracy == 0.75
     path = r.save(tmp_path / "r.json")
     back = EvalResult.load(path)
@@ -118,7 +135,11 @@ def test_batched_predictions_equal_batch_one_on_bundled_model(smollm2):
     single = evaluate(smollm2, "reviews", limit=24, batch_size=1, progress=False)
     batched = evaluate(smollm2, "reviews", limit=24, batch_size=8, progress=False)
     assert single.predictions == batched.predictions
-    diff = max(abs(a - b) for s, t in zip(single.scores, batched.scores, strict=True) for a, b in zip(s, t, strict=True))
+    diff = max(
+        abs(a - b)
+        for s, t in zip(single.scores, batched.scores, strict=True)
+        for a, b in zip(s, t, strict=True)
+    )
     assert diff < 1e-3
 
 
@@ -127,4 +148,7 @@ def test_multiple_choice_scoring_modes_on_bundled_model(smollm2, data_dir):
     letters = evaluate(smollm2, "arc_easy", data=data_dir, limit=8, progress=False)
     full = evaluate(smollm2, "arc_easy", data=data_dir, limit=8, scoring="full", progress=False)
     assert letters.uids == full.uids and full.accuracy_norm is not None
-    assert all(len(s) == len(get_task("arc_easy").load(data_dir)[0].options) or len(s) >= 3 for s in full.scores)
+    assert all(
+        len(s) == len(get_task("arc_easy").load(data_dir)[0].options) or len(s) >= 3
+        for s in full.scores
+    )

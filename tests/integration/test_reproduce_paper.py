@@ -22,23 +22,59 @@ def _script():
 
 
 def _common(data_dir: Path, out: Path) -> list[str]:
-    return ["--model", "tiny-random", "--layers", "all", "--data-dir", str(data_dir), "--out", str(out),
-            "--limit", "3", "--calib-per-task", "1", "--screen", "2", "--batch-size", "4"]
+    return [
+        "--model",
+        "tiny-random",
+        "--layers",
+        "all",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--limit",
+        "3",
+        "--calib-per-task",
+        "1",
+        "--screen",
+        "2",
+        "--batch-size",
+        "4",
+    ]
 
 
 def test_parts_run_separately_and_merge(data_dir: Path, tmp_path: Path) -> None:
     rp = _script()
     out = tmp_path / "paper"
     assert rp.main(_common(data_dir, out) + ["--parts", "cls,sweeps"]) == 0
-    assert {"cls.json", "sweeps.json", "head_set_cls.json", "table.md", "eval_classification.png"} <= {
-        p.name for p in out.iterdir()}
+    assert {
+        "cls.json",
+        "sweeps.json",
+        "head_set_cls.json",
+        "table.md",
+        "eval_classification.png",
+    } <= {p.name for p in out.iterdir()}
     first = (out / "table.md").read_text()
     assert "## Classification" in first and "## Multiple choice" not in first
 
-    args = _common(data_dir, out) + ["--parts", "mc,kshot", "--shots", "1", "--seeds", "2", "--kshot-tasks", "sst2,trec"]
+    args = _common(data_dir, out) + [
+        "--parts",
+        "mc,kshot",
+        "--shots",
+        "1",
+        "--seeds",
+        "2",
+        "--kshot-tasks",
+        "sst2,trec",
+    ]
     assert rp.main(args) == 0
     table = (out / "table.md").read_text()
-    for section in ("## Classification", "## SST-2 sweeps", "## Multiple choice", "Content-blind guess", "## 1-shot classification over 2 seeds"):
+    for section in (
+        "## Classification",
+        "## SST-2 sweeps",
+        "## Multiple choice",
+        "Content-blind guess",
+        "## 1-shot classification over 2 seeds",
+    ):
         assert section in table
     # the cls section still shows the command that produced it, not the later one
     assert "--parts cls,sweeps" in table and "--parts mc,kshot" in table
@@ -71,13 +107,17 @@ def test_parts_run_separately_and_merge(data_dir: Path, tmp_path: Path) -> None:
     assert s0["uids"] == s1["uids"] and s0["scores"] != s1["scores"]
 
 
-def test_kshot_without_classification_head_set_says_what_to_run(data_dir: Path, tmp_path: Path) -> None:
+def test_kshot_without_classification_head_set_says_what_to_run(
+    data_dir: Path, tmp_path: Path
+) -> None:
     rp = _script()
     with pytest.raises(SystemExit, match="run the 'cls' part first"):
         rp.main(_common(data_dir, tmp_path) + ["--parts", "kshot"])
 
 
-@pytest.mark.parametrize("bad", [["--parts", "cls,nope"], ["--parts", "kshot", "--kshot-tasks", "arc_easy"]])
+@pytest.mark.parametrize(
+    "bad", [["--parts", "cls,nope"], ["--parts", "kshot", "--kshot-tasks", "arc_easy"]]
+)
 def test_bad_parts_are_rejected_before_loading(bad: list[str], tmp_path: Path) -> None:
     rp = _script()
     with pytest.raises(SystemExit) as err:
@@ -85,7 +125,9 @@ def test_bad_parts_are_rejected_before_loading(bad: list[str], tmp_path: Path) -
     assert err.value.code == 2
 
 
-def test_reuse_head_sets_skips_the_search_and_keeps_its_command(data_dir: Path, tmp_path: Path) -> None:
+def test_reuse_head_sets_skips_the_search_and_keeps_its_command(
+    data_dir: Path, tmp_path: Path
+) -> None:
     rp = _script()
     out = tmp_path / "paper"
     first = _common(data_dir, out) + ["--parts", "cls"]
@@ -105,9 +147,17 @@ def test_content_blind_guess_is_the_overlap_of_answer_and_gold_rates(tmp_path: P
 
     rp = _script()
     r = EvalResult(
-        task="t", split="eval", model="m", shots=0, seed=0, scoring="first_token",
-        uids=("a", "b", "c", "d"), labels=(0, 0, 1, 2), predictions=(0, 1, 1, 1),
-        scores=((0.0, 0.0, 0.0),) * 4, interval=(0.0, 1.0),
+        task="t",
+        split="eval",
+        model="m",
+        shots=0,
+        seed=0,
+        scoring="first_token",
+        uids=("a", "b", "c", "d"),
+        labels=(0, 0, 1, 2),
+        predictions=(0, 1, 1, 1),
+        scores=((0.0, 0.0, 0.0),) * 4,
+        interval=(0.0, 1.0),
     )
     r.save(tmp_path / "r.json")
     # P(pred) = (1/4, 3/4, 0), P(gold) = (1/2, 1/4, 1/4) -> 1/8 + 3/16 = 5/16

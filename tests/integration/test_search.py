@@ -29,6 +29,7 @@ TEXTS = [
 ]
 BETA, THRESHOLD = 0.4, 0.05
 SEARCH = {
+    "select": "threshold",  # these tests are about the engine and checkpoints: all prompts search
     "layers": [0, 1, 2],
     "beta": BETA,
     "threshold": THRESHOLD,
@@ -65,17 +66,17 @@ def _move_towards_act(layer: int, head: int, eps: float):
 def test_screening_matches_central_finite_differences(tiny, prompts):
     """The first-order estimate is the derivative of the metric along the ACT edit of one head:
     compare it with ``(metric(p + eps d) - metric(p - eps d)) / 2 eps`` (error O(eps^2)) for
-    every head, for gold_logprob and margin. The screen batches 3 + 1 prompts, the finite
+    every head, for choice_logprob, vocab_logprob and margin. The screen batches 3 + 1 prompts, the finite
     differences all 4 at once, so padding differs between the two."""
     layers = SEARCH["layers"]
     est = {
         m: screen_heads(
             tiny, prompts, layers=layers, beta=BETA, threshold=THRESHOLD, metric=m, batch_size=3
         )
-        for m in ("gold_logprob", "margin", "accuracy")
+        for m in ("choice_logprob", "vocab_logprob", "margin", "accuracy")
     }
-    # accuracy is not differentiable: it is screened by gold_logprob.
-    torch.testing.assert_close(est.pop("accuracy"), est["gold_logprob"])
+    # accuracy is not differentiable: it is screened by choice_logprob.
+    torch.testing.assert_close(est.pop("accuracy"), est["choice_logprob"])
     assert n_hooks(tiny) == 0
     data = ScoredPrompts.from_prompts(tiny, prompts)
     choice = data.choice_tensor(range(len(prompts)))
@@ -262,11 +263,14 @@ def test_search_finds_a_planted_harmful_sink_and_ranks_it_first(tiny):
     gain = (logprobs((name, _only_key(0))) - logprobs((name, _only_key(1))))[:, letter_ids].mean(0)
     choices = (LETTERS[int(gain.argmax())], LETTERS[int(gain.argmin())])
     prompts = byte_prompts(texts, choices, labels=[0] * len(texts), prefix="planted")
-    gold = letter_ids[int(gain.argmax())]
+    pair = [letter_ids[int(gain.argmax())], letter_ids[int(gain.argmin())]]
+
+    def gold_over_choices(lp):  # the search metric: log-softmax over the two choices
+        return torch.log_softmax(lp[:, pair], dim=-1)[:, 0]
 
     # The premise: ACT on head (2, 1) alone raises the gold log-prob of every prompt.
     act = act_hooks(HeadSet({LAYER: [HEAD]}), beta=BETA, threshold=0.1)
-    premise = (logprobs(*act) - logprobs())[:, gold]
+    premise = gold_over_choices(logprobs(*act)) - gold_over_choices(logprobs())
     assert (premise > 0.05).all(), premise
 
     settings = {**SEARCH, "threshold": 0.1}
@@ -279,7 +283,7 @@ def test_search_finds_a_planted_harmful_sink_and_ranks_it_first(tiny):
     assert ranked[0][0] == f"{LAYER}.{HEAD}" and ranked[0][1] > 0.05
     assert ranked[0][1] == pytest.approx(float(premise.mean()), abs=1e-4)
     val = found.provenance["validation"]
-    assert val["calibrated"]["gold_logprob"] > val["baseline"]["gold_logprob"]
+    assert val["calibrated"]["choice_logprob"] > val["baseline"]["choice_logprob"]
     # Screening ranks the planted head first as well, and the exact pass keeps it.
     assert next(iter(screened.provenance["screening"])) == f"{LAYER}.{HEAD}"
     assert (LAYER, HEAD) in screened
@@ -310,3 +314,5 @@ def test_calibration_mix_is_seeded_zero_shot_and_validated():
 def test_search_refuses_an_unknown_metric(tiny, prompts):
     with pytest.raises(ConfigError, match="metric must be one of"):
         search_heads(tiny, prompts, metric="loss", **SEARCH)
+    with pytest.raises(ConfigError, match="renamed 'vocab_logprob'"):
+        search_heads(tiny, prompts, metric="gold_logprob", **SEARCH)

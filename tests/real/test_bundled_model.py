@@ -35,10 +35,13 @@ def test_generation_matches_hf_generate(smollm2):
     hf, _ = loading._load_gguf(gguf, None, None)
     with torch.inference_mode():
         ref = hf.generate(
-            torch.tensor([ids]), max_new_tokens=10, do_sample=False, attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            torch.tensor([ids]),
+            max_new_tokens=10,
+            do_sample=False,
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
             pad_token_id=smollm2.tokenizer.pad_token_id,
         )
-    assert list(ours.new_tokens) == ref[0, len(ids):].tolist()
+    assert list(ours.new_tokens) == ref[0, len(ids) :].tolist()
 
 
 def test_self_check_passes_on_every_layer(smollm2):

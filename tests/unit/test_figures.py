@@ -65,9 +65,9 @@ def make_census(example: bool = True, seed: int = 0) -> SinkCensus:
 def make_effects() -> HeadEffects:
     g = torch.Generator().manual_seed(1)
     n = 5
-    base = {"gold_logprob": -torch.rand(n, generator=g), "accuracy": torch.ones(n)}
+    base = {"choice_logprob": -torch.rand(n, generator=g), "accuracy": torch.ones(n)}
     per = {
-        "gold_logprob": -torch.rand(3, N_HEADS, n, generator=g),
+        "choice_logprob": -torch.rand(3, N_HEADS, n, generator=g),
         "accuracy": (torch.rand(3, N_HEADS, n, generator=g) > 0.3).float(),
     }
     return HeadEffects.from_per_example(
@@ -140,7 +140,7 @@ def test_heatmaps_hold_the_input_tensors(tmp_path):
     assert_png(tmp_path / "freq.png")
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), census.hidden_sink_freq.numpy())
     effects = make_effects()
-    for metric in ("gold_logprob", "accuracy"):
+    for metric in ("choice_logprob", "accuracy"):
         fig = figures.plot_head_effects(effects, metric=metric, path=tmp_path / f"{metric}.png")
         assert_png(tmp_path / f"{metric}.png")
         im = fig.axes[0].images[0]

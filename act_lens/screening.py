@@ -1,0 +1,97 @@
+"""Screening heads by attribution patching: a first-order estimate of each head's ACT effect.
+
+One forward and one backward per batch give ``sum(grad_pattern * (ACT(pattern) - pattern))``
+for every head at once; the exact engine (``head_effects``) then only needs to run on the
+heads the screen ranks best.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from act_lens.ablation import ScoredPrompts
+from act_lens.batching import make_batches, pad_id_of
+from act_lens.core.calibrate import calibrate_pattern
+from act_lens.core.sinks import detect_sinks
+from act_lens.effects import DEFAULT_METRIC, check_metric, metric_values
+from act_lens.hooknames import pattern_hook
+from act_lens.scoring import keep_last_positions
+from act_lens.settings import SinkSettings, resolve_settings
+from act_lens.tasks import Prompt
+
+
+def screen_heads(
+    model: Any,
+    prompts: Sequence[Prompt],
+    *,
+    layers: Sequence[int],
+    settings: SinkSettings | None = None,
+    beta: float | None = None,
+    threshold: float | None = None,
+    metric: str = DEFAULT_METRIC,
+    batch_size: int = 8,
+) -> Tensor:
+    """First-order estimate of every head's ACT effect on the mean of ``metric``.
+
+    Args:
+        model: a TransformerBridge.
+        prompts: scored prompts (label words or option letters).
+        layers: candidate layers.
+        settings: sink settings (default: method.md's); ``beta``/``threshold`` override them.
+        metric: as in ``search_heads``; ``accuracy`` is not differentiable and is screened by
+            ``choice_logprob``.
+        batch_size: prompts per batch.
+
+    Returns:
+        ``[layer, head]`` estimates of the mean metric change.
+
+    Example:
+        >>> est = screen_heads(model, calib, layers=range(2, 28))   # doctest: +SKIP
+    """
+    check_metric(metric)
+    settings = resolve_settings(settings, beta=beta, threshold=threshold).for_model(model)
+    grad_metric = DEFAULT_METRIC if metric == "accuracy" else metric
+    data = ScoredPrompts.from_prompts(model, prompts)
+    est = torch.zeros(len(layers), int(model.cfg.n_heads))
+    device = model.cfg.device
+    for batch in make_batches(data.tokens, batch_size, pad_id_of(model.tokenizer)):
+        tokens, mask = batch.tokens.to(device), batch.attention_mask.to(device)
+        store: dict[int, Tensor] = {}
+
+        def leaf(x: Tensor, hook: Any) -> Tensor:
+            return x.detach().requires_grad_(True)
+
+        def keep(p: Tensor, hook: Any, store: dict[int, Tensor] = store) -> Tensor:
+            store[int(hook.name.split(".")[1])] = p
+            return p
+
+        hooks = [
+            ("hook_embed", leaf),
+            *[(pattern_hook(la), keep) for la in layers],
+            keep_last_positions(1),
+        ]
+        with torch.enable_grad():
+            logits = model.run_with_hooks(tokens, attention_mask=mask, fwd_hooks=hooks)
+            lp = torch.log_softmax(logits[:, -1].float(), dim=-1)
+            values = metric_values(lp, *data.choice_tensor(list(batch.index)))[grad_metric]
+            grads = torch.autograd.grad(values.sum(), [store[la] for la in layers])
+        for li, (la, g) in enumerate(zip(layers, grads, strict=True)):
+            p = store[la].detach()
+            sinks = detect_sinks(
+                p,
+                threshold=settings.threshold,
+                rule=settings.rule,
+                attention_mask=mask,
+                window=settings.window(la),
+            )
+            calibrated = calibrate_pattern(
+                p,
+                sinks,
+                beta=settings.beta,
+                attention_mask=mask,
+                redistribute=settings.redistribute,
+            )
+            est[li] += (g * (calibrated - p)).sum(dim=(0, 2, 3)).cpu()
+    return est / len(data.uids)
