@@ -26,6 +26,10 @@ from act_lens.settings import SinkSettings, resolve_settings
 from act_lens.strategies import AblationContext, Strategy, get_strategy
 from act_lens.tasks import Prompt
 
+# Rows (prompts x heads) per ablated pass: bounds the memory of one pass for models with many
+# heads and long prompts. (On the bundled model, 8 to 72 rows per pass ran at the same speed
+# per row within noise, measured on one thread.)
+MAX_ROWS = 128
 _DROP_KWARGS = ("cache", "past_key_values", "past_key_value", "use_cache", "hidden_states")
 
 
@@ -243,44 +247,22 @@ def head_effects(
         layer_heads = heads_t
         if heads_by_layer is not None:
             layer_heads = torch.tensor(sorted(set(heads_by_layer[layer]) & set(heads_t.tolist())))
-        slots = [int((heads_t == h).nonzero()) for h in layer_heads.tolist()]
-        times = len(layer_heads)
-        if times == 0:
+        if len(layer_heads) == 0:
             continue
         for clean in batches:
             with torch.inference_mode():
                 clean.hidden = _run_blocks(model, clean.hidden, clean.kwargs, clean.layer, layer)
             clean.layer = layer
             b = clean.hidden.shape[0]
-            row_heads = layer_heads.repeat_interleave(
-                b
-            )  # rows head-major: replica r ablates heads[r]
-            ctx = _context(
-                settings,
-                layer,
-                clean.mask.repeat(times, 1),
-                None if head_means is None else head_means[layer].to(clean.hidden.device),
-            )
-            kwargs = {
-                layer2: _repeat_kwargs(kw, b, times)
-                for layer2, kw in clean.kwargs.items()
-                if layer2 >= layer
-            }
-            with (
-                torch.inference_mode(),
-                model.hooks(fwd_hooks=[_strategy_hook(strat, row_heads, ctx)]),
-            ):
-                hidden = _run_blocks(
-                    model, clean.hidden.repeat(times, 1, 1), kwargs, layer, n_layers
-                )
-                lp = _last_logprobs(model, hidden).cpu()
-            idx = list(clean.index) * times
-            values = metric_values(lp, *data.choice_tensor(idx))
-            for m in METRICS:
-                block = per_example[m][li]
-                block[torch.tensor(slots)[:, None], torch.tensor(clean.index)[None, :]] = values[
-                    m
-                ].view(times, b)
+            per_pass = max(1, MAX_ROWS // b)
+            for start in range(0, len(layer_heads), per_pass):
+                chunk = layer_heads[start : start + per_pass]
+                values = _ablated_pass(model, strat, settings, clean, chunk, head_means, data)
+                slots = torch.tensor([int((heads_t == h).nonzero()) for h in chunk.tolist()])
+                for m in METRICS:
+                    per_example[m][li][slots[:, None], torch.tensor(clean.index)[None, :]] = values[
+                        m
+                    ].view(len(chunk), b)
             bar.update(1)
         if on_layer_done is not None:
             on_layer_done(layer, {m: per_example[m][li].clone() for m in METRICS})
@@ -294,6 +276,36 @@ def head_effects(
         per_example=per_example,
         settings=_recorded(settings),
     )
+
+
+def _ablated_pass(
+    model: Any,
+    strat: Strategy,
+    settings: SinkSettings,
+    clean: _CleanBatch,
+    heads: Tensor,
+    head_means: Tensor | None,
+    data: ScoredPrompts,
+) -> dict[str, Tensor]:
+    """Metrics of one clean batch with each of ``heads`` ablated alone (one replica per head)."""
+    layer, times, b = clean.layer, len(heads), clean.hidden.shape[0]
+    row_heads = heads.repeat_interleave(b)  # rows head-major: replica r ablates heads[r // b]
+    ctx = _context(
+        settings,
+        layer,
+        clean.mask.repeat(times, 1),
+        None if head_means is None else head_means[layer].to(clean.hidden.device),
+    )
+    kwargs = {
+        layer2: _repeat_kwargs(kw, b, times)
+        for layer2, kw in clean.kwargs.items()
+        if layer2 >= layer
+    }
+    n_layers = int(model.cfg.n_layers)
+    with torch.inference_mode(), model.hooks(fwd_hooks=[_strategy_hook(strat, row_heads, ctx)]):
+        hidden = _run_blocks(model, clean.hidden.repeat(times, 1, 1), kwargs, layer, n_layers)
+        lp = _last_logprobs(model, hidden).cpu()
+    return metric_values(lp, *data.choice_tensor(list(clean.index) * times))
 
 
 def _context(
