@@ -98,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--screen", type=int, default=None, help="exact-evaluate only the top-N screened heads"
     )
+    common.add_argument(
+        "--schedule",
+        choices=("exhaustive", "halving"),
+        default=None,
+        help="single-head search: every head on every prompt (default) or successive halving",
+    )
     common.add_argument("--batch-size", type=int, default=None)
     common.add_argument("--out", default=None, help="output folder")
     for name, text in (
@@ -163,6 +169,7 @@ def resolve_config(argv: Sequence[str]) -> RunConfig:
         "min_z",
         "max_heads",
         "screen",
+        "schedule",
         "per_task",
         "controls",
         "batch_size",

@@ -39,6 +39,7 @@ class RunConfig:
     min_z: float | None = None
     max_heads: int | None = None
     screen: int | None = None
+    schedule: str = "exhaustive"
     per_task: bool = False
     controls: bool = True
     batch_size: int = 8

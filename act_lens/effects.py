@@ -104,15 +104,23 @@ class HeadEffects:
         per_example: dict[str, Tensor],
         settings: dict[str, Any],
     ) -> "HeadEffects":
+        # NaN marks a (head, prompt) pair that was not evaluated (screened out, or eliminated
+        # by successive halving): each head's mean and standard error use its own prompts.
         effects, stderr = {}, {}
-        n = len(uids)
         for m, values in per_example.items():
             delta = values - baseline[m].to(values.dtype)[None, None, :]
-            effects[m] = delta.mean(-1)
-            stderr[m] = (
-                delta.std(-1, correction=1) / n**0.5 if n > 1 else torch.zeros_like(effects[m])
+            count = (~delta.isnan()).sum(-1)
+            mean = delta.nanmean(-1)
+            var = ((delta - mean[..., None]) ** 2).nansum(-1) / (count - 1).clamp(min=1)
+            effects[m] = mean
+            stderr[m] = torch.where(
+                count > 1, (var / count.clamp(min=1)).sqrt(), torch.zeros_like(mean)
             )
         return cls(strategy, layers, heads, uids, effects, stderr, per_example, baseline, settings)
+
+    def counts(self, metric: str = DEFAULT_METRIC) -> Tensor:
+        """``[layer, head]`` number of prompts each head was evaluated on."""
+        return (~self.per_example[metric].isnan()).sum(-1)
 
     def effect(self, layer: int, head: int, metric: str = DEFAULT_METRIC) -> float:
         return float(self.effects[metric][self.layers.index(layer), self.heads.index(head)])

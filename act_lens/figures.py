@@ -257,6 +257,40 @@ def plot_selection_curve(head_set: HeadSet, *, path: PathLike | None = None) -> 
     return _finish(fig, path)
 
 
+def plot_halving_rounds(head_set: HeadSet, *, path: PathLike | None = None) -> Figure:
+    """Successive halving: heads still in the race and prompts seen, per round.
+
+    Args:
+        head_set: a HeadSet searched with ``schedule="halving"``.
+        path: where to save a PNG (optional).
+
+    Raises:
+        DataError: the head set has no rounds.
+
+    Example:
+        >>> plot_halving_rounds(HeadSet.load("head_set.json"))   # doctest: +SKIP
+    """
+    rounds = head_set.provenance.get("rounds")
+    if not rounds:
+        raise DataError("this head set has no halving rounds (searched with schedule='exhaustive')")
+    x = np.arange(1, len(rounds) + 1)
+    fig = Figure(figsize=(6.0, 3.8))
+    ax = fig.add_subplot()
+    ax.bar(x, [r["heads_in"] for r in rounds], 0.6, color="tab:blue", label="heads evaluated")
+    ax.set_xlabel("round")
+    ax.set_ylabel("heads evaluated", color="tab:blue")
+    ax.set_xticks(x)
+    ax2 = ax.twinx()
+    ax2.plot(x, [r["prompts_seen"] for r in rounds], "o-", color="tab:orange")
+    ax2.set_ylabel("prompts seen by the survivors", color="tab:orange")
+    total = sum(r["evaluations"] for r in rounds)
+    full = head_set.provenance.get("exhaustive_evaluations", total)
+    ax.set_title(
+        f"successive halving: {total} head-prompt evaluations ({full / max(total, 1):.1f}x fewer)"
+    )
+    return _finish(fig, path)
+
+
 def plot_eval_comparison(
     rows: Sequence[Mapping[str, Any]],
     *,

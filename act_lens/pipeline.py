@@ -96,6 +96,7 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
         select=selection,
         settings=_settings(cfg),
         screen=cfg.screen,
+        schedule=cfg.schedule,  # type: ignore[arg-type]
         batch_size=cfg.batch_size,
         checkpoint=out / f"search{tag}.ckpt",
         effects_out=effects,
@@ -110,6 +111,8 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
     figures.plot_head_effects(
         effects[0], metric=cfg.metric, path=out / "figures" / f"head_effects{tag}.png"
     )
+    if "rounds" in head_set.provenance:
+        figures.plot_halving_rounds(head_set, path=out / "figures" / f"halving_rounds{tag}.png")
     if "curve" in head_set.provenance:
         figures.plot_selection_curve(head_set, path=out / "figures" / f"selection_curve{tag}.png")
     return head_set

@@ -37,6 +37,7 @@ from act_lens.calibration_set import (
 from act_lens.check import require_pattern_editable
 from act_lens.effects import DEFAULT_METRIC, HeadEffects, check_metric, metric_values
 from act_lens.errors import ConfigError, DataError
+from act_lens.halving import Halving, halving_effects
 from act_lens.headset import HeadSet, model_identity, provenance_now
 from act_lens.io import atomic_write_bytes
 from act_lens.scoring import last_token_logprobs
@@ -45,6 +46,7 @@ from act_lens.settings import SinkSettings, resolve_settings
 from act_lens.tasks import Prompt
 
 __all__ = [
+    "Halving",
     "Selection",
     "calibration_mix",
     "default_layers",
@@ -139,6 +141,7 @@ def search_heads(
     beta: float | None = None,
     threshold: float | None = None,
     screen: int | None = None,
+    schedule: "Literal['exhaustive', 'halving'] | Halving" = "exhaustive",
     validation: Sequence[Prompt] | None = None,
     checkpoint: "str | Path | None" = None,
     batch_size: int = 8,
@@ -157,6 +160,9 @@ def search_heads(
             keyword conveniences ``top_k``, ``margin``, ``min_z``, ``max_heads`` fill it.
         settings: sink settings (default: method.md's); ``beta``/``threshold`` override them.
         screen: evaluate exactly only the ``screen`` heads with the best first-order estimate.
+        schedule: ``"exhaustive"`` (default: every candidate on every search prompt) or
+            ``"halving"`` / a ``Halving``: successive halving over heads and prompts
+            (``act_lens.halving``; rounds in ``provenance["rounds"]``).
         validation: prompts for the joint selection (default: split off ``calibration``).
         checkpoint: file for per-layer progress; an interrupted search resumes from it.
         batch_size: prompts per batch.
@@ -190,13 +196,24 @@ def search_heads(
     search_part, val_part = list(calibration), list(validation or [])
     if selection.rule == "joint" and not val_part:
         search_part, val_part = split_calibration(calibration, selection.val_fraction)
-    effects, screening = _single_head_effects(
-        model, search_part, layers, settings, metric, screen, checkpoint, batch_size, progress
-    )
+    if schedule == "halving":
+        schedule = Halving()
+    elif schedule != "exhaustive" and not isinstance(schedule, Halving):
+        raise ConfigError(
+            f"schedule must be 'exhaustive', 'halving' or a Halving, got {schedule!r}"
+        )
+    effects, screening, rounds = _single_head_effects(
+        model, search_part, layers, settings, metric, screen, schedule, selection.margin,
+        checkpoint, batch_size, progress,
+    )  # fmt: skip
     if effects_out is not None:
         effects_out.append(effects)
     scores = _scores(effects, metric)
-    ranked = _candidates(scores, selection)
+    finalists = scores
+    if rounds is not None:  # heads eliminated by halving are clearly behind: not candidates
+        seen = rounds[-1]["prompts_seen"]
+        finalists = {lh: s for lh, s in scores.items() if s["n"] == seen}
+    ranked = _candidates(finalists, selection)
     provenance: dict[str, Any] = {
         **provenance_now(),
         "model": model_identity(model),
@@ -209,7 +226,14 @@ def search_heads(
         "calibration": describe_calibration(search_part),
         "per_head": {f"{la}.{h}": s for (la, h), s in scores.items()},
         "screening": screening,
+        "schedule": "exhaustive" if rounds is None else {"halving": asdict(schedule)},  # type: ignore[arg-type]
+        "evaluations": sum(s["n"] for s in scores.values()),
     }
+    if rounds is not None:
+        provenance["rounds"] = rounds
+        provenance["exhaustive_evaluations"] = len(scores) and rounds[0]["heads_in"] * len(
+            search_part
+        )
     if selection.rule == "joint":
         order = ranked[: selection.max_heads] if selection.max_heads else ranked
         curve = joint_curve(
@@ -245,11 +269,15 @@ def _single_head_effects(
     settings: SinkSettings,
     metric: str,
     screen: int | None,
+    schedule: "str | Halving",
+    margin: float,
     checkpoint: "str | Path | None",
     batch_size: int,
     progress: bool,
-) -> tuple[HeadEffects, dict[str, float] | None]:
-    """Every candidate head calibrated alone (exact engine), after optional screening."""
+) -> tuple[HeadEffects, dict[str, float] | None, list[dict[str, Any]] | None]:
+    """Every candidate head calibrated alone (exact engine), after optional screening,
+    on every prompt or under successive halving. Returns the effects, the screening
+    estimates and the halving rounds (None: exhaustive)."""
     heads_by_layer: dict[int, list[int]] | None = None
     screening = None
     if screen is not None:
@@ -264,9 +292,30 @@ def _single_head_effects(
         screening = {
             f"{layers[i // n_heads]}.{i % n_heads}": float(est.flatten()[i]) for i in order
         }
+    recorded = asdict(schedule) if isinstance(schedule, Halving) else schedule
     key = _settings_key(
-        model, prompts, {**settings.to_dict(), "layers": tuple(layers), "screen": screen}
+        model,
+        prompts,
+        {
+            **settings.to_dict(),
+            "layers": tuple(layers),
+            "screen": screen,
+            "schedule": repr(recorded),
+        },
     )
+    if isinstance(schedule, Halving):
+        n_heads = int(model.cfg.n_heads)
+        candidates = (
+            [(la, h) for la, hs in sorted(heads_by_layer.items()) for h in sorted(hs)]
+            if heads_by_layer is not None
+            else [(la, h) for la in layers for h in range(n_heads)]
+        )
+        effects, rounds = halving_effects(
+            model, prompts, candidates=candidates, settings=settings, metric=metric,
+            schedule=schedule, margin=margin, checkpoint=checkpoint, key=key,
+            batch_size=batch_size, progress=progress,
+        )  # fmt: skip
+        return effects, screening, rounds
     ckpt = Path(checkpoint) if checkpoint is not None else None
     done = _load_checkpoint(ckpt, key) if ckpt is not None else {}
 
@@ -289,11 +338,11 @@ def _single_head_effects(
         skip_layers=done,
         heads_by_layer=heads_by_layer,
     )
-    return effects, screening
+    return effects, screening, None
 
 
 def _scores(effects: HeadEffects, metric: str) -> dict[tuple[int, int], dict[str, float]]:
-    eff, err = effects.effects[metric], effects.stderr[metric]
+    eff, err, counts = effects.effects[metric], effects.stderr[metric], effects.counts(metric)
     out = {}
     for li, layer in enumerate(effects.layers):
         for hi, head in enumerate(effects.heads):
@@ -302,7 +351,7 @@ def _scores(effects: HeadEffects, metric: str) -> dict[tuple[int, int], dict[str
                 out[(layer, head)] = {
                     "effect": e,
                     "stderr": float(err[li, hi]),
-                    "n": len(effects.uids),
+                    "n": int(counts[li, hi]),
                 }
     return out
 

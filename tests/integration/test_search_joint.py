@@ -80,3 +80,77 @@ def test_per_task_file_without_a_task_is_refused_before_eval(tmp_path, data_dir,
                "--data-dir", str(data_dir), "--head-set", str(path), "--limit", "2",
                "--out", str(tmp_path / "o"), *flag])  # fmt: skip
     assert rc == 2
+
+
+# --- successive halving -----------------------------------------------------------------------
+
+
+def _halving_prompts():
+    words = [a + b for a in "bcdfghk" for b in "aeiou"][:30]
+    return byte_prompts([f"{w} sat:" for w in words], labels=[i % 2 for i in range(30)])
+
+
+def test_halving_spends_fewer_evaluations_and_records_its_rounds(tiny):
+    from act_lens.halving import Halving
+
+    prompts = _halving_prompts()
+    sched = Halving(first=4, growth=2.0, keep=0.5, z=0.5, min_heads=3)
+    kw = dict(layers=[0, 1, 2], threshold=0.05, batch_size=4, progress=False, select="threshold")
+    hs = search_heads(tiny, prompts, schedule=sched, **kw)
+    prov = hs.provenance
+    rounds = prov["rounds"]
+    assert [r["new_prompts"] for r in rounds][:3] == [4, 8, 16][: len(rounds)]
+    assert rounds[0]["heads_in"] == 12 and all(
+        b["heads_in"] == a["heads_kept"] for a, b in zip(rounds, rounds[1:], strict=False)
+    )
+    assert all(r["heads_kept"] >= 3 for r in rounds)
+    assert (
+        prov["evaluations"]
+        == sum(r["evaluations"] for r in rounds)
+        < prov["exhaustive_evaluations"]
+        == 12 * 30
+    )
+    # per_head keeps each head's last estimate, over the prompts that head saw
+    seen = {r["prompts_seen"] for r in rounds}
+    assert {v["n"] for v in prov["per_head"].values()} <= seen
+    # kept heads are finalists (evaluated in the last round) with a gain above the margin
+    last = rounds[-1]["prompts_seen"]
+    assert all(prov["per_head"][f"{la}.{h}"]["n"] == last for la, h in hs)
+
+
+def test_halving_resumes_to_the_identical_head_set(tiny, tmp_path, monkeypatch):
+    import act_lens.halving as halving
+    from act_lens.halving import Halving
+
+    prompts = _halving_prompts()
+    sched = Halving(first=4, growth=2.0, keep=0.5, z=0.5, min_heads=3)
+    kw = dict(layers=[0, 1, 2], threshold=0.05, batch_size=4, progress=False, schedule=sched)
+    full = search_heads(tiny, prompts, **kw)
+    ckpt = tmp_path / "halving.ckpt"
+    calls = []
+    real = halving.head_effects
+
+    def dying(*args, **kwargs):
+        calls.append(len(args[1]))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # during round 2, after round 1 was checkpointed
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(halving, "head_effects", dying)
+        with pytest.raises(KeyboardInterrupt):
+            search_heads(tiny, prompts, checkpoint=ckpt, **kw)
+    assert ckpt.exists()
+    calls.clear()
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(halving, "head_effects", counting)
+    resumed = search_heads(tiny, prompts, checkpoint=ckpt, **kw)
+    assert calls[0] != 4  # round 1 came from the checkpoint
+    assert resumed.heads == full.heads
+    assert resumed.provenance["rounds"] == full.provenance["rounds"]
+    assert resumed.provenance["curve"] == full.provenance["curve"]
+    assert not ckpt.exists()

@@ -212,3 +212,26 @@ def test_figures_never_touch_a_model():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_selection_curve_and_halving_rounds_draw_their_provenance(tmp_path):
+    import numpy as np
+
+    from act_lens.figures import plot_halving_rounds, plot_selection_curve
+    from act_lens.headset import HeadSet
+
+    curve = [{"size": k, "choice_logprob": v, "stderr": 0.01, "accuracy": 0.5}
+             for k, v in [(0, -0.6), (1, -0.5), (2, -0.4), (4, -0.45)]]  # fmt: skip
+    rounds = [{"heads_in": 12, "prompts_seen": 4, "evaluations": 48},
+              {"heads_in": 6, "prompts_seen": 12, "evaluations": 48}]  # fmt: skip
+    hs = HeadSet({2: [0, 1]}, {"curve": curve, "selected_size": 2, "metric": "choice_logprob",
+                               "rounds": rounds, "exhaustive_evaluations": 144})  # fmt: skip
+    fig = plot_selection_curve(hs, path=tmp_path / "c.png")
+    x, y = fig.axes[0].lines[0].get_data()
+    assert list(x) == [0, 1, 2, 4] and np.allclose(y, [-0.6, -0.5, -0.4, -0.45])
+    assert (tmp_path / "c.png").stat().st_size > 0
+    fig2 = plot_halving_rounds(hs)
+    assert [p.get_height() for p in fig2.axes[0].patches] == [12, 6]
+    assert "1.5x fewer" in fig2.axes[0].get_title()
+    with pytest.raises(DataError, match="no validation curve"):
+        plot_selection_curve(HeadSet({2: [0]}))
