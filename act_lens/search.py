@@ -50,6 +50,7 @@ __all__ = [
     "Selection",
     "calibration_mix",
     "default_layers",
+    "heads_from_effects",
     "joint_curve",
     "pick_size",
     "screen_heads",
@@ -339,6 +340,29 @@ def _single_head_effects(
         heads_by_layer=heads_by_layer,
     )
     return effects, screening, None
+
+
+def heads_from_effects(
+    effects: HeadEffects,
+    *,
+    metric: str = DEFAULT_METRIC,
+    selection: Selection = Selection("threshold"),
+) -> HeadSet:
+    """A head set from saved single-head effects with a ``threshold`` or ``top_k`` rule.
+
+    No model is run, so other keep-rules and metrics can be compared on the effects of one
+    search (e.g. the pre-0.2 default: ``metric="vocab_logprob"``, every positive gain kept).
+
+    Example:
+        >>> old = heads_from_effects(HeadEffects.load("head_effects.pt"), metric="vocab_logprob")  # doctest: +SKIP
+    """
+    check_metric(metric)
+    if selection.rule == "joint":
+        raise ConfigError("the joint rule needs the model and validation prompts: use search_heads")
+    ranked = _candidates(_scores(effects, metric), selection)
+    size = selection.top_k if selection.rule == "top_k" else selection.max_heads
+    keep = ranked[:size] if size else ranked
+    return HeadSet(keep, {"keep_rule": selection.describe(metric), "metric": metric})
 
 
 def _scores(effects: HeadEffects, metric: str) -> dict[tuple[int, int], dict[str, float]]:
