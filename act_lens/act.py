@@ -73,7 +73,6 @@ class ActConfig:
         model's sliding windows filled in when not given. ``evaluate`` calls this itself."""
         from dataclasses import replace
 
-        from act_lens.arch import layer_windows
         from act_lens.check import require_pattern_editable
 
         if len(self.head_set):
@@ -225,7 +224,7 @@ def resolve_hooks(hooks: "HookSpec | None", attention_mask: Tensor | None) -> Ho
 @contextmanager
 def calibrated(
     model: Any,
-    head_set: HeadSet,
+    head_set: "HeadSet | Any",
     *,
     beta: float = 0.4,
     threshold: float = 0.1,
@@ -233,26 +232,29 @@ def calibrated(
     redistribute: str = "all",
     allow_model_mismatch: bool = False,
 ) -> Iterator[Any]:
-    """Apply ACT to ``model`` inside a ``with`` block; hooks are always removed afterwards.
+    """Apply ACT (or any intervention config) to ``model`` inside a ``with`` block; the hooks
+    are always removed afterwards.
 
-    For unpadded inputs (one prompt, or equal-length prompts). Padded batches need the mask:
-    use ``act_hooks(..., attention_mask=mask)`` with ``run_with_hooks``, or ``evaluate``.
+    ``head_set``: a HeadSet (ACT with the keyword settings; a ``method="zerotuning"`` set gets
+    its ZeroTuning hooks), or a config such as ``ActConfig``, ``ZeroTuningConfig`` or
+    ``Compose``. For unpadded inputs (one prompt, or equal-length prompts); padded batches need
+    the mask: use the config as ``evaluate(..., hooks=config)``.
 
     Example:
         >>> with calibrated(model, HeadSet({3: [1]})):    # doctest: +SKIP
         ...     logits = model(tokens)
     """
-    from act_lens.check import require_pattern_editable
+    if isinstance(head_set, HeadSet):
+        from act_lens.zerotuning import intervention_for
 
-    require_pattern_editable(model)
-    head_set.validate(model, allow_model_mismatch=allow_model_mismatch)
-    hooks = act_hooks(
-        head_set,
-        beta=beta,
-        threshold=threshold,
-        rule=rule,
-        redistribute=redistribute,  # type: ignore[arg-type]
-        windows=layer_windows(model),
-    )
-    with model.hooks(fwd_hooks=hooks):
+        config: Any = intervention_for(
+            head_set, beta=beta, threshold=threshold, rule=rule, redistribute=redistribute
+        )
+    else:
+        config = head_set
+    if hasattr(config, "head_set"):  # ActConfig, ZeroTuningConfig
+        config = config.for_model(model, allow_model_mismatch=allow_model_mismatch)
+    elif hasattr(config, "for_model"):
+        config = config.for_model(model)
+    with model.hooks(fwd_hooks=list(config(None))):
         yield model

@@ -54,7 +54,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--shots", type=int, default=None)
     common.add_argument("--seed", type=int, action="append", dest="seeds")
-    common.add_argument("--head-set", default=None, help="a HeadSet JSON")
+    common.add_argument(
+        "--head-set", default=None, help="a HeadSet JSON (or a per-task head_sets.json)"
+    )
+    common.add_argument(
+        "--method",
+        choices=("act", "zerotuning"),
+        default=None,
+        help="search: ACT (default) or ZeroTuning (initial-token scaling; heads and gamma)",
+    )
+    common.add_argument(
+        "--unsupervised",
+        action="store_true",
+        default=None,
+        help="--method zerotuning: choose heads and gamma by the entropy over the choices, no labels",
+    )
     common.add_argument("--beta", type=float, default=None)
     common.add_argument("--threshold", type=float, default=None)
     common.add_argument("--rule", choices=("mean", "alpha"), default=None)
@@ -158,6 +172,8 @@ def resolve_config(argv: Sequence[str]) -> RunConfig:
         "balance",
         "shots",
         "head_set",
+        "method",
+        "unsupervised",
         "beta",
         "threshold",
         "rule",

@@ -27,6 +27,8 @@ class RunConfig:
     shots: int = 0
     seeds: tuple[int, ...] = (0,)
     head_set: str | None = None
+    method: str = "act"
+    unsupervised: bool = False
     beta: float = 0.4
     threshold: float = 0.1
     rule: str = "mean"

@@ -63,11 +63,14 @@ def metric_values(
     gold = scores[rows, labels]
     others = scores.clone()
     others[rows, labels] = -float("inf")
+    over_choices = torch.log_softmax(scores.float(), dim=-1)
+    plogp = torch.where(valid.to(scores.device), over_choices.exp() * over_choices, 0.0)
     return {
         "choice_logprob": choice_logprob(scores, labels),
         "vocab_logprob": gold,
         "margin": gold - others.max(-1).values,
         "accuracy": (scores.argmax(-1) == labels.to(scores.device)).float(),
+        "neg_entropy": plogp.sum(-1),
     }
 
 

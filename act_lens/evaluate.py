@@ -13,7 +13,7 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from act_lens.act import ActConfig, HookSpec
+from act_lens.act import HookSpec
 from act_lens.batching import encode
 from act_lens.errors import ConfigError, DataError, ShapeError
 from act_lens.io import atomic_write_text
@@ -253,8 +253,8 @@ def evaluate(
         >>> print(compare(r, r2))                                        # doctest: +SKIP
     """
     task = get_task(task) if isinstance(task, str) else task
-    if isinstance(hooks, ActConfig):
-        hooks = hooks.for_model(model)
+    if hasattr(hooks, "for_model"):  # ActConfig, ZeroTuningConfig, Compose: check and fill in
+        hooks = hooks.for_model(model)  # type: ignore[union-attr]
     split_name = task.resolve_split(split)
     if examples is None:
         examples = subsample(task.load(data, split_name), limit)

@@ -97,8 +97,11 @@ class HeadSet:
 
     def summary(self) -> str:
         parts = [f"L{layer}:{list(self.heads[layer])}" for layer in self.layers]
-        return f"{len(self)} heads in {len(self.heads)} layers" + (
-            ": " + " ".join(parts) if parts else ""
+        what = "" if self.method == "act" else f"{self.method} {dict(self.params)}, "
+        return (
+            what
+            + f"{len(self)} heads in {len(self.heads)} layers"
+            + (": " + " ".join(parts) if parts else "")
         )
 
     def validate(self, model: Any, *, allow_model_mismatch: bool = False) -> None:

@@ -2,7 +2,7 @@
 
 from act_lens.errors import ConfigError
 
-METRICS = ("choice_logprob", "vocab_logprob", "margin", "accuracy")
+METRICS = ("choice_logprob", "vocab_logprob", "margin", "accuracy", "neg_entropy")
 DEFAULT_METRIC = "choice_logprob"
 # Names of earlier versions: read from old files, refused as an argument (the old default
 # "gold_logprob" was the full-vocabulary log-prob, which is not what decides a prediction).
@@ -14,7 +14,10 @@ METRIC_HELP = {
     "(called gold_logprob before 0.2)",
     "margin": "gold choice minus the best other choice (log-prob difference)",
     "accuracy": "1 if the gold choice scores highest, else 0",
+    "neg_entropy": "minus the entropy of the distribution over the choices (needs no label: "
+    "the unsupervised criterion of ZeroTuning)",
 }
+LABEL_FREE = ("neg_entropy",)
 
 
 def check_metric(metric: str) -> str:

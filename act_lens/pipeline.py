@@ -18,6 +18,7 @@ from act_lens.report import render_report, results_table
 from act_lens.search import Selection, calibration_mix, search_heads
 from act_lens.settings import SinkSettings
 from act_lens.tasks import Task, get_task
+from act_lens.zerotuning import ZeroTuningConfig
 
 HeadSets = dict[str | None, HeadSet]
 
@@ -82,8 +83,19 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
         data=_data(cfg),
         seed=cfg.seeds[0],
         shots=cfg.shots,
-        balance=cfg.balance,
+        # drawing equal counts per label reads the labels: not for an unsupervised search
+        balance=cfg.balance and not cfg.unsupervised,
     )
+    if cfg.method == "zerotuning":
+        from act_lens.zerotuning_search import zerotuning_search
+
+        zt = zerotuning_search(
+            model, calib, supervised=not cfg.unsupervised, metric=cfg.metric, layers=cfg.layers,
+            max_heads=cfg.max_heads, screen=cfg.screen, val_fraction=cfg.val_fraction,
+            batch_size=cfg.batch_size, progress=True,
+        ).with_provenance(tasks=list(tasks), prompts=cfg.prompts)  # fmt: skip
+        zt.save(out / f"head_set{tag}.json")
+        return zt
     effects: list[HeadEffects] = []
     selection = Selection(
         cfg.select, cfg.margin, cfg.min_z, cfg.max_heads, cfg.top_k, cfg.val_fraction
@@ -141,7 +153,9 @@ def cmd_search(cfg: RunConfig) -> str:
 
 
 def _intervention(cfg: RunConfig, head_set: HeadSet) -> Any:
-    """The hook factory a head set stands for (its method, the run's sink settings)."""
+    """The hook factory a head set stands for (its method; ACT with the run's sink settings)."""
+    if head_set.method == "zerotuning":
+        return ZeroTuningConfig(head_set)
     return ActConfig.from_settings(head_set, _settings(cfg))
 
 

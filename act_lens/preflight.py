@@ -87,6 +87,10 @@ def _check_ranges(cfg: Any) -> None:
         raise ConfigError(f"--select must be joint, threshold or top_k, got {cfg.select!r}")
     if cfg.select == "top_k" and (cfg.top_k is None or cfg.top_k < 1):
         raise ConfigError("--select top_k needs --top-k N with N >= 1")
+    if cfg.method not in ("act", "zerotuning"):
+        raise ConfigError(f"--method must be act or zerotuning, got {cfg.method!r}")
+    if cfg.unsupervised and cfg.method != "zerotuning":
+        raise ConfigError("--unsupervised is for --method zerotuning (ACT's search needs labels)")
     if cfg.schedule not in ("exhaustive", "halving"):
         raise ConfigError(f"--schedule must be exhaustive or halving, got {cfg.schedule!r}")
     if not 0.0 < cfg.val_fraction < 1.0:

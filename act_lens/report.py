@@ -86,7 +86,20 @@ def _head_set_section(task: str | None, hs: HeadSet) -> str:
             "",
             f"![selection curve](figures/selection_curve{tag}.png)",
         ]
-    parts += ["", f"![effects](figures/head_effects{tag}.png)"]
+    if "gamma_curve" in prov:
+        metric = prov.get("metric", "choice_logprob")
+        rows = [f"| {r['gamma']:g}{' (chosen)' if r['gamma'] == hs.params.get('gamma') else ''} | "
+                f"{r[metric]:.4f} | {100 * r['accuracy']:.1f} |" for r in prov["gamma_curve"]]  # fmt: skip
+        parts += [
+            "",
+            f"ZeroTuning: dominant direction `{prov.get('dominant')}` (total gain {prov.get('total_gain')}).",
+            "",
+            f"| gamma | validation {metric} | validation accuracy (%) |",
+            "|---|---|---|",
+            *rows,
+        ]
+    else:
+        parts += ["", f"![effects](figures/head_effects{tag}.png)"]
     return "\n".join(parts)
 
 

@@ -5,7 +5,7 @@ for every head at once; the exact engine (``head_effects``) then only needs to r
 heads the screen ranks best.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -52,6 +52,62 @@ def screen_heads(
     """
     check_metric(metric)
     settings = resolve_settings(settings, beta=beta, threshold=threshold).for_model(model)
+
+    def act_delta(p: Tensor, mask: Tensor, layer: int) -> Tensor:
+        sinks = detect_sinks(
+            p,
+            threshold=settings.threshold,
+            rule=settings.rule,
+            attention_mask=mask,
+            window=settings.window(layer),
+        )
+        calibrated = calibrate_pattern(
+            p, sinks, beta=settings.beta, attention_mask=mask, redistribute=settings.redistribute
+        )
+        return calibrated - p
+
+    return first_order(model, prompts, layers, metric, act_delta, batch_size)
+
+
+def screen_zerotuning(
+    model: Any,
+    prompts: Sequence[Prompt],
+    *,
+    layers: Sequence[int],
+    metric: str = DEFAULT_METRIC,
+    batch_size: int = 8,
+) -> Tensor:
+    """Derivative of the mean ``metric`` with respect to each head's ZeroTuning gamma at 1.
+
+    Positive: raising the first token's attention helps (an up-effective head); negative:
+    lowering it helps. ``dA/dgamma`` at 1 is ``a (1 - a)`` on the first real token and
+    ``-a A[k]`` elsewhere, ``a`` the row's first-token attention.
+
+    Example:
+        >>> d = screen_zerotuning(model, calib, layers=range(2, 28))   # doctest: +SKIP
+    """
+    check_metric(metric)
+
+    def zt_delta(p: Tensor, mask: Tensor, layer: int) -> Tensor:
+        valid = mask.bool()
+        first = valid & (valid.cumsum(-1) == 1)  # the first real token of each row
+        a = (p * first[:, None, None, :]).sum(-1, keepdim=True)
+        # Pad rows need no mask: nothing downstream reads them, so their gradient is 0.
+        return torch.where(first[:, None, None, :], a * (1 - a), -a * p)
+
+    return first_order(model, prompts, layers, metric, zt_delta, batch_size)
+
+
+def first_order(
+    model: Any,
+    prompts: Sequence[Prompt],
+    layers: Sequence[int],
+    metric: str,
+    delta: Callable[[Tensor, Tensor, int], Tensor],
+    batch_size: int = 8,
+) -> Tensor:
+    """``[layer, head]`` mean of ``sum(grad_pattern * delta(pattern))``: the first-order change
+    of ``metric`` along each head's edit direction (attribution patching)."""
     grad_metric = DEFAULT_METRIC if metric == "accuracy" else metric
     data = ScoredPrompts.from_prompts(model, prompts)
     est = torch.zeros(len(layers), int(model.cfg.n_heads))
@@ -79,19 +135,5 @@ def screen_heads(
             grads = torch.autograd.grad(values.sum(), [store[la] for la in layers])
         for li, (la, g) in enumerate(zip(layers, grads, strict=True)):
             p = store[la].detach()
-            sinks = detect_sinks(
-                p,
-                threshold=settings.threshold,
-                rule=settings.rule,
-                attention_mask=mask,
-                window=settings.window(la),
-            )
-            calibrated = calibrate_pattern(
-                p,
-                sinks,
-                beta=settings.beta,
-                attention_mask=mask,
-                redistribute=settings.redistribute,
-            )
-            est[li] += (g * (calibrated - p)).sum(dim=(0, 2, 3)).cpu()
+            est[li] += (g * delta(p, mask, la)).sum(dim=(0, 2, 3)).cpu()
     return est / len(data.uids)

@@ -12,7 +12,7 @@ import torch
 from jaxtyping import Bool, Float, Shaped
 from torch import Tensor
 
-from act_lens.core.masks import first_real_onehot, real_keys, real_queries
+from act_lens.core.masks import first_real_onehot, heads_by_row, real_keys, real_queries
 from act_lens.core.sinks import _check_pattern
 from act_lens.errors import ConfigError, ShapeError
 
@@ -72,7 +72,7 @@ def calibrate_pattern(
     if keep_first:
         sinks = sinks & ~first
     if head_mask is not None:
-        sinks = sinks & _head_mask(head_mask, batch, n_heads, pattern.device)[..., None]
+        sinks = sinks & heads_by_row(head_mask, batch, n_heads, pattern.device)[..., None]
 
     p = pattern.to(torch.float32)
     # Everything below is per (batch, head, key) or per row; only three passes touch the full
@@ -98,14 +98,3 @@ def calibrate_pattern(
     )
     out = p * scale
     return out.to(pattern.dtype)
-
-
-def _head_mask(head_mask: Tensor, batch: int, n_heads: int, device: torch.device) -> Tensor:
-    mask = head_mask.to(device=device).bool()
-    if mask.shape == (n_heads,):
-        return mask[None, :].expand(batch, n_heads)
-    if mask.shape == (batch, n_heads):
-        return mask
-    raise ShapeError(
-        f"head_mask has shape {tuple(mask.shape)}; expected [{n_heads}] or [{batch}, {n_heads}]"
-    )

@@ -46,3 +46,17 @@ def real_queries(
 ) -> Bool[Tensor, "batch query_pos"]:
     """Real query rows: queries are the last ``n_queries`` key positions (prefill or decode)."""
     return valid_keys[:, valid_keys.shape[-1] - n_queries :]
+
+
+def heads_by_row(
+    head_mask: Tensor, batch: int, n_heads: int, device: torch.device
+) -> Bool[Tensor, "batch head_index"]:
+    """A ``[head_index]`` or ``[batch, head_index]`` head selection as ``[batch, head_index]``."""
+    mask = head_mask.to(device=device).bool()
+    if mask.shape == (n_heads,):
+        return mask[None, :].expand(batch, n_heads)
+    if mask.shape == (batch, n_heads):
+        return mask
+    raise ShapeError(
+        f"head_mask has shape {tuple(mask.shape)}; expected [{n_heads}] or [{batch}, {n_heads}]"
+    )

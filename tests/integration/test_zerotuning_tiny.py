@@ -1,0 +1,119 @@
+"""ZeroTuning hooks, composition and search on a tiny random Llama."""
+
+import json
+
+import torch
+
+from act_lens.act import ActConfig
+from act_lens.cli import main
+from act_lens.evaluate import evaluate
+from act_lens.headset import HeadSet
+from act_lens.scoring import last_token_logprobs
+from act_lens.tasks import Prompt
+from act_lens.zerotuning import Compose, ZeroTuningConfig
+from act_lens.zerotuning_search import zerotuning_search
+from tests.helpers import byte_prompts, n_hooks
+
+TEXTS = [
+    f"{w} is here:"
+    for w in ("cat", "dog", "owl", "ant", "bee", "elk", "fox", "gnu", "hen", "jay", "koi", "yak")
+]
+HS = HeadSet({1: [0, 2], 2: [1]})
+
+
+def _lp(model, tokens, hooks):
+    return last_token_logprobs(model, tokens, hooks=hooks, batch_size=4)
+
+
+def test_zerotuning_changes_logits_gamma_one_does_not_and_padding_is_handled(tiny):
+    tokens = [tiny.tokenizer(t).input_ids for t in TEXTS[:5]]
+    plain = _lp(tiny, tokens, None)
+    for gamma in (0.3, 3.0):
+        edited = _lp(tiny, tokens, ZeroTuningConfig(HS, gamma=gamma).for_model(tiny))
+        assert (edited - plain).abs().max() > 1e-3  # efficacy: the edit reaches the logits
+    same = _lp(tiny, tokens, ZeroTuningConfig(HS, gamma=1.0).for_model(tiny))
+    assert torch.equal(same, plain)
+    # left-padded batches (factory gets each batch's mask) equal one prompt at a time
+    cfg = ZeroTuningConfig(HS, gamma=0.3).for_model(tiny)
+    batched = last_token_logprobs(tiny, tokens, hooks=cfg, batch_size=5)
+    single = torch.cat([last_token_logprobs(tiny, [t], hooks=cfg, batch_size=1) for t in tokens])
+    torch.testing.assert_close(batched, single, atol=1e-4, rtol=1e-4)
+    assert n_hooks(tiny) == 0
+
+
+def test_compose_applies_in_order_and_the_order_matters(tiny):
+    tokens = [tiny.tokenizer(t).input_ids for t in TEXTS[:3]]
+    act, zt = ActConfig(HS, threshold=0.05), ZeroTuningConfig(HS, gamma=0.2)
+    a_then_z = _lp(tiny, tokens, Compose(act, zt).for_model(tiny))
+    z_then_a = _lp(tiny, tokens, Compose(zt, act).for_model(tiny))
+    manual = _lp(tiny, tokens, lambda mask: [*act(mask), *zt(mask)])
+    torch.testing.assert_close(a_then_z, manual)
+    assert (a_then_z - z_then_a).abs().max() > 1e-5
+    assert (a_then_z - _lp(tiny, tokens, act)).abs().max() > 1e-4
+
+
+def test_evaluate_takes_a_zerotuning_config(tiny):
+    base = evaluate(tiny, "reviews", limit=6, batch_size=3, progress=False)
+    zt = evaluate(tiny, "reviews", limit=6, batch_size=3, progress=False,
+                  hooks=ZeroTuningConfig(HS, gamma=0.1))  # fmt: skip
+    assert base.uids == zt.uids and base.scores != zt.scores
+
+
+def _prompts(labels=None):
+    return byte_prompts(TEXTS, labels=labels or [i % 2 for i in range(len(TEXTS))])
+
+
+def test_search_profiles_both_directions_and_picks_gamma_on_validation(tiny):
+    hs = zerotuning_search(tiny, _prompts(), layers=[0, 1, 2], batch_size=4, progress=False)
+    prov = hs.provenance
+    assert hs.method == "zerotuning" and set(prov["profile"]) == {"up", "down"}
+    assert len(prov["profile"]["up"]) == 12 and prov["dominant"] in ("up", "down")
+    gains = prov["profile"][prov["dominant"]]
+    assert all(gains[f"{la}.{h}"]["effect"] > 0 for la, h in hs)
+    curve = prov["gamma_curve"]
+    best = max(r["choice_logprob"] for r in curve)
+    assert next(r for r in curve if r["gamma"] == hs.params["gamma"])["choice_logprob"] == best
+    assert prov["calibration"]["n"] == 6 and prov["validation_set"]["n"] == 6
+
+
+def test_unsupervised_search_never_reads_a_label(tiny):
+    a = zerotuning_search(
+        tiny, _prompts(), supervised=False, layers=[1, 2], batch_size=4, progress=False
+    )
+    flipped = [Prompt(p.uid, p.text, p.choices, 1 - p.label if p.label < 2 else 0, p.context, p.continuations, p.meta)
+               for p in _prompts()]  # fmt: skip
+    b = zerotuning_search(
+        tiny, flipped, supervised=False, layers=[1, 2], batch_size=4, progress=False
+    )
+    assert a.heads == b.heads and a.params == b.params and a.provenance["metric"] == "neg_entropy"
+
+
+def test_cli_search_method_zerotuning_then_eval(tmp_path):
+    tiny = ["--model", "tiny-random", "--task", "reviews", "--batch-size", "4", "--layers", "1,2"]
+    out = tmp_path / "s"
+    assert (
+        main(["search", *tiny, "--method", "zerotuning", "--calib-size", "8", "--out", str(out)])
+        == 0
+    )
+    saved = json.loads((out / "head_set.json").read_text())
+    assert saved["method"] == "zerotuning" and "gamma" in saved["params"]
+    ev = tmp_path / "e"
+    assert (
+        main(
+            [
+                "eval",
+                *tiny,
+                "--limit",
+                "4",
+                "--head-set",
+                str(out / "head_set.json"),
+                "--out",
+                str(ev),
+            ]
+        )
+        == 0
+    )
+    assert "act_accuracy" in json.loads((ev / "results.json").read_text())["reviews"]
+    assert (
+        main(["search", *tiny, "--unsupervised", "--out", str(tmp_path / "x")]) == 2
+    )  # needs zerotuning
