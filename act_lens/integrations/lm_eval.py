@@ -96,16 +96,21 @@ class ActLensLM(LM):
         max_batch_size: int | None = None,
     ) -> None:
         super().__init__()
+        # Arguments first: a bad one fails before a model is loaded.
         if decode_policy not in ("prompt", "prompt+new"):
             raise ConfigError(
                 f"decode_policy must be 'prompt' or 'prompt+new', got {decode_policy!r}"
             )
+        self.decode_policy = cast(Policy, decode_policy)
+        self._batch_size = _positive_int(
+            batch_size, "batch_size", "; no automatic batch size: pass e.g. --batch_size 8"
+        )
+        self._max_gen_toks = _positive_int(max_gen_toks, "max_gen_toks")
+        if max_length is not None and _positive_int(max_length, "max_length") < 2:
+            raise ConfigError(f"max_length must be >= 2 (context + continuation), got {max_length}")
         self.bridge = _load(model, device) if isinstance(model, str) else model
         self.hooks = _resolve_hooks(self.bridge, hooks, head_set, beta, threshold, rule)
-        self._batch_size = _positive_int(batch_size, "batch_size")
         self._max_length = int(max_length or self.bridge.cfg.n_ctx)
-        self._max_gen_toks = _positive_int(max_gen_toks, "max_gen_toks")
-        self.decode_policy = cast(Policy, decode_policy)
         self._device = self.bridge.cfg.device
 
     @property
@@ -276,13 +281,8 @@ def _resolve_hooks(
     return hooks
 
 
-def _positive_int(value: Any, name: str) -> int:
+def _positive_int(value: Any, name: str, hint: str = "") -> int:
     text = str(value).strip()
     if not text.isdigit() or int(text) < 1:
-        raise ConfigError(
-            f"{name} must be a positive integer, got {value!r} (no automatic batch size: "
-            "pass e.g. --batch_size 8)"
-            if name == "batch_size"
-            else f"{name} must be a positive integer, got {value!r}"
-        )
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}{hint}")
     return int(text)

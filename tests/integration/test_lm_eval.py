@@ -3,6 +3,7 @@ and lm-eval's own command line (subprocess, offline, a task written into tmp_pat
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -271,3 +272,26 @@ def test_lm_eval_command_line_runs_act_lens(tiny, tmp_path):
     (results,) = (tmp_path / "out").rglob("results_*.json")
     metrics = json.loads(results.read_text())["results"]["al_tiny"]
     assert metrics["acc,none"] == pytest.approx(sum(correct) / len(correct))
+
+
+def test_readme_lm_eval_example_runs(tmp_path, monkeypatch):
+    text = (REPO / "README.md").read_text()
+    block = re.search(
+        r"```python\n(import act_lens as al\nfrom act_lens.integrations.*?)```", text, re.S
+    )
+    assert block, "README lost its lm-eval example"
+    code = block.group(1)
+    small = [
+        ('"smollm2-135m"', '"tiny-random"'),
+        ("[:100]", "[:3]"),
+        ('include_path="lm_tasks")', 'include_path="lm_tasks", include_defaults=False)'),
+    ]
+    for old, new in small:
+        assert old in code, f"README example changed: {old!r} not found; update this test"
+        code = code.replace(old, new)
+    monkeypatch.chdir(tmp_path)
+    HeadSet({1: [0, 2]}).save("head_set.json")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert 0.0 <= namespace["out"]["results"]["al_reviews"]["acc,none"] <= 1.0
+    assert isinstance(namespace["lm"].hooks, ActConfig)
