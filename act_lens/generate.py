@@ -70,6 +70,7 @@ def generate(
     system: str | None = None,
     hooks: Sequence[Hook] = (),
     stop_at_eos: bool = True,
+    stop: Sequence[str] = (),
 ) -> Generation:
     """Greedy decoding with ACT on ``head_set`` (None or empty: plain decoding).
 
@@ -84,6 +85,8 @@ def generate(
         system: optional system message for ``chat``.
         hooks: other hooks active during generation (after ACT's on the same point).
         stop_at_eos: stop at the end-of-sequence token.
+        stop: stop once the decoded new text contains one of these strings (the returned text
+            still contains it, as Hugging Face's ``stop_strings`` do; cut it off yourself).
 
     Example:
         >>> generate(model, "What is the capital of France?", chat=True).text   # doctest: +SKIP
@@ -102,6 +105,7 @@ def generate(
     eos = model.tokenizer.eos_token_id
     device = model.cfg.device
     new: list[int] = []
+    stops = (stop,) if isinstance(stop, str) else tuple(stop)
     sink_queries = n_prompt if policy == "prompt" else None
     calib = act_hooks(
         head_set,
@@ -119,5 +123,13 @@ def generate(
             new.append(next_id)
             if stop_at_eos and next_id == eos:
                 break
+            if stops and _ends_decoding(model.tokenizer, new, stops):
+                break
     text = model.tokenizer.decode(new, skip_special_tokens=True)
     return Generation(prompt, text, tuple(ids), tuple(new))
+
+
+def _ends_decoding(tokenizer: Any, new: list[int], stops: Sequence[str]) -> bool:
+    # Decoded text, not tokens: a stop string may span several tokens or end inside one.
+    text = tokenizer.decode(new, skip_special_tokens=True)
+    return any(s and s in text for s in stops)

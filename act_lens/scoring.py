@@ -6,7 +6,7 @@ the residual stream before ``ln_final``), which saves a quarter of the forward o
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -69,7 +69,15 @@ def last_token_logprobs(
     return torch.stack(out)  # type: ignore[arg-type]
 
 
-def continuation_logprobs(
+class ContinuationScores(NamedTuple):
+    """Per continuation: summed log-probability ``[n]`` (float32) and whether every token of it
+    is the argmax of the model's next-token distribution ``[n]`` (bool), both on the CPU."""
+
+    logprobs: Tensor
+    greedy: Tensor
+
+
+def continuation_scores(
     model: Any,
     contexts: Sequence[Sequence[int]],
     continuations: Sequence[Sequence[int]],
@@ -77,14 +85,39 @@ def continuation_logprobs(
     hooks: "HookSpec | None" = None,
     batch_size: int = 8,
     progress: Any = None,
-) -> Tensor:
-    """Summed log-probability of each continuation given its context, ``[n]`` (float32, CPU)."""
+) -> ContinuationScores:
+    """Log-likelihood of each continuation given its context, and whether it is the greedy one.
+
+    One forward per batch of ``context + continuation`` sequences (left-padded, sorted by
+    length); only the last positions go through the final norm and unembedding.
+
+    Args:
+        model: a TransformerBridge (``run_with_hooks``, ``tokenizer``, ``cfg.device``).
+        contexts: token ids of each context (with the BOS the caller wants).
+        continuations: token ids of each continuation (at least one token each).
+        hooks: a hook list, or a factory ``mask -> hooks`` called with each batch's mask.
+        batch_size: sequences per forward.
+        progress: optional tqdm-like bar, advanced by the batch size.
+
+    Returns:
+        ``ContinuationScores(logprobs, greedy)``, in input order.
+
+    Raises:
+        ConfigError: lengths differ, or a continuation is empty.
+
+    Example:
+        >>> ctx = [model.tokenizer("The capital of France is").input_ids]     # doctest: +SKIP
+        >>> cont = [model.tokenizer(" Paris", add_special_tokens=False).input_ids]
+        >>> continuation_scores(model, ctx, cont).greedy                        # doctest: +SKIP
+        tensor([True])
+    """
     if len(contexts) != len(continuations):
         raise ConfigError("contexts and continuations must have the same length")
     if any(len(c) == 0 for c in continuations):
         raise ConfigError("every continuation needs at least one token")
     seqs = [list(c) + list(k) for c, k in zip(contexts, continuations, strict=True)]
     out = torch.zeros(len(seqs))
+    greedy = torch.zeros(len(seqs), dtype=torch.bool)
     device = model.cfg.device
     for batch in make_batches(seqs, batch_size, pad_id_of(model.tokenizer)):
         n_keep = max(len(continuations[i]) for i in batch.index) + 1
@@ -100,6 +133,24 @@ def continuation_logprobs(
             # Left padding aligns sequence ends: token -k is predicted at kept position -k-1.
             pred = logprobs[row, n_keep - 1 - len(cont) : n_keep - 1]
             out[i] = pred.gather(-1, cont[:, None]).sum()
+            greedy[i] = bool((pred.argmax(-1) == cont).all())
         if progress is not None:
             progress.update(len(batch.index))
-    return out
+    return ContinuationScores(out, greedy)
+
+
+def continuation_logprobs(
+    model: Any,
+    contexts: Sequence[Sequence[int]],
+    continuations: Sequence[Sequence[int]],
+    *,
+    hooks: "HookSpec | None" = None,
+    batch_size: int = 8,
+    progress: Any = None,
+) -> Tensor:
+    """Summed log-probability of each continuation given its context, ``[n]`` (float32, CPU).
+
+    The log-probabilities of :func:`continuation_scores` (same forwards, same numbers)."""
+    return continuation_scores(
+        model, contexts, continuations, hooks=hooks, batch_size=batch_size, progress=progress
+    ).logprobs

@@ -124,6 +124,15 @@ def test_generation_beta_one_equals_plain(tiny):
         assert len(out.new_tokens) >= 1
 
 
+def test_generation_stops_at_a_stop_string_with_the_same_text(tiny):
+    full = generate(tiny, TEXTS[1], max_new_tokens=12, stop_at_eos=False)
+    cut = 4  # stop on the text of the first few new tokens: decoding must end right there
+    stop = tiny.tokenizer.decode(full.new_tokens[:cut], skip_special_tokens=True)[-1]
+    short = generate(tiny, TEXTS[1], max_new_tokens=12, stop_at_eos=False, stop=[stop])
+    assert stop in short.text
+    assert len(short.new_tokens) <= cut
+    assert short.new_tokens == full.new_tokens[: len(short.new_tokens)]
+
 def test_decode_policy_prompt_sinks_used_for_new_rows(tiny):
     """With policy 'prompt', every row is calibrated against sinks found on the prompt only."""
     prompt_len = len(tiny.tokenizer(TEXTS[0]).input_ids)

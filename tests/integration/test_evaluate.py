@@ -9,7 +9,12 @@ import torch
 from act_lens.errors import ShapeError
 from act_lens.evaluate import EvalResult, compare, evaluate, subsample
 from act_lens.hooknames import final_norm_in_hook
-from act_lens.scoring import continuation_logprobs, first_token_ids, last_token_logprobs
+from act_lens.scoring import (
+    continuation_logprobs,
+    continuation_scores,
+    first_token_ids,
+    last_token_logprobs,
+)
 from act_lens.tasks import get_task
 from act_lens.tiny import byte_tokenizer
 
@@ -67,6 +72,20 @@ def test_continuation_logprobs_match_manual_sum_and_batching():
         got = continuation_logprobs(model, contexts, conts, batch_size=bs)
         assert torch.allclose(got, torch.tensor(manual), atol=1e-4)
 
+
+def test_continuation_scores_flag_greedy_continuations_exactly():
+    model = PlantedModel(seed=2)
+    ctx = _ids(model.tokenizer, "Q:")
+    greedy, tok = [], ctx[-1]
+    for _ in range(3):  # planted logits: the argmax chain from the last context token
+        tok = int(model.table[tok].argmax())
+        greedy.append(tok)
+    other = [*greedy[:2], (greedy[2] + 1) % model.table.shape[0]]
+    for bs in (1, 2):
+        got = continuation_scores(model, [ctx, ctx, ctx], [greedy, other, greedy[:1]], batch_size=bs)
+        assert got.greedy.tolist() == [True, False, True]
+        ref = continuation_logprobs(model, [ctx, ctx, ctx], [greedy, other, greedy[:1]], batch_size=bs)
+        assert torch.equal(got.logprobs, ref)
 
 def test_first_token_ids_warn_on_shared_first_token():
     tok = byte_tokenizer()

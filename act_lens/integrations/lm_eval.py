@@ -1,0 +1,288 @@
+"""lm-evaluation-harness model class: run any lm-eval task with act_lens hooks (ACT) active.
+
+``ActLensLM(model, hooks=ActConfig(head_set))`` answers lm-eval's three request types with
+act_lens's own machinery, so padding-aware ACT works in batches:
+
+* ``loglikelihood``: :func:`act_lens.scoring.continuation_scores` (left-padded, length-sorted
+  batches, one forward each), the same scores as ``act_lens.evaluate(..., scoring="full")``.
+* ``loglikelihood_rolling``: lm-eval's own disjoint rolling windows, scored the same way.
+* ``generate_until``: :func:`act_lens.generate` (greedy, one request at a time), with ACT's
+  decode policy: ``"prompt"`` detects sinks on the prompt and calibrates that sink set in every
+  generated row, ``"prompt+new"`` re-detects over all tokens each step.
+
+Importing this module registers the class under the lm-eval model name ``act_lens``. lm-eval
+0.4.13 has no plugin entry point for models, so for ``lm_eval --model act_lens`` act_lens also
+installs ``act_lens_lm_eval.pth`` (see ``startup/_act_lens_lm_eval.py``): a hook that registers
+the name lazily when, and only when, a process imports lm-eval's model registry.
+"""
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import torch
+from tqdm.auto import tqdm
+
+try:
+    # lm-eval adds its built-in model names to an *empty* registry only (get_model), so they
+    # must be in before act_lens registers its own, or `--model hf` would stop working.
+    import lm_eval.models  # noqa: F401
+    from lm_eval.api.model import LM
+    from lm_eval.api.registry import register_model
+    from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'act_lens.integrations.lm_eval needs lm-evaluation-harness: pip install "act-lens[lm-eval]"'
+    ) from err
+
+from act_lens.act import ActConfig, HookSpec, act_hooks
+from act_lens.errors import ConfigError
+from act_lens.generate import Policy, generate, prompt_ids
+from act_lens.headset import HeadSet
+from act_lens.integrations.lm_eval_requests import (
+    cut_at_stop,
+    encode_request,
+    fit_window,
+    parse_gen_kwargs,
+    prefix_token_id,
+)
+from act_lens.scoring import continuation_scores
+
+
+@register_model("act_lens")
+class ActLensLM(LM):
+    """An lm-eval ``LM`` backed by a TransformerBridge, with act_lens hooks on every forward.
+
+    Args:
+        model: a TransformerBridge, or a ``load_model`` spec (``"smollm2-135m"``, a ``.gguf``
+            path, a checkpoint folder, ``"tiny-random"``): what ``--model_args model=...`` gives.
+        hooks: anything ``act_lens.evaluate`` takes: a hook list, or a factory ``mask -> hooks``
+            such as ``ActConfig(head_set)`` (checked against the model and given its sliding
+            windows). A factory other than ActConfig is called with ``mask=None`` in generation.
+        batch_size: sequences per forward for the log-likelihood requests.
+        head_set: path of a HeadSet JSON (command-line form of ``hooks=ActConfig(...)``).
+        beta, threshold, rule: ACT settings for ``head_set`` (ActConfig's defaults when None).
+        decode_policy: ACT in ``generate_until``: ``"prompt"`` or ``"prompt+new"``.
+        max_length: token window (default: the model's ``n_ctx``); longer inputs are cut from
+            the left.
+        max_gen_toks: generation budget when a request names none.
+        device: where to load a model given by spec (a CUDA device without CUDA falls back to
+            the CPU, since lm-eval's CLI passes ``cuda:0`` by default); ignored for a model object.
+        max_batch_size: accepted for lm-eval's CLI and ignored (no automatic batch size).
+
+    Raises:
+        ConfigError: both ``hooks`` and ``head_set``, ACT settings without a head set, a batch
+            size that is not a positive integer, or an unknown decode policy.
+
+    Example:
+        >>> from lm_eval import simple_evaluate                              # doctest: +SKIP
+        >>> lm = ActLensLM(model, hooks=ActConfig(head_set), batch_size=8)
+        >>> simple_evaluate(model=lm, tasks=["arc_easy"], limit=100)["results"]
+    """
+
+    def __init__(
+        self,
+        model: Any = "smollm2-135m",
+        hooks: "HookSpec | None" = None,
+        *,
+        batch_size: int | str = 8,
+        head_set: str | None = None,
+        beta: float | None = None,
+        threshold: float | None = None,
+        rule: str | None = None,
+        decode_policy: str = "prompt",
+        max_length: int | None = None,
+        max_gen_toks: int = 256,
+        device: str | None = None,
+        max_batch_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        # Arguments first: a bad one fails before a model is loaded.
+        if decode_policy not in ("prompt", "prompt+new"):
+            raise ConfigError(
+                f"decode_policy must be 'prompt' or 'prompt+new', got {decode_policy!r}"
+            )
+        self.decode_policy = cast(Policy, decode_policy)
+        self._batch_size = _positive_int(
+            batch_size, "batch_size", "; no automatic batch size: pass e.g. --batch_size 8"
+        )
+        self._max_gen_toks = _positive_int(max_gen_toks, "max_gen_toks")
+        if max_length is not None and _positive_int(max_length, "max_length") < 2:
+            raise ConfigError(f"max_length must be >= 2 (context + continuation), got {max_length}")
+        self.bridge = _load(model, device) if isinstance(model, str) else model
+        self.hooks = _resolve_hooks(self.bridge, hooks, head_set, beta, threshold, rule)
+        self._max_length = int(max_length or self.bridge.cfg.n_ctx)
+        self._device = self.bridge.cfg.device
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.bridge.tokenizer
+
+    @property
+    def eot_token_id(self) -> int:
+        return int(self.tokenizer.eos_token_id)
+
+    @property
+    def max_length(self) -> int:
+        return self._max_length
+
+    @property
+    def max_gen_toks(self) -> int:
+        return self._max_gen_toks
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    def loglikelihood(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list:
+        """``(log p(continuation | context), is_greedy)`` per request ``(context, continuation)``."""
+        pairs = [encode_request(self.tokenizer, *req.args) for req in requests]
+        pairs = [fit_window(c, k, self.max_length) for c, k in pairs]
+        scores = self._score(pairs, "loglikelihood", disable_tqdm)
+        out = [(float(lp), bool(g)) for lp, g in zip(*scores, strict=True)]
+        for req, res in zip(requests, out, strict=True):
+            self.cache_hook.add_partial("loglikelihood", req.args, res)
+        return out
+
+    def loglikelihood_rolling(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list:
+        """Log-likelihood of each whole text (after a BOS), over lm-eval's disjoint windows.
+
+        Windows hold ``max_length - 1`` predicted positions: act_lens also feeds the last
+        token, so each forward is ``max_length`` tokens at most.
+        """
+        owner, pairs = [], []
+        for i, req in enumerate(requests):
+            (text,) = req.args
+            ids = list(self.tokenizer(text, add_special_tokens=False).input_ids)
+            windows = get_rolling_token_windows(
+                token_list=ids,
+                prefix_token=prefix_token_id(self.tokenizer),
+                max_seq_len=self.max_length - 1,
+                context_len=1,
+            )
+            for window in windows:
+                pairs.append(make_disjoint_window(window))
+                owner.append(i)
+        totals = [0.0] * len(requests)
+        if pairs:
+            logprobs, _ = self._score(pairs, "loglikelihood_rolling", disable_tqdm)
+            for i, lp in zip(owner, logprobs.tolist(), strict=True):
+                totals[i] += lp
+        for req, total in zip(requests, totals, strict=True):
+            self.cache_hook.add_partial("loglikelihood_rolling", req.args, total)
+        return totals
+
+    def generate_until(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list[str]:
+        """Greedy continuation of each context, cut before the first ``until`` string.
+
+        Raises:
+            ConfigError: sampling arguments (``do_sample=True``, ``temperature > 0``) or any
+                argument other than ``until``/``max_gen_toks``, or a prompt that leaves no room
+                for ``max_gen_toks`` in ``max_length``.
+        """
+        out = []
+        for req in tqdm(requests, desc="act_lens generate_until", disable=disable_tqdm):
+            context, gen_kwargs = req.args
+            settings = parse_gen_kwargs(gen_kwargs, self.max_gen_toks)
+            n_prompt = len(prompt_ids(self.bridge, context))
+            if n_prompt + settings.max_gen_toks > self.max_length:
+                raise ConfigError(
+                    f"a {n_prompt}-token prompt plus max_gen_toks={settings.max_gen_toks} exceeds "
+                    f"max_length={self.max_length}; lower max_gen_toks or num_fewshot"
+                )
+            gen = generate(
+                self.bridge,
+                context,
+                max_new_tokens=settings.max_gen_toks,
+                hooks=self._generation_hooks(n_prompt),
+                stop=settings.until,
+            )
+            text = cut_at_stop(gen.text, settings.until)
+            self.cache_hook.add_partial("generate_until", req.args, text)
+            out.append(text)
+        return out
+
+    def get_model_info(self) -> dict[str, Any]:
+        """What lm-eval records in ``results["config"]``: the model and the hooks."""
+        hooks: Any = "none" if not self.hooks else "custom"
+        if isinstance(self.hooks, ActConfig):
+            hooks = self.hooks.to_dict()
+        return {
+            "act_lens_model": str(getattr(self.bridge.cfg, "model_name", "model")),
+            "act_lens_hooks": hooks,
+            "act_lens_decode_policy": self.decode_policy,
+        }
+
+    def _score(self, pairs: list, what: str, disable_tqdm: bool) -> tuple[torch.Tensor, ...]:
+        bar = tqdm(total=len(pairs), desc=f"act_lens {what}", disable=disable_tqdm, leave=False)
+        try:
+            contexts, continuations = zip(*pairs, strict=True) if pairs else ((), ())
+            return tuple(
+                continuation_scores(
+                    self.bridge,
+                    contexts,
+                    continuations,
+                    hooks=self.hooks,
+                    batch_size=self.batch_size,
+                    progress=bar,
+                )
+            )
+        finally:
+            bar.close()
+
+    def _generation_hooks(self, n_prompt: int) -> list:
+        if isinstance(self.hooks, ActConfig):
+            cfg = self.hooks
+            # The decode-step policy of act_lens.generate: sinks from the prompt rows only.
+            return act_hooks(
+                cfg.head_set,
+                beta=cfg.beta,
+                threshold=cfg.threshold,
+                rule=cfg.rule,
+                redistribute=cfg.redistribute,
+                windows=cfg.windows,
+                sink_queries=n_prompt if self.decode_policy == "prompt" else None,
+            )
+        if callable(self.hooks):
+            return list(self.hooks(None))
+        return list(self.hooks or ())
+
+
+def _load(spec: str, device: str | None) -> Any:
+    from act_lens.loading import load_model
+
+    if device is None or (device.startswith("cuda") and not torch.cuda.is_available()):
+        device = "cpu"
+    return load_model(spec, device=device)
+
+
+def _resolve_hooks(
+    model: Any,
+    hooks: "HookSpec | None",
+    head_set: str | None,
+    beta: float | None,
+    threshold: float | None,
+    rule: str | None,
+) -> "HookSpec | None":
+    settings = {
+        k: v
+        for k, v in {"beta": beta, "threshold": threshold, "rule": rule}.items()
+        if v is not None
+    }
+    if head_set is not None:
+        if hooks is not None:
+            raise ConfigError("pass either hooks= or head_set=, not both")
+        hooks = ActConfig(HeadSet.load(head_set, model=model), **settings)  # type: ignore[arg-type]
+    elif settings:
+        raise ConfigError(
+            f"{sorted(settings)} set without head_set: pass head_set=PATH (or hooks=ActConfig(...))"
+        )
+    if isinstance(hooks, ActConfig):
+        hooks = hooks.for_model(model)
+    return hooks
+
+
+def _positive_int(value: Any, name: str, hint: str = "") -> int:
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}{hint}")
+    return int(text)
