@@ -20,9 +20,7 @@ from typing import Any, Literal
 
 import torch
 
-from act_lens.act import Hook, act_hooks
-from act_lens.arch import layer_windows
-from act_lens.check import require_pattern_editable
+from act_lens.act import ActConfig, Hook, act_hooks
 from act_lens.core.sinks import SinkRule
 from act_lens.errors import ConfigError
 from act_lens.headset import HeadSet
@@ -59,7 +57,7 @@ def prompt_ids(
 def generate(
     model: Any,
     prompt: str,
-    head_set: HeadSet | None = None,
+    head_set: "HeadSet | Any | None" = None,
     *,
     max_new_tokens: int = 32,
     beta: float = 0.4,
@@ -77,7 +75,10 @@ def generate(
     Args:
         model: a TransformerBridge.
         prompt: the prompt text.
-        head_set: heads to calibrate.
+        head_set: heads to calibrate (ACT with ``beta``/``threshold``/``rule``; a
+            ``method="zerotuning"`` set gets its ZeroTuning hooks), or an intervention config
+            (``ActConfig``, ``ZeroTuningConfig``, ``Compose``): ACT parts follow ``policy``,
+            ZeroTuning scales the first token's attention in every row.
         max_new_tokens: tokens to generate at most.
         beta, threshold, rule: ACT settings.
         policy: ``"prompt"`` or ``"prompt+new"`` (see the module docstring).
@@ -96,25 +97,15 @@ def generate(
         raise ConfigError(f"policy must be 'prompt' or 'prompt+new', got {policy!r}")
     if max_new_tokens < 0:
         raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    head_set = head_set if head_set is not None else HeadSet()
-    if len(head_set):
-        require_pattern_editable(model)
-        head_set.validate(model)
+    config = _as_config(head_set if head_set is not None else HeadSet(), beta, threshold, rule)
+    config = config.for_model(model)
     ids = prompt_ids(model, prompt, chat=chat, system=system)
     n_prompt = len(ids)
     eos = model.tokenizer.eos_token_id
     device = model.cfg.device
     new: list[int] = []
     stops = (stop,) if isinstance(stop, str) else tuple(stop)
-    sink_queries = n_prompt if policy == "prompt" else None
-    calib = act_hooks(
-        head_set,
-        beta=beta,
-        threshold=threshold,
-        rule=rule,
-        sink_queries=sink_queries,
-        windows=layer_windows(model),
-    )
+    calib = generation_hooks(config, n_prompt if policy == "prompt" else None)
     with torch.inference_mode():
         for _ in range(max_new_tokens):
             tokens = torch.tensor([ids + new], device=device)
@@ -127,6 +118,41 @@ def generate(
                 break
     text = model.tokenizer.decode(new, skip_special_tokens=True)
     return Generation(prompt, text, tuple(ids), tuple(new))
+
+
+def _as_config(head_set: Any, beta: float, threshold: float, rule: SinkRule) -> Any:
+    if isinstance(head_set, HeadSet):
+        from act_lens.zerotuning import intervention_for
+
+        if head_set.method == "act":
+            return intervention_for(head_set, beta=beta, threshold=threshold, rule=rule)
+        return intervention_for(head_set)
+    if not hasattr(head_set, "for_model"):
+        raise ConfigError(
+            f"head_set must be a HeadSet or an intervention config (ActConfig, ZeroTuningConfig, "
+            f"Compose), got {type(head_set).__name__}"
+        )
+    return head_set
+
+
+def generation_hooks(config: Any, sink_queries: int | None) -> list[Hook]:
+    """The hooks of one decode step: ACT parts detect sinks on the first ``sink_queries``
+    rows (the prompt; None: every row), any other part is called with no mask (one prompt)."""
+    from act_lens.zerotuning import Compose
+
+    parts = config.parts if isinstance(config, Compose) else (config,)
+    hooks: list[Hook] = []
+    for part in parts:
+        if isinstance(part, ActConfig):
+            hooks += act_hooks(
+                part.head_set, beta=part.beta, threshold=part.threshold, rule=part.rule,
+                redistribute=part.redistribute, windows=part.windows, sink_queries=sink_queries,
+            )  # fmt: skip
+        elif callable(part):
+            hooks += list(part(None))
+        else:
+            hooks += list(part)
+    return hooks
 
 
 def _ends_decoding(tokenizer: Any, new: list[int], stops: Sequence[str]) -> bool:

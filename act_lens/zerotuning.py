@@ -96,6 +96,9 @@ class ZeroTuningConfig:
         self.head_set.validate(model, allow_model_mismatch=allow_model_mismatch)
         return self
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": "zerotuning", "head_set": self.head_set.to_dict(), "gamma": self.value}
+
     def __call__(self, attention_mask: Tensor | None = None) -> HookList:
         return [
             (pattern_hook(layer), zt_pattern_fn(self.head_set.heads[layer], gamma=self.value,
@@ -118,6 +121,9 @@ class Compose:
         if not parts:
             raise ConfigError("Compose needs at least one intervention")
         object.__setattr__(self, "parts", tuple(parts))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"compose": [p.to_dict() if hasattr(p, "to_dict") else "custom" for p in self.parts]}
 
     def for_model(self, model: Any) -> "Compose":
         return Compose(*(p.for_model(model) if hasattr(p, "for_model") else p for p in self.parts))

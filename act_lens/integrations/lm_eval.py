@@ -34,9 +34,9 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         'act_lens.integrations.lm_eval needs lm-evaluation-harness: pip install "act-lens[lm-eval]"'
     ) from err
 
-from act_lens.act import ActConfig, HookSpec, act_hooks
+from act_lens.act import HookSpec
 from act_lens.errors import ConfigError
-from act_lens.generate import Policy, generate, prompt_ids
+from act_lens.generate import Policy, generate, generation_hooks, prompt_ids
 from act_lens.headset import HeadSet
 from act_lens.integrations.lm_eval_requests import (
     cut_at_stop,
@@ -46,6 +46,7 @@ from act_lens.integrations.lm_eval_requests import (
     prefix_token_id,
 )
 from act_lens.scoring import continuation_scores
+from act_lens.zerotuning import intervention_for
 
 
 @register_model("act_lens")
@@ -204,8 +205,8 @@ class ActLensLM(LM):
     def get_model_info(self) -> dict[str, Any]:
         """What lm-eval records in ``results["config"]``: the model and the hooks."""
         hooks: Any = "none" if not self.hooks else "custom"
-        if isinstance(self.hooks, ActConfig):
-            hooks = self.hooks.to_dict()
+        if hasattr(self.hooks, "to_dict"):  # ActConfig, ZeroTuningConfig, Compose
+            hooks = self.hooks.to_dict()  # type: ignore[union-attr]
         return {
             "act_lens_model": str(getattr(self.bridge.cfg, "model_name", "model")),
             "act_lens_hooks": hooks,
@@ -230,21 +231,12 @@ class ActLensLM(LM):
             bar.close()
 
     def _generation_hooks(self, n_prompt: int) -> list:
-        if isinstance(self.hooks, ActConfig):
-            cfg = self.hooks
-            # The decode-step policy of act_lens.generate: sinks from the prompt rows only.
-            return act_hooks(
-                cfg.head_set,
-                beta=cfg.beta,
-                threshold=cfg.threshold,
-                rule=cfg.rule,
-                redistribute=cfg.redistribute,
-                windows=cfg.windows,
-                sink_queries=n_prompt if self.decode_policy == "prompt" else None,
-            )
-        if callable(self.hooks):
-            return list(self.hooks(None))
-        return list(self.hooks or ())
+        if self.hooks is None or (not callable(self.hooks) and not self.hooks):
+            return []
+        if not callable(self.hooks):
+            return list(self.hooks)
+        # The decode-step policy of act_lens.generate: ACT's sinks from the prompt rows only.
+        return generation_hooks(self.hooks, n_prompt if self.decode_policy == "prompt" else None)
 
 
 def _load(spec: str, device: str | None) -> Any:
@@ -271,13 +263,18 @@ def _resolve_hooks(
     if head_set is not None:
         if hooks is not None:
             raise ConfigError("pass either hooks= or head_set=, not both")
-        hooks = ActConfig(HeadSet.load(head_set, model=model), **settings)  # type: ignore[arg-type]
+        loaded = HeadSet.load(head_set, model=model)
+        if loaded.method != "act" and settings:
+            raise ConfigError(
+                f"{sorted(settings)} are ACT settings; {head_set} is a {loaded.method} set"
+            )
+        hooks = intervention_for(loaded, **settings)  # ActConfig, or ZeroTuningConfig by its method
     elif settings:
         raise ConfigError(
             f"{sorted(settings)} set without head_set: pass head_set=PATH (or hooks=ActConfig(...))"
         )
-    if isinstance(hooks, ActConfig):
-        hooks = hooks.for_model(model)
+    if hasattr(hooks, "for_model"):  # ActConfig, ZeroTuningConfig, Compose: checked, windows filled
+        hooks = hooks.for_model(model)  # type: ignore[union-attr]
     return hooks
 
 

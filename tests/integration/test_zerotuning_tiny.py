@@ -117,3 +117,26 @@ def test_cli_search_method_zerotuning_then_eval(tmp_path):
     assert (
         main(["search", *tiny, "--unsupervised", "--out", str(tmp_path / "x")]) == 2
     )  # needs zerotuning
+
+
+def test_generate_takes_zerotuning_and_composed_configs(tiny):
+    from act_lens.generate import generate
+
+    plain = generate(tiny, "The cat", max_new_tokens=6, stop_at_eos=False)
+    assert (
+        generate(
+            tiny, "The cat", ZeroTuningConfig(HS, gamma=1.0), max_new_tokens=6, stop_at_eos=False
+        ).new_tokens
+        == plain.new_tokens
+    )
+    zt = generate(
+        tiny, "The cat", ZeroTuningConfig(HS, gamma=0.0), max_new_tokens=6, stop_at_eos=False
+    )
+    as_set = HeadSet(HS.heads, method="zerotuning", params={"gamma": 0.0})
+    assert (
+        generate(tiny, "The cat", as_set, max_new_tokens=6, stop_at_eos=False).new_tokens
+        == zt.new_tokens
+    )
+    both = generate(tiny, "The cat", Compose(ActConfig(HS, threshold=0.05), ZeroTuningConfig(HS, gamma=0.0)),
+                    max_new_tokens=6, stop_at_eos=False)  # fmt: skip
+    assert len(both.new_tokens) == 6 and n_hooks(tiny) == 0
