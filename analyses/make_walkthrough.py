@@ -62,6 +62,7 @@ from act_lens.figures import (
     plot_attention_map,
     plot_eval_comparison,
     plot_head_effects,
+    plot_selection_curve,
     plot_sink_frequency,
     plot_token_classes,
 )
@@ -241,12 +242,16 @@ assert not torch.equal(raw.scores, cal.scores)
 md("""
 ## 6. Search a head set, then evaluate it
 
-The paper's search: calibrate each candidate head alone on a calibration set and keep the heads
-whose calibration raises the gold log-probability. Here: 24 calibration prompts from the
-`reviews` train split, candidate layers 8-13, and `screen=12`, which first ranks all candidate
-heads by a first-order (attribution) estimate and evaluates only the best 12 exactly. With the
-default `margin=0` every evaluated head with a positive mean gain is kept, noisy ones included
-(`min_z=` asks for a gain of that many standard errors).
+The search calibrates each candidate head alone on a calibration set and scores it by the
+gold label's log-probability after a log-softmax over the label words only (`choice_logprob`,
+what the classification decision compares). The calibration set is class-balanced (equal
+counts per label). Single-head gains do not simply add up, so the default keep-rule is a
+*joint* selection: the helpful heads, in order of gain, are applied together one more at a
+time on a validation half split off the calibration set, and the size with the best
+validation score wins (the curve is in the head set's provenance). Here: 24 calibration
+prompts from the `reviews` train split (12 search, 12 validation), candidate layers 8-13, and
+`screen=12`, which first ranks the candidate heads by a first-order (attribution) estimate and
+evaluates only the best 12 exactly.
 
 Then we evaluate the `reviews` eval split (a fixed subsample of 48, disjoint from the
 calibration prompts) with and without ACT on the found heads. Evaluation batches are padded,
@@ -257,11 +262,14 @@ code("""
 calib = calibration_mix(["reviews"], 24)
 head_set = search_heads(model, calib, layers=range(8, 14), screen=12, progress=False)
 print("found:", head_set.summary())
-print(f"keep rule: {head_set.provenance['keep_rule']} "
-      f"({len(head_set)} kept of {len(head_set.provenance['per_head'])} evaluated exactly)")
-per_head = sorted(head_set.provenance["per_head"].items(), key=lambda kv: -kv[1]["effect"])
-for name, s in per_head[:6]:
-    print(f"  L{name.replace('.', '.H')}: gain {s['effect']:+.3f} +- {s['stderr']:.3f}")
+prov = head_set.provenance
+print(f"keep rule: {prov['keep_rule']}")
+print(f"{len(head_set)} kept of {len(prov['candidate_order'])} candidates "
+      f"({len(prov['per_head'])} evaluated exactly)")
+for row in prov["curve"]:
+    print(f"  {row['size']:2d} heads together: validation choice_logprob {row['choice_logprob']:+.3f}, "
+          f"accuracy {100 * row['accuracy']:.0f}%")
+plot_selection_curve(head_set)
 """)
 
 code("""

@@ -1,7 +1,11 @@
 """Per-model sink census on SST-2 dev prompts, and optionally SST-2 accuracy with a searched head set.
 
     python analyses/model_census.py gemma3-270m [--data ../shared/data] [--n 100]
-        [--eval-limit 200] [--search] [--calib 32] [--screen 30] [--out figures]
+        [--prompts paper] [--eval-limit 300] [--search] [--calib 48] [--screen 30] [--out figures]
+
+The search is the default one (``choice_logprob``, class-balanced calibration, joint selection
+on the validation half), screened to ``--screen`` heads for time; the evaluation adds a random
+head set of the same size and contextual calibration as controls.
 
 Writes ``figures/census_<model>.json``, the census figures (``<model>_*.png``) and
 ``figures/measure_<model>.json`` (timings, hidden-sink head count, accuracies). The census uses
@@ -17,7 +21,9 @@ from typing import Any
 from act_lens import load_model
 from act_lens.act import ActConfig
 from act_lens.arch import layer_windows
+from act_lens.baselines import content_free_scores, contextual_calibration
 from act_lens.census import sink_census
+from act_lens.controls import random_head_set
 from act_lens.evaluate import build_prompts, compare, evaluate, subsample
 from act_lens.figures import save_census_figures
 from act_lens.search import calibration_mix, search_heads
@@ -37,7 +43,8 @@ def main() -> None:
     parser.add_argument(
         "--search", action="store_true", help="search a head set and evaluate with it"
     )
-    parser.add_argument("--calib", type=int, default=32)
+    parser.add_argument("--prompts", choices=("paper", "plain"), default="paper")
+    parser.add_argument("--calib", type=int, default=48)
     parser.add_argument("--screen", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", default="figures")
@@ -55,7 +62,8 @@ def main() -> None:
     model = load_model(args.model)
     result["load_s"] = time.perf_counter() - t0
     result["sliding_layers"] = sorted(layer_windows(model))
-    task = get_task("sst2")
+    task = get_task("sst2", args.prompts)
+    result["prompts"] = args.prompts
     prompts = [p.text for p in build_prompts(task, subsample(task.load(args.data), args.n))]
     t0 = time.perf_counter()
     census = sink_census(model, prompts, batch_size=args.batch_size)
@@ -71,29 +79,32 @@ def main() -> None:
     if args.eval_limit:
         t0 = time.perf_counter()
         base = evaluate(
-            model, "sst2", data=args.data, limit=args.eval_limit, batch_size=args.batch_size
+            model, task, data=args.data, limit=args.eval_limit, batch_size=args.batch_size
         )
         result["eval_s"] = time.perf_counter() - t0
         result["sst2_acc"] = base.accuracy
         save()
         if args.search:
             t0 = time.perf_counter()
-            calib = calibration_mix(["sst2"], args.calib, data=args.data)
+            calib = calibration_mix([task], args.calib, data=args.data)
             heads = search_heads(model, calib, screen=args.screen, batch_size=args.batch_size)
             result["search_s"] = time.perf_counter() - t0
             result["head_set"] = {str(k): list(v) for k, v in heads.heads.items()}
+            result["selected_size"] = heads.provenance["selected_size"]
+            result["candidates"] = len(heads.provenance["candidate_order"])
             heads.save(out / f"headset_{args.model}.json")
-            act = ActConfig(heads, windows=layer_windows(model))
-            treated = evaluate(
-                model,
-                "sst2",
-                data=args.data,
-                limit=args.eval_limit,
-                hooks=act,
-                batch_size=args.batch_size,
+            kw: dict[str, Any] = dict(
+                data=args.data, limit=args.eval_limit, batch_size=args.batch_size
             )
+            treated = evaluate(model, task, hooks=ActConfig(heads), **kw)
+            rand = random_head_set(heads, model.cfg.n_layers, model.cfg.n_heads, seed=0)
+            random_run = evaluate(model, task, hooks=ActConfig(rand), **kw)
+            cc = contextual_calibration(base, content_free_scores(model, task, data=args.data))
             result["sst2_acc_act"] = treated.accuracy
             result["compare"] = str(compare(base, treated))
+            result["random_set"] = str(compare(base, random_run))
+            result["cc"] = str(compare(base, cc))
+            result["act_vs_cc"] = str(compare(cc, treated))
             save()
 
 
