@@ -52,25 +52,38 @@ _EXPORTS: dict[str, str] = {
     "get_task": "act_lens.tasks",
     "task_names": "act_lens.tasks",
     "tiny_model": "act_lens.tiny",
+    "ZeroTuningConfig": "act_lens.zerotuning",
+    "Compose": "act_lens.zerotuning",
+    "scale_initial_attention": "act_lens.core.zerotuning",
+    "zerotuning_search": "act_lens.zerotuning_search",
+    "SinkSettings": "act_lens.settings",
+    "Selection": "act_lens.search",
+    "Halving": "act_lens.halving",
+    "random_head_set": "act_lens.controls",
 }
 
 __all__ = [
     "__version__",
     "ActConfig",
     "ActLensError",
+    "Compose",
     "ConfigError",
     "DataError",
     "EvalResult",
+    "Halving",
     "HeadEffects",
     "HeadSet",
     "HeadSetError",
     "ModelLoadError",
     "PairedComparison",
     "PatternNotEditableError",
+    "Selection",
     "ShapeError",
     "SinkCensus",
     "SinkRecorder",
+    "SinkSettings",
     "Strategy",
+    "ZeroTuningConfig",
     "act_hooks",
     "calibrate_pattern",
     "calibrated",
@@ -87,12 +100,15 @@ __all__ = [
     "head_effects",
     "head_effects_naive",
     "load_model",
+    "random_head_set",
+    "scale_initial_attention",
     "screen_heads",
     "search_heads",
     "sink_census",
     "sink_scores",
     "task_names",
     "tiny_model",
+    "zerotuning_search",
 ]
 
 
@@ -128,9 +144,11 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from act_lens.baselines import content_free_scores, contextual_calibration
     from act_lens.census import SinkCensus, sink_census
     from act_lens.check import check_pattern_editable
+    from act_lens.controls import random_head_set
     from act_lens.core.calibrate import calibrate_pattern
     from act_lens.core.sinks import detect_sinks, sink_scores
     from act_lens.core.token_classes import classify_token
+    from act_lens.core.zerotuning import scale_initial_attention
     from act_lens.effects import HeadEffects
     from act_lens.errors import (
         ActLensError,
@@ -143,11 +161,15 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     )
     from act_lens.evaluate import EvalResult, compare, evaluate
     from act_lens.generate import generate
+    from act_lens.halving import Halving
     from act_lens.headset import HeadSet
     from act_lens.loading import load_model
     from act_lens.recorder import SinkRecorder
-    from act_lens.search import calibration_mix, screen_heads, search_heads
+    from act_lens.search import Selection, calibration_mix, screen_heads, search_heads
+    from act_lens.settings import SinkSettings
     from act_lens.stats import PairedComparison
     from act_lens.strategies import Strategy
     from act_lens.tasks import get_task, task_names
     from act_lens.tiny import tiny_model
+    from act_lens.zerotuning import Compose, ZeroTuningConfig
+    from act_lens.zerotuning_search import zerotuning_search
