@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from act_lens import figures
-from act_lens.census import SinkCensus
+from act_lens.analysis.census import SinkCensus
+from act_lens.analysis.effects import HeadEffects
+from act_lens.app import figures
 from act_lens.core.token_classes import TOKEN_CLASSES
-from act_lens.effects import HeadEffects
 from act_lens.errors import ConfigError, DataError
 
 TOKENS = ["<s>", "Sentence", ":", " fine", ".", "\n", "Sent", "iment", ":"]
@@ -207,7 +207,7 @@ def test_figures_never_touch_a_model():
     assert not roots & {"transformer_lens", "transformers"}
     assert "matplotlib.pyplot" not in imported and "run_with_hooks" not in source
     code = (
-        "import sys, act_lens.figures\n"
+        "import sys, act_lens.app.figures\n"
         "bad = [m for m in ('transformer_lens', 'transformers', 'matplotlib.pyplot') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
@@ -217,8 +217,8 @@ def test_figures_never_touch_a_model():
 def test_selection_curve_and_halving_rounds_draw_their_provenance(tmp_path):
     import numpy as np
 
-    from act_lens.figures import plot_halving_rounds, plot_selection_curve
-    from act_lens.headset import HeadSet
+    from act_lens.app.figures import plot_halving_rounds, plot_selection_curve
+    from act_lens.hooks.headset import HeadSet
 
     curve = [{"size": k, "choice_logprob": v, "stderr": 0.01, "accuracy": 0.5}
              for k, v in [(0, -0.6), (1, -0.5), (2, -0.4), (4, -0.45)]]  # fmt: skip

@@ -1,0 +1,6 @@
+"""app: the ``act-lens`` command and what it writes.
+
+Argument parsing and the resolved ``RunConfig``, the input checks that run before torch is
+imported (``preflight``), the pipeline of each subcommand, ``report.md`` and the figures (drawn
+from saved results, never from a model). May import every other layer.
+"""
