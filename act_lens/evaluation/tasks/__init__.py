@@ -2,7 +2,8 @@
 
 Every task of the paper (9 classification, 8 multiple choice) reads the raw files of a
 directory laid out like ``shared/data``; the built-in ``reviews`` task ships with the
-package and needs no data.
+package and needs no data. Tasks are data (no torch, no model). May import:
+``act_lens.errors`` only.
 
 Example:
     >>> from act_lens.evaluation.tasks import get_task
