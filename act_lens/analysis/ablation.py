@@ -291,10 +291,10 @@ def _ablated_pass(
     """Metrics of one clean batch with each of ``heads`` ablated alone (one replica per head)."""
     layer, times, b = clean.layer, len(heads), clean.hidden.shape[0]
     row_heads = heads.repeat_interleave(b)  # rows head-major: replica r ablates heads[r // b]
-    ctx = _context(
-        settings,
+    ctx = AblationContext(
         layer,
         clean.mask.repeat(times, 1),
+        settings,
         None if head_means is None else head_means[layer].to(clean.hidden.device),
     )
     kwargs = {
@@ -307,21 +307,6 @@ def _ablated_pass(
         hidden = _run_blocks(model, clean.hidden.repeat(times, 1, 1), kwargs, layer, n_layers)
         lp = _last_logprobs(model, hidden).cpu()
     return metric_values(lp, *data.choice_tensor(list(clean.index) * times))
-
-
-def _context(
-    settings: SinkSettings, layer: int, mask: Tensor | None, head_means: Tensor | None
-) -> AblationContext:
-    return AblationContext(
-        layer,
-        mask,
-        settings.beta,
-        settings.threshold,
-        settings.rule,
-        settings.redistribute,
-        head_means,
-        window=settings.window(layer),
-    )
 
 
 def _recorded(settings: SinkSettings) -> dict[str, Any]:
@@ -371,7 +356,7 @@ def head_effects_naive(
     )
     for li, layer in enumerate(layers):
         for hi, head in enumerate(heads_l):
-            ctx = _context(settings, layer, None, head_means[layer])
+            ctx = AblationContext(layer, None, settings, head_means[layer])
             hook = _strategy_hook(strat, torch.tensor([head]), ctx)
             for i, toks in enumerate(data.tokens):
                 with torch.inference_mode():

@@ -13,11 +13,11 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from act_lens.core.sinks import SinkRule
+from act_lens.core.settings import SinkRule, SinkSettings, resolve_settings
 from act_lens.core.token_classes import TOKEN_CLASSES, classify_token
 from act_lens.errors import ConfigError, DataError
 from act_lens.evaluation.batching import encode, make_batches, pad_id_of
-from act_lens.hooks.arch import layer_windows
+from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.recorder import SinkRecorder
 from act_lens.io import atomic_write_text
 
@@ -132,8 +132,9 @@ def sink_census(
     prompts: Sequence[str],
     *,
     layers: Sequence[int] | None = None,
-    threshold: float = 0.1,
-    rule: SinkRule = "mean",
+    settings: SinkSettings | None = None,
+    threshold: float | None = None,
+    rule: SinkRule | None = None,
     batch_size: int = 8,
     example_index: int | None = 0,
     add_special_tokens: bool = True,
@@ -145,7 +146,9 @@ def sink_census(
         model: a TransformerBridge.
         prompts: prompt texts (tokenized with the model's tokenizer).
         layers: layers to record (default: all).
-        threshold, rule: the sink rule (``detect_sinks``).
+        settings: the sink rule (``threshold``, ``rule``; default: method.md's); the model's
+            sliding windows are filled in when ``settings.windows`` is None.
+        threshold, rule: keyword conveniences on top of ``settings``.
         batch_size: prompts per forward (left-padded, sorted by length).
         example_index: prompt whose head-averaged maps are kept for figures (None: none).
         add_special_tokens: let the tokenizer add its BOS.
@@ -163,7 +166,7 @@ def sink_census(
     n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
     layers = tuple(range(n_layers)) if layers is None else tuple(layers)
     # Sliding-window layers score each key over the queries that can see it (act_lens.hooks.arch).
-    windows = layer_windows(model)
+    settings = fill_windows(resolve_settings(settings, threshold=threshold, rule=rule), model)
     tok = model.tokenizer
     ids = encode(tok, list(prompts), add_special_tokens=add_special_tokens)
     specials = set(getattr(tok, "all_special_ids", []) or [])
@@ -180,13 +183,7 @@ def sink_census(
     device = model.cfg.device
     for batch in make_batches(ids, batch_size, pad_id_of(tok)):
         want_example = example_index is not None and example_index in batch.index
-        rec = SinkRecorder(
-            layers,
-            threshold=threshold,
-            rule=rule,
-            keep_patterns=keep if want_example else {},
-            windows=windows,
-        )
+        rec = SinkRecorder(layers, settings, keep_patterns=keep if want_example else {})
         with torch.inference_mode():
             model.run_with_hooks(
                 batch.tokens.to(device),
@@ -238,8 +235,8 @@ def sink_census(
         model=str(getattr(model.cfg, "model_name", "model")),
         n_prompts=len(prompts),
         layers=layers,
-        threshold=threshold,
-        rule=rule,
+        threshold=settings.threshold,
+        rule=settings.rule,
         hidden_sink_freq=has_hidden / n,
         first_mass=first_mass / n,
         hidden_mass=hidden_mass / n,

@@ -7,6 +7,8 @@ both import it without importing each other.
 from dataclasses import dataclass, field
 from typing import Any
 
+from act_lens.core.settings import SinkSettings
+
 DEFAULT_TASK = "reviews"
 
 
@@ -47,3 +49,8 @@ class RunConfig:
     batch_size: int = 8
     out: str = "runs/act_lens"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sink_settings(self) -> SinkSettings:
+        """How this run finds and calibrates sinks: the one object every step is given."""
+        return SinkSettings(beta=self.beta, threshold=self.threshold, rule=self.rule)  # type: ignore[arg-type]

@@ -9,7 +9,6 @@ from act_lens.analysis.effects import RENAMED, HeadEffects
 from act_lens.analysis.search import Selection, calibration_mix, search_heads
 from act_lens.app.config import RunConfig
 from act_lens.app.report import render_report, results_table
-from act_lens.core.settings import SinkSettings
 from act_lens.errors import ConfigError
 from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
 from act_lens.evaluation.controls import random_head_set
@@ -37,10 +36,6 @@ def _task(cfg: RunConfig, name: str) -> Task:
     return get_task(name, cfg.prompts)
 
 
-def _settings(cfg: RunConfig) -> SinkSettings:
-    return SinkSettings(beta=cfg.beta, threshold=cfg.threshold, rule=cfg.rule)  # type: ignore[arg-type]
-
-
 def _census(cfg: RunConfig, model: Any, out: Path) -> SinkCensus:
     prompts = []
     for name in cfg.tasks:
@@ -48,13 +43,7 @@ def _census(cfg: RunConfig, model: Any, out: Path) -> SinkCensus:
         # The census needs far fewer prompts than the evaluation.
         examples = subsample(task.load(_data(cfg), task.eval_split), min(cfg.limit or 64, 64))
         prompts += [task.build(e).text for e in examples]
-    census = sink_census(
-        model,
-        prompts,
-        threshold=cfg.threshold,
-        rule=cfg.rule,  # type: ignore[arg-type]
-        batch_size=cfg.batch_size,
-    )
+    census = sink_census(model, prompts, settings=cfg.sink_settings, batch_size=cfg.batch_size)
     census.save(out / "census.json")
     _figures_census(census, out)
     return census
@@ -111,7 +100,7 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
         layers=cfg.layers,
         metric=cfg.metric,
         select=selection,
-        settings=_settings(cfg),
+        settings=cfg.sink_settings,
         screen=cfg.screen,
         schedule=cfg.schedule,  # type: ignore[arg-type]
         batch_size=cfg.batch_size,
@@ -161,7 +150,7 @@ def _intervention(cfg: RunConfig, head_set: HeadSet) -> Any:
     """The hook factory a head set stands for (its method; ACT with the run's sink settings)."""
     if head_set.method == "zerotuning":
         return ZeroTuningConfig(head_set)
-    return ActConfig.from_settings(head_set, _settings(cfg))
+    return ActConfig(head_set, cfg.sink_settings)
 
 
 def _cc_prior(

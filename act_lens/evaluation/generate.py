@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import torch
 
-from act_lens.core.sinks import SinkRule
+from act_lens.core.settings import SinkRule, SinkSettings
 from act_lens.errors import ConfigError
 from act_lens.hooks.act import ActConfig, act_hooks
 from act_lens.hooks.headset import HeadSet
@@ -62,9 +62,10 @@ def generate(
     head_set: "HeadSet | Any | None" = None,
     *,
     max_new_tokens: int = 32,
-    beta: float = 0.4,
-    threshold: float = 0.1,
-    rule: SinkRule = "mean",
+    settings: SinkSettings | None = None,
+    beta: float | None = None,
+    threshold: float | None = None,
+    rule: SinkRule | None = None,
     policy: Policy = "prompt",
     chat: bool = False,
     system: str | None = None,
@@ -77,12 +78,13 @@ def generate(
     Args:
         model: a TransformerBridge.
         prompt: the prompt text.
-        head_set: heads to calibrate (ACT with ``beta``/``threshold``/``rule``; a
+        head_set: heads to calibrate (ACT with ``settings``; a
             ``method="zerotuning"`` set gets its ZeroTuning hooks), or an intervention config
             (``ActConfig``, ``ZeroTuningConfig``, ``Compose``): ACT parts follow ``policy``,
             ZeroTuning scales the first token's attention in every row.
         max_new_tokens: tokens to generate at most.
-        beta, threshold, rule: ACT settings.
+        settings: how ACT finds and calibrates sinks (default: method.md's).
+        beta, threshold, rule: keyword conveniences on top of ``settings``.
         policy: ``"prompt"`` or ``"prompt+new"`` (see the module docstring).
         chat: wrap the prompt in the chat template.
         system: optional system message for ``chat``.
@@ -99,7 +101,11 @@ def generate(
         raise ConfigError(f"policy must be 'prompt' or 'prompt+new', got {policy!r}")
     if max_new_tokens < 0:
         raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    config = _as_config(head_set if head_set is not None else HeadSet(), beta, threshold, rule)
+    head_set = head_set if head_set is not None else HeadSet()
+    if isinstance(head_set, HeadSet) and head_set.method == "act":
+        config: Any = ActConfig(head_set, settings, beta=beta, threshold=threshold, rule=rule)
+    else:
+        config = _as_config(head_set)
     config = config.for_model(model)
     ids = prompt_ids(model, prompt, chat=chat, system=system)
     n_prompt = len(ids)
@@ -122,10 +128,8 @@ def generate(
     return Generation(prompt, text, tuple(ids), tuple(new))
 
 
-def _as_config(head_set: Any, beta: float, threshold: float, rule: SinkRule) -> Any:
+def _as_config(head_set: Any) -> Any:
     if isinstance(head_set, HeadSet):
-        if head_set.method == "act":
-            return intervention_for(head_set, beta=beta, threshold=threshold, rule=rule)
         return intervention_for(head_set)
     if not hasattr(head_set, "for_model"):
         raise ConfigError(
@@ -142,10 +146,7 @@ def generation_hooks(config: Any, sink_queries: int | None) -> list[Hook]:
     hooks: list[Hook] = []
     for part in parts:
         if isinstance(part, ActConfig):
-            hooks += act_hooks(
-                part.head_set, beta=part.beta, threshold=part.threshold, rule=part.rule,
-                redistribute=part.redistribute, windows=part.windows, sink_queries=sink_queries,
-            )  # fmt: skip
+            hooks += act_hooks(part.head_set, part.settings, sink_queries=sink_queries)
         elif callable(part):
             hooks += list(part(None))
         else:

@@ -13,11 +13,11 @@ import torch
 from jaxtyping import Float, Shaped
 from torch import Tensor
 
-from act_lens.core.calibrate import Redistribute, calibrate_pattern
-from act_lens.core.settings import SinkSettings
-from act_lens.core.sinks import SinkRule, detect_sinks
-from act_lens.errors import ShapeError
-from act_lens.hooks.arch import layer_windows
+from act_lens.core.calibrate import calibrate_pattern
+from act_lens.core.settings import Redistribute, SinkRule, SinkSettings, resolve_settings
+from act_lens.core.sinks import detect_sinks
+from act_lens.errors import ConfigError, ShapeError
+from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.check import require_pattern_editable
 from act_lens.hooks.headset import HeadSet
 from act_lens.hooks.names import pattern_hook
@@ -26,10 +26,15 @@ from act_lens.hooks.spec import HookList
 
 @dataclass(frozen=True)
 class ActConfig:
-    """ACT settings; calling it with an attention mask gives the hooks for that batch.
+    """ACT on a head set with one ``SinkSettings``; calling it with an attention mask gives the
+    hooks for that batch.
 
-    ``windows``: ``{layer: sliding-window size}`` of the model's local layers
-    (``act_lens.hooks.arch.layer_windows(model)``); None or missing layers: global attention.
+    Args:
+        head_set: the heads to calibrate.
+        settings: how sinks are found and calibrated (default: method.md's).
+        beta, threshold, rule, redistribute, windows: keyword conveniences applied on top of
+            ``settings`` (``windows``: ``{layer: sliding-window size}`` of the model's local
+            layers, filled in by :meth:`for_model`; missing layers: global attention).
 
     Example:
         >>> cfg = ActConfig(HeadSet({2: [0, 3]}), beta=0.4)
@@ -38,51 +43,74 @@ class ActConfig:
     """
 
     head_set: HeadSet
-    beta: float = 0.4
-    threshold: float = 0.1
-    rule: SinkRule = "mean"
-    redistribute: Redistribute = "all"
-    windows: Mapping[int, int] | None = None
+    settings: SinkSettings
 
-    def __post_init__(self) -> None:
-        _ = self.settings  # validates the values (SinkSettings raises ConfigError)
+    def __init__(
+        self,
+        head_set: HeadSet,
+        settings: SinkSettings | None = None,
+        *,
+        beta: float | None = None,
+        threshold: float | None = None,
+        rule: SinkRule | None = None,
+        redistribute: Redistribute | None = None,
+        windows: Mapping[int, int] | None = None,
+    ) -> None:
+        if settings is not None and not isinstance(settings, SinkSettings):
+            raise ConfigError(
+                f"ActConfig(head_set, settings): settings must be a SinkSettings, got "
+                f"{settings!r}; pass beta=..., threshold=... as keywords"
+            )
+        object.__setattr__(self, "head_set", head_set)
+        object.__setattr__(
+            self,
+            "settings",
+            resolve_settings(
+                settings,
+                beta=beta,
+                threshold=threshold,
+                rule=rule,
+                redistribute=redistribute,
+                windows=windows,
+            ),
+        )
+
+    # The settings under their own names, as before the settings object.
+    @property
+    def beta(self) -> float:
+        return self.settings.beta
 
     @property
-    def settings(self) -> SinkSettings:
-        """The sink settings of this config (everything but the head set)."""
-        return SinkSettings(self.beta, self.threshold, self.rule, self.redistribute, self.windows)
+    def threshold(self) -> float:
+        return self.settings.threshold
+
+    @property
+    def rule(self) -> SinkRule:
+        return self.settings.rule
+
+    @property
+    def redistribute(self) -> Redistribute:
+        return self.settings.redistribute
+
+    @property
+    def windows(self) -> Mapping[int, int] | None:
+        return self.settings.windows
 
     @classmethod
     def from_settings(cls, head_set: HeadSet, settings: SinkSettings) -> "ActConfig":
-        return cls(
-            head_set,
-            settings.beta,
-            settings.threshold,
-            settings.rule,
-            settings.redistribute,
-            settings.windows,
-        )
+        return cls(head_set, settings)
 
     def for_model(self, model: Any, *, allow_model_mismatch: bool = False) -> "ActConfig":
         """Checked against ``model`` (pattern editable, heads in range, made for it), with the
         model's sliding windows filled in when not given. ``evaluate`` calls this itself."""
-        from dataclasses import replace
-
         if len(self.head_set):
             require_pattern_editable(model)
         self.head_set.validate(model, allow_model_mismatch=allow_model_mismatch)
-        return self if self.windows is not None else replace(self, windows=layer_windows(model))
+        filled = fill_windows(self.settings, model)
+        return self if filled is self.settings else ActConfig(self.head_set, filled)
 
     def __call__(self, attention_mask: Tensor | None = None) -> HookList:
-        return act_hooks(
-            self.head_set,
-            beta=self.beta,
-            threshold=self.threshold,
-            rule=self.rule,
-            attention_mask=attention_mask,
-            redistribute=self.redistribute,
-            windows=self.windows,
-        )
+        return act_hooks(self.head_set, self.settings, attention_mask=attention_mask)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -99,20 +127,26 @@ class ActConfig:
 
 def act_pattern_fn(
     heads: Sequence[int],
+    settings: SinkSettings | None = None,
     *,
-    beta: float = 0.4,
-    threshold: float = 0.1,
-    rule: SinkRule = "mean",
+    beta: float | None = None,
+    threshold: float | None = None,
+    rule: SinkRule | None = None,
+    redistribute: Redistribute | None = None,
     attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
-    redistribute: Redistribute = "all",
     sink_queries: int | None = None,
     window: int | None = None,
 ) -> Callable[..., Tensor]:
-    """The hook function calibrating ``heads`` of one layer's pattern.
+    """The hook function calibrating ``heads`` of one layer's pattern with ``settings``
+    (``beta``, ``threshold``, ``rule``, ``redistribute``: keyword conveniences on top).
 
-    ``sink_queries``: detect sinks from the first ``sink_queries`` query rows only (the prompt,
-    in generation); None uses every row. Calibration applies to every row either way.
+    ``window``: this layer's sliding-window size (None: global attention). ``sink_queries``:
+    detect sinks from the first ``sink_queries`` query rows only (the prompt, in generation);
+    None uses every row. Calibration applies to every row either way.
     """
+    s = resolve_settings(
+        settings, beta=beta, threshold=threshold, rule=rule, redistribute=redistribute
+    )
     head_idx = torch.tensor(sorted(set(heads)), dtype=torch.long)
 
     def hook_fn(
@@ -139,13 +173,13 @@ def act_pattern_fn(
             detect_on = sub[:, :, :sink_queries, :sink_queries]
             detect_mask = None if mask is None else mask[:, :sink_queries]
         sinks = detect_sinks(
-            detect_on, threshold=threshold, rule=rule, attention_mask=detect_mask, window=window
+            detect_on, threshold=s.threshold, rule=s.rule, attention_mask=detect_mask, window=window
         )
         if sinks.shape[-1] < sub.shape[-1]:
             pad = sinks.new_zeros(*sinks.shape[:-1], sub.shape[-1] - sinks.shape[-1])
             sinks = torch.cat([sinks, pad], dim=-1)
         calibrated = calibrate_pattern(
-            sub, sinks, beta=beta, attention_mask=mask, redistribute=redistribute
+            sub, sinks, beta=s.beta, attention_mask=mask, redistribute=s.redistribute
         )
         return calibrated if every_head else pattern.index_copy(1, idx, calibrated)
 
@@ -154,14 +188,15 @@ def act_pattern_fn(
 
 def act_hooks(
     head_set: HeadSet,
+    settings: SinkSettings | None = None,
     *,
-    beta: float = 0.4,
-    threshold: float = 0.1,
-    rule: SinkRule = "mean",
-    attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
-    redistribute: Redistribute = "all",
-    sink_queries: int | None = None,
+    beta: float | None = None,
+    threshold: float | None = None,
+    rule: SinkRule | None = None,
+    redistribute: Redistribute | None = None,
     windows: Mapping[int, int] | None = None,
+    attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
+    sink_queries: int | None = None,
 ) -> HookList:
     """``(hook_name, fn)`` pairs that apply ACT to the heads of ``head_set``.
 
@@ -171,12 +206,14 @@ def act_hooks(
 
     Args:
         head_set: the heads to calibrate.
-        beta, threshold, rule, redistribute: as in ``calibrate_pattern``/``detect_sinks``.
+        settings: how sinks are found and calibrated (default: method.md's). Its ``windows``
+            (``{layer: sliding-window size}`` of local-attention layers,
+            ``act_lens.hooks.arch.layer_windows(model)``) make sink scores there count only
+            the queries that can see each key; None: every layer is global.
+        beta, threshold, rule, redistribute, windows: keyword conveniences on top of
+            ``settings``.
         attention_mask: the batch's mask when it is padded (pad rows/keys are then ignored).
         sink_queries: detect sinks on the first ``sink_queries`` rows only (generation policy).
-        windows: ``{layer: sliding-window size}`` for local-attention layers
-            (``act_lens.hooks.arch.layer_windows(model)``); sink scores there count only the queries
-            that can see each key. None: every layer is global.
 
     Example:
         >>> hooks = act_hooks(HeadSet({3: [1, 4]}), beta=0.4)
@@ -185,20 +222,23 @@ def act_hooks(
     """
     if not isinstance(head_set, HeadSet):
         head_set = HeadSet(head_set)
-    ActConfig(head_set, beta, threshold, rule, redistribute, windows)  # validates the settings
-    windows = windows or {}
+    settings = resolve_settings(
+        settings,
+        beta=beta,
+        threshold=threshold,
+        rule=rule,
+        redistribute=redistribute,
+        windows=windows,
+    )
     return [
         (
             pattern_hook(layer),
             act_pattern_fn(
                 head_set.heads[layer],
-                beta=beta,
-                threshold=threshold,
-                rule=rule,
+                settings,
                 attention_mask=attention_mask,
-                redistribute=redistribute,
                 sink_queries=sink_queries,
-                window=windows.get(layer),
+                window=settings.window(layer),
             ),
         )
         for layer in head_set.layers

@@ -19,9 +19,9 @@ for it. act_lens keeps every definition *per visible pair*:
 
 When every prompt is shorter than the window (all SST-2 prompts here, for example) these are
 exactly the global-layer definitions. ``layer_windows`` returns ``{layer: window}`` for the
-local layers only; pass it as ``windows=`` to ``SinkRecorder``, ``act_hooks`` and
-``ActConfig`` (``sink_census``, ``head_effects``, ``screen_heads`` and ``search_heads`` look it
-up themselves).
+local layers only; :func:`fill_windows` puts it into a ``SinkSettings`` (``sink_census``,
+``head_effects``, ``screen_heads``, ``search_heads`` and ``ActConfig.for_model`` do so
+themselves).
 """
 
 from dataclasses import replace

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import Tensor
 
-from act_lens.core.sinks import SinkRule
+from act_lens.core.settings import Redistribute, SinkRule, SinkSettings
 from act_lens.errors import ConfigError
 from act_lens.hooks.act import ActConfig
 from act_lens.hooks.headset import HeadSet
@@ -55,14 +55,14 @@ class Compose:
         return out
 
 
-def intervention_for(head_set: HeadSet, **act_settings: Any) -> Any:
+def intervention_for(head_set: HeadSet, settings: SinkSettings | None = None) -> Any:
     """The hook factory a head set stands for: ``ActConfig`` or ``ZeroTuningConfig``.
 
-    ``act_settings`` (beta, threshold, rule, redistribute) apply to ACT sets only.
+    ``settings`` (default: method.md's) apply to ACT sets only.
     """
     if head_set.method == "zerotuning":
         return ZeroTuningConfig(head_set)
-    return ActConfig(head_set, **act_settings)
+    return ActConfig(head_set, settings)
 
 
 @contextmanager
@@ -70,28 +70,36 @@ def calibrated(
     model: Any,
     head_set: "HeadSet | Any",
     *,
-    beta: float = 0.4,
-    threshold: float = 0.1,
-    rule: SinkRule = "mean",
-    redistribute: str = "all",
+    settings: SinkSettings | None = None,
+    beta: float | None = None,
+    threshold: float | None = None,
+    rule: SinkRule | None = None,
+    redistribute: Redistribute | None = None,
     allow_model_mismatch: bool = False,
 ) -> Iterator[Any]:
     """Apply ACT (or any intervention config) to ``model`` inside a ``with`` block; the hooks
     are always removed afterwards.
 
-    ``head_set``: a HeadSet (ACT with the keyword settings; a ``method="zerotuning"`` set gets
-    its ZeroTuning hooks), or a config such as ``ActConfig``, ``ZeroTuningConfig`` or
-    ``Compose``. For unpadded inputs (one prompt, or equal-length prompts); padded batches need
+    ``head_set``: a HeadSet (ACT with ``settings``, default method.md's, and the keyword
+    conveniences on top; a ``method="zerotuning"`` set gets its ZeroTuning hooks), or a
+    config such as ``ActConfig``, ``ZeroTuningConfig`` or ``Compose``. For unpadded inputs (one prompt, or equal-length prompts); padded batches need
     the mask: use the config as ``evaluate(..., hooks=config)``.
 
     Example:
         >>> with calibrated(model, HeadSet({3: [1]})):    # doctest: +SKIP
         ...     logits = model(tokens)
     """
-    if isinstance(head_set, HeadSet):
-        config: Any = intervention_for(
-            head_set, beta=beta, threshold=threshold, rule=rule, redistribute=redistribute
+    if isinstance(head_set, HeadSet) and head_set.method == "act":
+        config: Any = ActConfig(
+            head_set,
+            settings,
+            beta=beta,
+            threshold=threshold,
+            rule=rule,
+            redistribute=redistribute,
         )
+    elif isinstance(head_set, HeadSet):
+        config = intervention_for(head_set)
     else:
         config = head_set
     if hasattr(config, "head_set"):  # ActConfig, ZeroTuningConfig

@@ -6,14 +6,15 @@ with layers x heads x N^2.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from act_lens.core.masks import first_real_onehot, real_keys
-from act_lens.core.sinks import SinkRule, detect_sinks, head_statistics, sink_scores
+from act_lens.core.settings import SinkRule, SinkSettings, resolve_settings
+from act_lens.core.sinks import detect_sinks, head_statistics, sink_scores
 from act_lens.hooks.names import layer_of, pattern_hook
 from act_lens.hooks.spec import HookList
 
@@ -39,11 +40,12 @@ class SinkRecorder:
 
     Args:
         layers: layers to record (None: every layer the model has, resolved at hook time).
-        threshold, rule: the sink rule (as ``detect_sinks``).
+        settings: the sink rule (``threshold``, ``rule``) and the sliding-window size per layer
+            (``windows``, for models with local attention layers; layers not in it are global);
+            default: method.md's, every layer global.
         keep_patterns: ``{layer: heads or None}`` whose full patterns are kept (None heads: all).
         query_window: keep only these query rows of kept patterns (e.g. ``slice(-16, None)``).
-        windows: sliding-window size per layer, for models with local attention layers
-            (``act_lens.hooks.arch.layer_windows(model)``; layers not in it are global).
+        threshold, rule, windows: keyword conveniences on top of ``settings``.
 
     Example:
         >>> rec = SinkRecorder(layers=[0, 1])
@@ -53,12 +55,27 @@ class SinkRecorder:
     """
 
     layers: Sequence[int]
-    threshold: float = 0.1
-    rule: SinkRule = "mean"
-    keep_patterns: Mapping[int, Sequence[int] | None] = field(default_factory=dict)
-    query_window: slice | None = None
-    windows: Mapping[int, int] = field(default_factory=dict)
-    records: dict[int, list[LayerRecord]] = field(default_factory=dict)
+    settings: SinkSettings
+    keep_patterns: Mapping[int, Sequence[int] | None]
+    query_window: slice | None
+    records: dict[int, list[LayerRecord]]
+
+    def __init__(
+        self,
+        layers: Sequence[int],
+        settings: SinkSettings | None = None,
+        *,
+        keep_patterns: Mapping[int, Sequence[int] | None] | None = None,
+        query_window: slice | None = None,
+        threshold: float | None = None,
+        rule: SinkRule | None = None,
+        windows: Mapping[int, int] | None = None,
+    ) -> None:
+        self.layers = layers
+        self.settings = resolve_settings(settings, threshold=threshold, rule=rule, windows=windows)
+        self.keep_patterns = keep_patterns if keep_patterns is not None else {}
+        self.query_window = query_window
+        self.records = {}
 
     def hooks(self, attention_mask: Tensor | None = None) -> HookList:
         """``(hook_name, fn)`` pairs for one batch (pass its mask when padded); registers nothing."""
@@ -81,12 +98,12 @@ class SinkRecorder:
         return record
 
     def _reduce(self, layer: int, pattern: Tensor, attention_mask: Tensor | None) -> LayerRecord:
-        window = self.windows.get(layer)
+        window = self.settings.window(layer)
         scores = sink_scores(pattern, attention_mask, window=window)
         sinks = detect_sinks(
             pattern,
-            threshold=self.threshold,
-            rule=self.rule,
+            threshold=self.settings.threshold,
+            rule=self.settings.rule,
             attention_mask=attention_mask,
             keep_first=False,
             window=window,

@@ -6,30 +6,51 @@
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from act_lens.core.calibrate import calibrate_pattern
+from act_lens.core.settings import Redistribute, SinkRule, SinkSettings
 from act_lens.core.sinks import detect_sinks
 from act_lens.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class AblationContext:
-    """What a strategy may use besides the activation."""
+    """What a strategy may use besides the activation.
+
+    ``beta``, ``threshold``, ``rule``, ``redistribute`` and ``window`` (this layer's sliding
+    window, None: global attention) read ``settings``.
+    """
 
     layer: int
     attention_mask: Tensor | None  # [rows, key_pos]
-    beta: float = 0.4
-    threshold: float = 0.1
-    rule: str = "mean"
-    redistribute: str = "all"
+    settings: SinkSettings = field(default_factory=SinkSettings)
     head_means: Tensor | None = None  # [head_index, d_head] mean z of this layer (mean_head)
     extra: dict[str, Any] = field(default_factory=dict)
-    window: int | None = None  # sliding-window size of this layer (None: global attention)
+
+    @property
+    def beta(self) -> float:
+        return self.settings.beta
+
+    @property
+    def threshold(self) -> float:
+        return self.settings.threshold
+
+    @property
+    def rule(self) -> SinkRule:
+        return self.settings.rule
+
+    @property
+    def redistribute(self) -> Redistribute:
+        return self.settings.redistribute
+
+    @property
+    def window(self) -> int | None:
+        return self.settings.window(self.layer)
 
 
 StrategyFn = Callable[[Tensor, Tensor, AblationContext], Tensor]
@@ -56,7 +77,7 @@ def act_strategy(x: Tensor, heads: Tensor, ctx: AblationContext) -> Tensor:
     sinks = detect_sinks(
         one,
         threshold=ctx.threshold,
-        rule=ctx.rule,  # type: ignore[arg-type]
+        rule=ctx.rule,
         attention_mask=ctx.attention_mask,
         window=ctx.window,
     )
@@ -65,7 +86,7 @@ def act_strategy(x: Tensor, heads: Tensor, ctx: AblationContext) -> Tensor:
         sinks,
         beta=ctx.beta,
         attention_mask=ctx.attention_mask,
-        redistribute=ctx.redistribute,  # type: ignore[arg-type]
+        redistribute=ctx.redistribute,
     )
     out = x.clone()
     out[rows, heads] = calibrated[:, 0]
@@ -74,9 +95,7 @@ def act_strategy(x: Tensor, heads: Tensor, ctx: AblationContext) -> Tensor:
 
 def zero_sinks_strategy(x: Tensor, heads: Tensor, ctx: AblationContext) -> Tensor:
     """ACT with ``beta=0``: the head's hidden sinks get no attention at all."""
-    from dataclasses import replace
-
-    return act_strategy(x, heads, replace(ctx, beta=0.0))
+    return act_strategy(x, heads, replace(ctx, settings=replace(ctx.settings, beta=0.0)))
 
 
 def head_off_strategy(x: Tensor, heads: Tensor, ctx: AblationContext) -> Tensor:

@@ -34,6 +34,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         'act_lens.integrations.lm_eval needs lm-evaluation-harness: pip install "act-lens[lm-eval]"'
     ) from err
 
+from act_lens.core.settings import resolve_settings
 from act_lens.errors import ConfigError
 from act_lens.evaluation.generate import Policy, generate, generation_hooks, prompt_ids
 from act_lens.evaluation.scoring import continuation_scores
@@ -268,7 +269,8 @@ def _resolve_hooks(
             raise ConfigError(
                 f"{sorted(settings)} are ACT settings; {head_set} is a {loaded.method} set"
             )
-        hooks = intervention_for(loaded, **settings)  # ActConfig, or ZeroTuningConfig by its method
+        act = resolve_settings(beta=beta, threshold=threshold, rule=rule)  # type: ignore[arg-type]
+        hooks = intervention_for(loaded, act)  # ActConfig, or ZeroTuningConfig by its method
     elif settings:
         raise ConfigError(
             f"{sorted(settings)} set without head_set: pass head_set=PATH (or hooks=ActConfig(...))"
