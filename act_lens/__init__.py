@@ -4,10 +4,14 @@ The public API is ``import act_lens as al`` with the names in ``__all__``. They 
 on first use (PEP 562), so ``import act_lens`` is cheap: neither torch nor transformer_lens is
 imported until a name that needs it is touched, and the ``act-lens`` command checks its input
 before that happens.
+
+The code lives in folders by layer (see the README's folder map): ``core`` (pure tensors),
+``hooks`` (TransformerLens adapters), ``evaluation`` and ``analysis`` (what runs a model),
+``models`` (loading), ``app`` (the command line), ``integrations``. No folder is named like a
+public name, so importing a submodule never shadows one (``act_lens.evaluate`` stays the
+function).
 """
 
-import sys
-import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -123,19 +127,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
-
-
-class _Package(types.ModuleType):
-    """``import act_lens.evaluation.evaluate`` binds the submodule as an attribute of the package; the
-    public function of the same name (``evaluate``, ``generate``) must stay what the name means."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 if TYPE_CHECKING:  # static checkers and IDEs see the real names

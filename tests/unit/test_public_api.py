@@ -43,3 +43,10 @@ def test_functions_named_like_their_modules_stay_functions():
         assert "no_such_name" in str(err)
     else:
         raise AssertionError("unknown names must raise AttributeError")
+
+
+def test_no_submodule_is_named_like_a_public_name():
+    # Why: ``import act_lens.x`` binds ``x`` on the package; a public ``x`` would be shadowed.
+    import pkgutil
+
+    assert not {m.name for m in pkgutil.iter_modules(al.__path__)} & set(al.__all__)
