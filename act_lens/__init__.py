@@ -48,8 +48,8 @@ _EXPORTS: dict[str, str] = {
     "HeadSet": "act_lens.hooks.headset",
     "load_model": "act_lens.models.loading",
     "SinkRecorder": "act_lens.hooks.recorder",
-    "calibration_mix": "act_lens.analysis.search",
-    "screen_heads": "act_lens.analysis.search",
+    "calibration_mix": "act_lens.analysis.calibration_set",
+    "screen_heads": "act_lens.analysis.screening",
     "search_heads": "act_lens.analysis.search",
     "PairedComparison": "act_lens.evaluation.stats",
     "Strategy": "act_lens.hooks.strategies",
@@ -61,7 +61,7 @@ _EXPORTS: dict[str, str] = {
     "scale_initial_attention": "act_lens.core.zerotuning",
     "zerotuning_search": "act_lens.analysis.zerotuning_search",
     "SinkSettings": "act_lens.core.settings",
-    "Selection": "act_lens.analysis.search",
+    "Selection": "act_lens.analysis.selection",
     "Halving": "act_lens.analysis.halving",
     "random_head_set": "act_lens.evaluation.controls",
 }
@@ -131,10 +131,13 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from act_lens.analysis.ablation import head_effects, head_effects_naive
+    from act_lens.analysis.calibration_set import calibration_mix
     from act_lens.analysis.census import SinkCensus, sink_census
     from act_lens.analysis.effects import HeadEffects
     from act_lens.analysis.halving import Halving
-    from act_lens.analysis.search import Selection, calibration_mix, screen_heads, search_heads
+    from act_lens.analysis.screening import screen_heads
+    from act_lens.analysis.search import search_heads
+    from act_lens.analysis.selection import Selection
     from act_lens.analysis.zerotuning_search import zerotuning_search
     from act_lens.core.calibrate import calibrate_pattern
     from act_lens.core.settings import SinkSettings

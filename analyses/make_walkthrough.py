@@ -55,23 +55,21 @@ import torch
 
 from act_lens import load_model
 from act_lens.analysis.ablation import head_effects
-from act_lens.hooks.act import ActConfig, act_hooks
 from act_lens.analysis.census import sink_census
-from act_lens.evaluation.evaluate import compare, evaluate
-from act_lens.app.figures import (
-    plot_attention_map,
+from act_lens.analysis.search import calibration_mix, search_heads
+from act_lens.app.figures import plot_attention_map, plot_sink_frequency, plot_token_classes
+from act_lens.app.result_figures import (
     plot_eval_comparison,
     plot_head_effects,
     plot_selection_curve,
-    plot_sink_frequency,
-    plot_token_classes,
 )
+from act_lens.evaluation.evaluate import compare, evaluate
 from act_lens.evaluation.generate import generate
+from act_lens.evaluation.tasks import Example, get_task
+from act_lens.hooks.act import ActConfig, act_hooks
 from act_lens.hooks.headset import HeadSet
 from act_lens.hooks.names import pattern_hook
 from act_lens.hooks.recorder import SinkRecorder
-from act_lens.analysis.search import calibration_mix, search_heads
-from act_lens.evaluation.tasks import Example, get_task
 
 # One intra-op thread by default: on a shared CPU box, torch's OpenMP threads wait on each other
 # and a 135M forward can take 20x longer than single-threaded. Set ACT_LENS_THREADS to override.

@@ -23,7 +23,8 @@ from pathlib import Path
 from act_lens import load_model
 from act_lens.analysis.calibration_set import calibration_mix
 from act_lens.analysis.halving import Halving
-from act_lens.analysis.search import Selection, search_heads
+from act_lens.analysis.search import search_heads
+from act_lens.analysis.selection import Selection
 from act_lens.evaluation.evaluate import EvalResult, compare, evaluate
 from act_lens.evaluation.tasks import get_task
 from act_lens.hooks.act import ActConfig

@@ -38,8 +38,9 @@ from typing import Any
 from act_lens import load_model
 from act_lens.analysis.calibration_set import calibration_mix
 from act_lens.analysis.effects import HeadEffects
-from act_lens.analysis.search import Selection, heads_from_effects, search_heads
-from act_lens.app.figures import plot_eval_comparison, plot_selection_curve
+from act_lens.analysis.search import search_heads
+from act_lens.analysis.selection import Selection, heads_from_effects
+from act_lens.app.result_figures import plot_eval_comparison, plot_selection_curve
 from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
 from act_lens.evaluation.controls import random_head_set
 from act_lens.evaluation.evaluate import EvalResult, compare, evaluate

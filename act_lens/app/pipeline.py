@@ -4,9 +4,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from act_lens.analysis.calibration_set import calibration_mix
 from act_lens.analysis.census import SinkCensus, sink_census
 from act_lens.analysis.effects import RENAMED, HeadEffects
-from act_lens.analysis.search import Selection, calibration_mix, search_heads
+from act_lens.analysis.search import search_heads
+from act_lens.analysis.selection import Selection
 from act_lens.app.config import RunConfig
 from act_lens.app.report import render_report, results_table
 from act_lens.errors import ConfigError
@@ -112,15 +114,19 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
     )
     head_set.save(out / f"head_set{tag}.json")
     effects[0].save(out / f"head_effects{tag}.pt")
-    from act_lens.app import figures
+    from act_lens.app import result_figures
 
-    figures.plot_head_effects(
+    result_figures.plot_head_effects(
         effects[0], metric=cfg.metric, path=out / "figures" / f"head_effects{tag}.png"
     )
     if "rounds" in head_set.provenance:
-        figures.plot_halving_rounds(head_set, path=out / "figures" / f"halving_rounds{tag}.png")
+        result_figures.plot_halving_rounds(
+            head_set, path=out / "figures" / f"halving_rounds{tag}.png"
+        )
     if "curve" in head_set.provenance:
-        figures.plot_selection_curve(head_set, path=out / "figures" / f"selection_curve{tag}.png")
+        result_figures.plot_selection_curve(
+            head_set, path=out / "figures" / f"selection_curve{tag}.png"
+        )
     return head_set
 
 
@@ -267,9 +273,9 @@ def _eval_figure(results: dict[str, Any], out: Path) -> None:
         if "act_accuracy" in r
     ]
     if rows:
-        from act_lens.app import figures
+        from act_lens.app import result_figures
 
-        figures.plot_eval_comparison(rows, path=out / "figures" / "eval_comparison.png")
+        result_figures.plot_eval_comparison(rows, path=out / "figures" / "eval_comparison.png")
 
 
 def cmd_run(cfg: RunConfig) -> str:
@@ -286,7 +292,7 @@ def cmd_run(cfg: RunConfig) -> str:
 
 def cmd_figures(cfg: RunConfig) -> str:
     """Re-draw every figure from the saved results of a folder (no model is loaded)."""
-    from act_lens.app import figures
+    from act_lens.app import figures, result_figures
 
     out = Path(cfg.out)
     if not out.is_dir():
@@ -302,7 +308,7 @@ def cmd_figures(cfg: RunConfig) -> str:
         tag = path.stem.removeprefix("head_effects")
         target = out / "figures" / f"head_effects{tag}.png"
         effects = HeadEffects.load(path)
-        figures.plot_head_effects(
+        result_figures.plot_head_effects(
             effects, metric=metric if metric in effects.effects else "margin", path=target
         )
         drawn.append(target)
@@ -313,7 +319,7 @@ def cmd_figures(cfg: RunConfig) -> str:
         if "curve" in hs.provenance:
             tag = path.stem.removeprefix("head_set")
             target = out / "figures" / f"selection_curve{tag}.png"
-            figures.plot_selection_curve(hs, path=target)
+            result_figures.plot_selection_curve(hs, path=target)
             drawn.append(target)
     if (out / "results.json").exists():
         _eval_figure(json.loads((out / "results.json").read_text()), out)
