@@ -16,7 +16,8 @@ from act_lens.io import atomic_write_text
 HeadPairs = Mapping[int, Iterable[int]] | Iterable[tuple[int, int]]
 FORMAT = "act_lens.HeadSet/1"
 BUNDLE_FORMAT = "act_lens.HeadSets/1"
-# What a head set's heads are calibrated with (``act_lens.hooks.interventions.intervention_for`` picks the hooks).
+# What a head set's heads are calibrated with (``intervention_for`` in
+# ``act_lens.hooks.interventions`` picks the hooks).
 METHODS = ("act", "zerotuning")
 
 
