@@ -4,10 +4,14 @@ The public API is ``import act_lens as al`` with the names in ``__all__``. They 
 on first use (PEP 562), so ``import act_lens`` is cheap: neither torch nor transformer_lens is
 imported until a name that needs it is touched, and the ``act-lens`` command checks its input
 before that happens.
+
+The code lives in folders by layer (see the README's folder map): ``core`` (pure tensors),
+``hooks`` (TransformerLens adapters), ``evaluation`` and ``analysis`` (what runs a model),
+``models`` (loading), ``app`` (the command line), ``integrations``. No folder is named like a
+public name, so importing a submodule never shadows one (``act_lens.evaluate`` stays the
+function).
 """
 
-import sys
-import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -15,21 +19,21 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "head_effects": "act_lens.ablation",
-    "head_effects_naive": "act_lens.ablation",
-    "ActConfig": "act_lens.act",
-    "act_hooks": "act_lens.act",
-    "calibrated": "act_lens.act",
-    "content_free_scores": "act_lens.baselines",
-    "contextual_calibration": "act_lens.baselines",
-    "SinkCensus": "act_lens.census",
-    "sink_census": "act_lens.census",
-    "check_pattern_editable": "act_lens.check",
+    "head_effects": "act_lens.analysis.ablation",
+    "head_effects_naive": "act_lens.analysis.ablation",
+    "ActConfig": "act_lens.hooks.act",
+    "act_hooks": "act_lens.hooks.act",
+    "calibrated": "act_lens.hooks.interventions",
+    "content_free_scores": "act_lens.evaluation.baselines",
+    "contextual_calibration": "act_lens.evaluation.baselines",
+    "SinkCensus": "act_lens.analysis.census",
+    "sink_census": "act_lens.analysis.census",
+    "check_pattern_editable": "act_lens.hooks.check",
     "calibrate_pattern": "act_lens.core.calibrate",
     "detect_sinks": "act_lens.core.sinks",
     "sink_scores": "act_lens.core.sinks",
     "classify_token": "act_lens.core.token_classes",
-    "HeadEffects": "act_lens.effects",
+    "HeadEffects": "act_lens.analysis.effects",
     "ActLensError": "act_lens.errors",
     "ConfigError": "act_lens.errors",
     "DataError": "act_lens.errors",
@@ -37,29 +41,29 @@ _EXPORTS: dict[str, str] = {
     "ModelLoadError": "act_lens.errors",
     "PatternNotEditableError": "act_lens.errors",
     "ShapeError": "act_lens.errors",
-    "EvalResult": "act_lens.evaluate",
-    "compare": "act_lens.evaluate",
-    "evaluate": "act_lens.evaluate",
-    "generate": "act_lens.generate",
-    "HeadSet": "act_lens.headset",
-    "load_model": "act_lens.loading",
-    "SinkRecorder": "act_lens.recorder",
-    "calibration_mix": "act_lens.search",
-    "screen_heads": "act_lens.search",
-    "search_heads": "act_lens.search",
-    "PairedComparison": "act_lens.stats",
-    "Strategy": "act_lens.strategies",
-    "get_task": "act_lens.tasks",
-    "task_names": "act_lens.tasks",
-    "tiny_model": "act_lens.tiny",
-    "ZeroTuningConfig": "act_lens.zerotuning",
-    "Compose": "act_lens.zerotuning",
+    "EvalResult": "act_lens.evaluation.evaluate",
+    "compare": "act_lens.evaluation.evaluate",
+    "evaluate": "act_lens.evaluation.evaluate",
+    "generate": "act_lens.evaluation.generate",
+    "HeadSet": "act_lens.hooks.headset",
+    "load_model": "act_lens.models.loading",
+    "SinkRecorder": "act_lens.hooks.recorder",
+    "calibration_mix": "act_lens.analysis.calibration_set",
+    "screen_heads": "act_lens.analysis.screening",
+    "search_heads": "act_lens.analysis.search",
+    "PairedComparison": "act_lens.evaluation.stats",
+    "Strategy": "act_lens.hooks.strategies",
+    "get_task": "act_lens.evaluation.tasks",
+    "task_names": "act_lens.evaluation.tasks",
+    "tiny_model": "act_lens.models.tiny",
+    "ZeroTuningConfig": "act_lens.hooks.zerotuning",
+    "Compose": "act_lens.hooks.interventions",
     "scale_initial_attention": "act_lens.core.zerotuning",
-    "zerotuning_search": "act_lens.zerotuning_search",
-    "SinkSettings": "act_lens.settings",
-    "Selection": "act_lens.search",
-    "Halving": "act_lens.halving",
-    "random_head_set": "act_lens.controls",
+    "zerotuning_search": "act_lens.analysis.zerotuning_search",
+    "SinkSettings": "act_lens.core.settings",
+    "Selection": "act_lens.analysis.selection",
+    "Halving": "act_lens.analysis.halving",
+    "random_head_set": "act_lens.evaluation.controls",
 }
 
 __all__ = [
@@ -125,31 +129,21 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
 
 
-class _Package(types.ModuleType):
-    """``import act_lens.evaluate`` binds the submodule as an attribute of the package; the
-    public function of the same name (``evaluate``, ``generate``) must stay what the name means."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-
 if TYPE_CHECKING:  # static checkers and IDEs see the real names
-    from act_lens.ablation import head_effects, head_effects_naive
-    from act_lens.act import ActConfig, act_hooks, calibrated
-    from act_lens.baselines import content_free_scores, contextual_calibration
-    from act_lens.census import SinkCensus, sink_census
-    from act_lens.check import check_pattern_editable
-    from act_lens.controls import random_head_set
+    from act_lens.analysis.ablation import head_effects, head_effects_naive
+    from act_lens.analysis.calibration_set import calibration_mix
+    from act_lens.analysis.census import SinkCensus, sink_census
+    from act_lens.analysis.effects import HeadEffects
+    from act_lens.analysis.halving import Halving
+    from act_lens.analysis.screening import screen_heads
+    from act_lens.analysis.search import search_heads
+    from act_lens.analysis.selection import Selection
+    from act_lens.analysis.zerotuning_search import zerotuning_search
     from act_lens.core.calibrate import calibrate_pattern
+    from act_lens.core.settings import SinkSettings
     from act_lens.core.sinks import detect_sinks, sink_scores
     from act_lens.core.token_classes import classify_token
     from act_lens.core.zerotuning import scale_initial_attention
-    from act_lens.effects import HeadEffects
     from act_lens.errors import (
         ActLensError,
         ConfigError,
@@ -159,17 +153,18 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
         PatternNotEditableError,
         ShapeError,
     )
-    from act_lens.evaluate import EvalResult, compare, evaluate
-    from act_lens.generate import generate
-    from act_lens.halving import Halving
-    from act_lens.headset import HeadSet
-    from act_lens.loading import load_model
-    from act_lens.recorder import SinkRecorder
-    from act_lens.search import Selection, calibration_mix, screen_heads, search_heads
-    from act_lens.settings import SinkSettings
-    from act_lens.stats import PairedComparison
-    from act_lens.strategies import Strategy
-    from act_lens.tasks import get_task, task_names
-    from act_lens.tiny import tiny_model
-    from act_lens.zerotuning import Compose, ZeroTuningConfig
-    from act_lens.zerotuning_search import zerotuning_search
+    from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
+    from act_lens.evaluation.controls import random_head_set
+    from act_lens.evaluation.evaluate import EvalResult, compare, evaluate
+    from act_lens.evaluation.generate import generate
+    from act_lens.evaluation.stats import PairedComparison
+    from act_lens.evaluation.tasks import get_task, task_names
+    from act_lens.hooks.act import ActConfig, act_hooks
+    from act_lens.hooks.check import check_pattern_editable
+    from act_lens.hooks.headset import HeadSet
+    from act_lens.hooks.interventions import Compose, calibrated
+    from act_lens.hooks.recorder import SinkRecorder
+    from act_lens.hooks.strategies import Strategy
+    from act_lens.hooks.zerotuning import ZeroTuningConfig
+    from act_lens.models.loading import load_model
+    from act_lens.models.tiny import tiny_model

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from act_lens.tasks import BUILTIN_TASK, get_task
+from act_lens.evaluation.tasks import BUILTIN_TASK, get_task
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -31,11 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reproduce_paper import CLS, MC, MC_TRAIN, REPO, Runner, _row  # noqa: E402
 
 from act_lens import load_model  # noqa: E402
-from act_lens.act import ActConfig  # noqa: E402
-from act_lens.calibration_set import calibration_mix  # noqa: E402
-from act_lens.headset import HeadSet  # noqa: E402
-from act_lens.zerotuning import Compose, ZeroTuningConfig  # noqa: E402
-from act_lens.zerotuning_search import zerotuning_search  # noqa: E402
+from act_lens.analysis.calibration_set import calibration_mix  # noqa: E402
+from act_lens.analysis.zerotuning_search import zerotuning_search  # noqa: E402
+from act_lens.hooks.act import ActConfig  # noqa: E402
+from act_lens.hooks.headset import HeadSet  # noqa: E402
+from act_lens.hooks.interventions import Compose  # noqa: E402
+from act_lens.hooks.zerotuning import ZeroTuningConfig  # noqa: E402
 
 METHODS = ("cc", "act", "zt_sup", "zt_unsup", "act+zt")
 LABELS = {"cc": "CC", "act": "ACT", "zt_sup": "ZeroTuning (sup.)", "zt_unsup": "ZeroTuning (unsup.)",
@@ -53,7 +54,7 @@ class MethodRunner(Runner):
             and self.args.model == "smollm2-135m"
             and shared.exists()
         ):
-            from act_lens.evaluate import EvalResult
+            from act_lens.evaluation.evaluate import EvalResult
 
             return EvalResult.load(shared)
         return super().evaluation(task, name, hooks, **kw)

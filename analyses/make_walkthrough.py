@@ -54,24 +54,22 @@ warnings.filterwarnings("ignore")  # transformers' deprecation chatter, tqdm's w
 import torch
 
 from act_lens import load_model
-from act_lens.ablation import head_effects
-from act_lens.act import ActConfig, act_hooks
-from act_lens.census import sink_census
-from act_lens.evaluate import compare, evaluate
-from act_lens.figures import (
-    plot_attention_map,
+from act_lens.analysis.ablation import head_effects
+from act_lens.analysis.census import sink_census
+from act_lens.analysis.search import calibration_mix, search_heads
+from act_lens.app.figures import plot_attention_map, plot_sink_frequency, plot_token_classes
+from act_lens.app.result_figures import (
     plot_eval_comparison,
     plot_head_effects,
     plot_selection_curve,
-    plot_sink_frequency,
-    plot_token_classes,
 )
-from act_lens.generate import generate
-from act_lens.headset import HeadSet
-from act_lens.hooknames import pattern_hook
-from act_lens.recorder import SinkRecorder
-from act_lens.search import calibration_mix, search_heads
-from act_lens.tasks import Example, get_task
+from act_lens.evaluation.evaluate import compare, evaluate
+from act_lens.evaluation.generate import generate
+from act_lens.evaluation.tasks import Example, get_task
+from act_lens.hooks.act import ActConfig, act_hooks
+from act_lens.hooks.headset import HeadSet
+from act_lens.hooks.names import pattern_hook
+from act_lens.hooks.recorder import SinkRecorder
 
 # One intra-op thread by default: on a shared CPU box, torch's OpenMP threads wait on each other
 # and a 135M forward can take 20x longer than single-threaded. Set ACT_LENS_THREADS to override.

@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from act_lens import load_model
-from act_lens.act import ActConfig
-from act_lens.arch import layer_windows
-from act_lens.baselines import content_free_scores, contextual_calibration
-from act_lens.census import sink_census
-from act_lens.controls import random_head_set
-from act_lens.evaluate import build_prompts, compare, evaluate, subsample
-from act_lens.figures import save_census_figures
-from act_lens.search import calibration_mix, search_heads
-from act_lens.tasks import get_task
+from act_lens.analysis.census import sink_census
+from act_lens.analysis.search import calibration_mix, search_heads
+from act_lens.app.figures import save_census_figures
+from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
+from act_lens.evaluation.controls import random_head_set
+from act_lens.evaluation.evaluate import build_prompts, compare, evaluate, subsample
+from act_lens.evaluation.tasks import get_task
+from act_lens.hooks.act import ActConfig
+from act_lens.hooks.arch import layer_windows
 
 
 def main() -> None:

@@ -4,7 +4,7 @@
 
 The official search calibrates on about 900 training prompts from each of the 9
 classification tasks (CB: all 250). Exhaustively that is ~7,450 x 243 head-prompt evaluations
-on the bundled model (days on this machine); successive halving (``act_lens.halving``) spends
+on the bundled model (days on this machine); successive halving (``act_lens.analysis.halving``) spends
 the exact engine's time on the heads still in the race. The joint selection picks the set
 size on a small validation part split off the same calibration set (``--val-fraction``).
 Then the 9 eval splits (fixed subsample of ``--limit``) are evaluated with this set; the
@@ -21,13 +21,14 @@ import time
 from pathlib import Path
 
 from act_lens import load_model
-from act_lens.act import ActConfig
-from act_lens.calibration_set import calibration_mix
-from act_lens.evaluate import EvalResult, compare, evaluate
-from act_lens.halving import Halving
-from act_lens.headset import HeadSet
-from act_lens.search import Selection, search_heads
-from act_lens.tasks import get_task
+from act_lens.analysis.calibration_set import calibration_mix
+from act_lens.analysis.halving import Halving
+from act_lens.analysis.search import search_heads
+from act_lens.analysis.selection import Selection
+from act_lens.evaluation.evaluate import EvalResult, compare, evaluate
+from act_lens.evaluation.tasks import get_task
+from act_lens.hooks.act import ActConfig
+from act_lens.hooks.headset import HeadSet
 
 REPO = Path(__file__).resolve().parents[1]
 CLS = ("sst2", "sst5", "mr", "subj", "agnews", "trec", "cb", "boolq", "dbpedia")

@@ -36,17 +36,18 @@ from pathlib import Path
 from typing import Any
 
 from act_lens import load_model
-from act_lens.act import ActConfig
-from act_lens.baselines import content_free_scores, contextual_calibration
-from act_lens.calibration_set import calibration_mix
-from act_lens.controls import random_head_set
-from act_lens.effects import HeadEffects
-from act_lens.evaluate import EvalResult, compare, evaluate
-from act_lens.figures import plot_eval_comparison, plot_selection_curve
-from act_lens.headset import HeadSet
-from act_lens.search import Selection, heads_from_effects, search_heads
-from act_lens.stats import summarize_seeds
-from act_lens.tasks import get_task
+from act_lens.analysis.calibration_set import calibration_mix
+from act_lens.analysis.effects import HeadEffects
+from act_lens.analysis.search import search_heads
+from act_lens.analysis.selection import Selection, heads_from_effects
+from act_lens.app.result_figures import plot_eval_comparison, plot_selection_curve
+from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
+from act_lens.evaluation.controls import random_head_set
+from act_lens.evaluation.evaluate import EvalResult, compare, evaluate
+from act_lens.evaluation.stats import summarize_seeds
+from act_lens.evaluation.tasks import get_task
+from act_lens.hooks.act import ActConfig
+from act_lens.hooks.headset import HeadSet
 
 REPO = Path(__file__).resolve().parents[1]
 CLS = ("sst2", "sst5", "mr", "subj", "agnews", "trec", "cb", "boolq", "dbpedia")

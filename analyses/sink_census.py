@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from act_lens import load_model
-from act_lens.census import sink_census
-from act_lens.evaluate import build_prompts, subsample
-from act_lens.figures import save_census_figures
-from act_lens.tasks import get_task
+from act_lens.analysis.census import sink_census
+from act_lens.app.figures import save_census_figures
+from act_lens.evaluation.evaluate import build_prompts, subsample
+from act_lens.evaluation.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("sst2", "sst5", "mr", "subj", "agnews", "trec", "cb", "boolq", "dbpedia",

@@ -25,13 +25,13 @@ from typing import Any
 
 import torch
 
-from act_lens import loading
-from act_lens.arch import layer_windows
-from act_lens.check import check_pattern_editable
 from act_lens.errors import ModelLoadError
-from act_lens.generate import generate, prompt_ids
-from act_lens.hooknames import pattern_hook
-from act_lens.models import KNOWN_MODELS
+from act_lens.evaluation.generate import generate, prompt_ids
+from act_lens.hooks.arch import layer_windows
+from act_lens.hooks.check import check_pattern_editable
+from act_lens.hooks.names import pattern_hook
+from act_lens.models import loading
+from act_lens.models.registry import KNOWN_MODELS
 
 PROMPT = "What is the capital of France?"
 TEXT = (

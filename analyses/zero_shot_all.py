@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from act_lens import load_model
-from act_lens.evaluate import evaluate
-from act_lens.tasks import get_task, task_names
+from act_lens.evaluation.evaluate import evaluate
+from act_lens.evaluation.tasks import get_task, task_names
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ import torch
 from _common import write_result
 
 from act_lens import load_model
-from act_lens.act import act_hooks
-from act_lens.headset import HeadSet
+from act_lens.hooks.act import act_hooks
+from act_lens.hooks.headset import HeadSet
 
 
 def main() -> None:

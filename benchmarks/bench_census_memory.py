@@ -16,7 +16,7 @@ from _common import write_result
 CHILD = r"""
 import json, resource, sys, torch
 from act_lens import load_model
-from act_lens.census import sink_census
+from act_lens.analysis.census import sink_census
 mode, n = sys.argv[1], int(sys.argv[2])
 model = load_model("smollm2-135m")
 words = ("The film was long, but the acting: superb. Still, I left early!\nWhy? " * 400).strip()

@@ -10,7 +10,7 @@ import time
 from _common import write_result
 
 from act_lens import load_model
-from act_lens.evaluate import evaluate
+from act_lens.evaluation.evaluate import evaluate
 
 
 def main() -> None:

@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 from act_lens import load_model
-from act_lens.ablation import head_effects, head_effects_naive
-from act_lens.effects import METRICS
-from act_lens.search import calibration_mix, screen_heads
+from act_lens.analysis.ablation import head_effects, head_effects_naive
+from act_lens.analysis.effects import METRICS
+from act_lens.analysis.search import calibration_mix, screen_heads
 
 RESULTS = Path(__file__).resolve().parent / "results" / "head_effects.json"
 

@@ -34,13 +34,13 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 
 from act_lens import load_model
-from act_lens.evaluate import build_prompts, subsample
+from act_lens.evaluation.evaluate import build_prompts, subsample
+from act_lens.evaluation.tasks import get_task
 from act_lens.integrations.lm_eval import ActLensLM
 from act_lens.integrations.lm_eval_requests import encode_request
 from act_lens.integrations.lm_eval_tasks import write_task
-from act_lens.models import KNOWN_MODELS
-from act_lens.tasks import get_task
-from act_lens.weight_cache import WeightCache, default_cache_dir, file_sha256
+from act_lens.models.registry import KNOWN_MODELS
+from act_lens.models.weight_cache import WeightCache, default_cache_dir, file_sha256
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the repository
 

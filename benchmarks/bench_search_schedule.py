@@ -24,12 +24,12 @@ import torch
 from _common import write_result
 
 from act_lens import load_model
-from act_lens.act import ActConfig
-from act_lens.calibration_set import calibration_mix
-from act_lens.evaluate import compare, evaluate
-from act_lens.halving import Halving
-from act_lens.search import default_layers, search_heads
-from act_lens.tasks import get_task
+from act_lens.analysis.calibration_set import calibration_mix
+from act_lens.analysis.halving import Halving
+from act_lens.analysis.search import default_layers, search_heads
+from act_lens.evaluation.evaluate import compare, evaluate
+from act_lens.evaluation.tasks import get_task
+from act_lens.hooks.act import ActConfig
 
 CLS = ("sst2", "sst5", "mr", "subj", "agnews", "trec", "cb", "boolq", "dbpedia")
 

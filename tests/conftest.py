@@ -43,6 +43,6 @@ def smollm2():
 @pytest.fixture(scope="session")
 def tiny():
     """A 3-layer tiny random Llama bridge (GQA 4 query / 2 KV heads), byte tokenizer with BOS."""
-    from act_lens.tiny import tiny_model
+    from act_lens.models.tiny import tiny_model
 
     return tiny_model()

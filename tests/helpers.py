@@ -175,7 +175,7 @@ def byte_prompts(
     """``Prompt`` objects for the tiny model's byte tokenizer: one-byte choices with distinct
     first tokens (task label words like ``" negative"`` all start with the byte ``" "``);
     labels cycle through the choices unless given."""
-    from act_lens.tasks import Prompt
+    from act_lens.evaluation.tasks import Prompt
 
     labels = [i % len(choices) for i in range(len(texts))] if labels is None else labels
     return [

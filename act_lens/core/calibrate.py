@@ -6,17 +6,15 @@ in proportion to their attention (``redistribute="all"``, the official behaviour
 included), or to the non-sink keys other than the first token (``"non_initial"``).
 """
 
-from typing import Literal
-
 import torch
 from jaxtyping import Bool, Float, Shaped
 from torch import Tensor
 
 from act_lens.core.masks import first_real_onehot, heads_by_row, real_keys, real_queries
+from act_lens.core.settings import Redistribute
 from act_lens.core.sinks import _check_pattern
 from act_lens.errors import ConfigError, ShapeError
 
-Redistribute = Literal["all", "non_initial"]
 _EPS = 1e-12
 
 

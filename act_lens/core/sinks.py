@@ -3,19 +3,17 @@
 The sink score of key ``j`` is the mean attention it receives from the real queries that can
 see it: under a causal mask those are the queries ``i >= j`` (and ``i < j + window`` in a
 sliding-window layer). Pad queries and pad keys never count. A query that cannot see a key
-(outside its window) counts neither in that key's sum nor in its count; see ``act_lens.arch``.
+(outside its window) counts neither in that key's sum nor in its count; see
+``act_lens.hooks.arch``.
 """
-
-from typing import Literal
 
 import torch
 from jaxtyping import Bool, Float, Shaped
 from torch import Tensor
 
 from act_lens.core.masks import first_real_onehot, first_real_position, real_keys, real_queries
+from act_lens.core.settings import SinkRule
 from act_lens.errors import ConfigError, ShapeError
-
-SinkRule = Literal["mean", "alpha"]
 
 
 def _check_pattern(pattern: Tensor) -> None:
@@ -141,7 +139,7 @@ def head_statistics(
     the hidden sinks, and the row entropy (nats).
 
     ``window``: sliding-window size of the layer. The first-token mass then averages only over
-    the rows that can see the first real token (``act_lens.arch`` has the definition).
+    the rows that can see the first real token (``act_lens.hooks.arch`` has the definition).
 
     Returns:
         ``(first_mass, hidden_mass, entropy)``, float32.

@@ -3,7 +3,7 @@
 ``ActLensLM(model, hooks=ActConfig(head_set))`` answers lm-eval's three request types with
 act_lens's own machinery, so padding-aware ACT works in batches:
 
-* ``loglikelihood``: :func:`act_lens.scoring.continuation_scores` (left-padded, length-sorted
+* ``loglikelihood``: :func:`act_lens.evaluation.scoring.continuation_scores` (left-padded, length-sorted
   batches, one forward each), the same scores as ``act_lens.evaluate(..., scoring="full")``.
 * ``loglikelihood_rolling``: lm-eval's own disjoint rolling windows, scored the same way.
 * ``generate_until``: :func:`act_lens.generate` (greedy, one request at a time), with ACT's
@@ -34,10 +34,13 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         'act_lens.integrations.lm_eval needs lm-evaluation-harness: pip install "act-lens[lm-eval]"'
     ) from err
 
-from act_lens.act import HookSpec
+from act_lens.core.settings import resolve_settings
 from act_lens.errors import ConfigError
-from act_lens.generate import Policy, generate, generation_hooks, prompt_ids
-from act_lens.headset import HeadSet
+from act_lens.evaluation.generate import Policy, generate, generation_hooks, prompt_ids
+from act_lens.evaluation.scoring import continuation_scores
+from act_lens.hooks.headset import HeadSet
+from act_lens.hooks.interventions import intervention_for
+from act_lens.hooks.spec import HookSpec
 from act_lens.integrations.lm_eval_requests import (
     cut_at_stop,
     encode_request,
@@ -45,8 +48,6 @@ from act_lens.integrations.lm_eval_requests import (
     parse_gen_kwargs,
     prefix_token_id,
 )
-from act_lens.scoring import continuation_scores
-from act_lens.zerotuning import intervention_for
 
 
 @register_model("act_lens")
@@ -240,7 +241,7 @@ class ActLensLM(LM):
 
 
 def _load(spec: str, device: str | None) -> Any:
-    from act_lens.loading import load_model
+    from act_lens.models.loading import load_model
 
     if device is None or (device.startswith("cuda") and not torch.cuda.is_available()):
         device = "cpu"
@@ -268,7 +269,8 @@ def _resolve_hooks(
             raise ConfigError(
                 f"{sorted(settings)} are ACT settings; {head_set} is a {loaded.method} set"
             )
-        hooks = intervention_for(loaded, **settings)  # ActConfig, or ZeroTuningConfig by its method
+        act = resolve_settings(beta=beta, threshold=threshold, rule=rule)  # type: ignore[arg-type]
+        hooks = intervention_for(loaded, act)  # ActConfig, or ZeroTuningConfig by its method
     elif settings:
         raise ConfigError(
             f"{sorted(settings)} set without head_set: pass head_set=PATH (or hooks=ActConfig(...))"

@@ -1,6 +1,6 @@
 """lm-evaluation-harness requests as token ids and decode settings (pure; no lm_eval import).
 
-Tokenization is act_lens's (:func:`act_lens.evaluate.score_prompts`): a context is tokenized by
+Tokenization is act_lens's (:func:`act_lens.evaluation.evaluate.score_prompts`): a context is tokenized by
 the model's tokenizer with its special tokens (the BOS that act_lens models prepend), a
 continuation on its own without special tokens. Two lm-eval conventions are kept: trailing
 whitespace of a context moves to the front of its continuation, and an empty context becomes

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from act_lens.errors import ConfigError
+from act_lens.evaluation.tasks import Prompt
 from act_lens.io import atomic_write_text
-from act_lens.tasks import Prompt
 
 METRICS = ("acc", "acc_norm", "acc_bytes")
 

@@ -9,10 +9,10 @@ lengths, more prompts than ``batch_size``), for ``heads_by_layer`` and for all t
 import pytest
 import torch
 
-from act_lens.ablation import head_effects, head_effects_naive
-from act_lens.effects import METRICS
+from act_lens.analysis.ablation import head_effects, head_effects_naive
+from act_lens.analysis.effects import METRICS
 from act_lens.errors import ConfigError
-from act_lens.strategies import AblationContext, Strategy
+from act_lens.hooks.strategies import AblationContext, Strategy
 from tests.helpers import byte_prompts, n_hooks
 
 # Different lengths, so that batches of 3 are left-padded; 4 prompts make a last batch of 1.

@@ -3,14 +3,15 @@
 import pytest
 import torch
 
-from act_lens.act import ActConfig, act_hooks, calibrated
-from act_lens.batching import pad_left
-from act_lens.check import check_pattern_editable, require_pattern_editable
 from act_lens.errors import HeadSetError, PatternNotEditableError
-from act_lens.generate import generate
-from act_lens.headset import HeadSet
-from act_lens.hooknames import pattern_hook
-from act_lens.recorder import SinkRecorder
+from act_lens.evaluation.batching import pad_left
+from act_lens.evaluation.generate import generate
+from act_lens.hooks.act import ActConfig, act_hooks
+from act_lens.hooks.check import check_pattern_editable, require_pattern_editable
+from act_lens.hooks.headset import HeadSet
+from act_lens.hooks.interventions import calibrated
+from act_lens.hooks.names import pattern_hook
+from act_lens.hooks.recorder import SinkRecorder
 
 TEXTS = ["The cat sat on the mat. It was warm,\nand quiet.", "Dogs bark: loudly!"]
 

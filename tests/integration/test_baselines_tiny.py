@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from act_lens.baselines import content_free_scores, contextual_calibration
 from act_lens.errors import ConfigError
-from act_lens.evaluate import evaluate
+from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
+from act_lens.evaluation.evaluate import evaluate
 
 pytestmark = pytest.mark.data
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from act_lens.cli import main
+from act_lens.app.cli import main
 
 TINY = ["--model", "tiny-random", "--task", "reviews", "--batch-size", "4"]
 
@@ -55,7 +55,7 @@ def test_run_writes_report_with_all_sections(tmp_path):
     # figures re-draws from saved results without loading a model
     for png in (out / "figures").iterdir():
         png.unlink()
-    import act_lens.loading as loading
+    import act_lens.models.loading as loading
 
     def no_model(*a, **k):
         raise AssertionError("figures must not load a model")

@@ -14,7 +14,7 @@ from tests.conftest import REPO
 
 RUNNER = """
 import contextlib, io, json, sys
-from act_lens.cli import main
+from act_lens.app.cli import main
 out = []
 for argv in json.loads(sys.argv[1]):
     err = io.StringIO()
@@ -87,8 +87,8 @@ def test_bad_input_is_refused_before_a_model_loads(tmp_path, data_dir):
 
 @pytest.mark.parametrize("command", ["eval", "sinks"])
 def test_good_input_passes_the_checks(tmp_path, data_dir, command):
-    from act_lens.cli import resolve_config
-    from act_lens.preflight import preflight
+    from act_lens.app.cli import resolve_config
+    from act_lens.app.preflight import preflight
 
     cfg = resolve_config(
         [command, "--model", "tiny-random", "--task", "sst2", "--task", "reviews",

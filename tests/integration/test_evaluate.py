@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from act_lens.errors import ShapeError
-from act_lens.evaluate import EvalResult, compare, evaluate, subsample
-from act_lens.hooknames import final_norm_in_hook
-from act_lens.scoring import (
+from act_lens.evaluation.evaluate import EvalResult, compare, evaluate, subsample
+from act_lens.evaluation.scoring import (
     continuation_logprobs,
     continuation_scores,
     first_token_ids,
     last_token_logprobs,
 )
-from act_lens.tasks import get_task
-from act_lens.tiny import byte_tokenizer
+from act_lens.evaluation.tasks import get_task
+from act_lens.hooks.names import final_norm_in_hook
+from act_lens.models.tiny import byte_tokenizer
 
 
 class PlantedModel:

@@ -15,15 +15,15 @@ pytest.importorskip("lm_eval")
 
 from lm_eval.api.instance import Instance  # noqa: E402
 
-from act_lens.act import ActConfig  # noqa: E402
 from act_lens.errors import ConfigError  # noqa: E402
-from act_lens.generate import generate  # noqa: E402
-from act_lens.headset import HeadSet  # noqa: E402
-from act_lens.hooknames import pattern_hook  # noqa: E402
+from act_lens.evaluation.generate import generate  # noqa: E402
+from act_lens.evaluation.scoring import continuation_logprobs  # noqa: E402
+from act_lens.hooks.act import ActConfig  # noqa: E402
+from act_lens.hooks.headset import HeadSet  # noqa: E402
+from act_lens.hooks.names import pattern_hook  # noqa: E402
 from act_lens.integrations.lm_eval import ActLensLM  # noqa: E402
 from act_lens.integrations.lm_eval_requests import cut_at_stop  # noqa: E402
 from act_lens.integrations.lm_eval_tasks import write_task  # noqa: E402
-from act_lens.scoring import continuation_logprobs  # noqa: E402
 from tests.helpers import byte_prompts, n_hooks  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]

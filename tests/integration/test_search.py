@@ -6,19 +6,19 @@ import random
 import pytest
 import torch
 
-import act_lens.search
-import act_lens.strategies
-from act_lens.ablation import ScoredPrompts
-from act_lens.act import act_hooks
+import act_lens.analysis.search
+import act_lens.hooks.strategies
+from act_lens.analysis.ablation import ScoredPrompts
+from act_lens.analysis.effects import metric_values
+from act_lens.analysis.search import calibration_mix, screen_heads, search_heads
 from act_lens.core.calibrate import calibrate_pattern
 from act_lens.core.sinks import detect_sinks
-from act_lens.effects import metric_values
 from act_lens.errors import ConfigError, DataError
-from act_lens.headset import HeadSet
-from act_lens.hooknames import pattern_hook, z_hook
-from act_lens.scoring import last_token_logprobs
-from act_lens.search import calibration_mix, screen_heads, search_heads
-from act_lens.strategies import Strategy, act_strategy
+from act_lens.evaluation.scoring import last_token_logprobs
+from act_lens.hooks.act import act_hooks
+from act_lens.hooks.headset import HeadSet
+from act_lens.hooks.names import pattern_hook, z_hook
+from act_lens.hooks.strategies import Strategy, act_strategy
 from tests.helpers import byte_prompts, n_hooks
 
 TEXTS = [
@@ -109,13 +109,13 @@ def _count_act_calls(monkeypatch) -> list[int]:
         calls.append(ctx.layer)
         return act_strategy(x, heads, ctx)
 
-    monkeypatch.setitem(act_lens.strategies.STRATEGIES, "act", Strategy("act", "pattern", counted))
+    monkeypatch.setitem(act_lens.hooks.strategies.STRATEGIES, "act", Strategy("act", "pattern", counted))
     return calls
 
 
 def _interrupt_after(monkeypatch, n_layers: int) -> None:
     """Make the search's engine raise KeyboardInterrupt once ``n_layers`` layers are checkpointed."""
-    real = act_lens.search.head_effects
+    real = act_lens.analysis.search.head_effects
 
     def interrupted(*args, on_layer_done, **kwargs):
         done = []
@@ -128,7 +128,7 @@ def _interrupt_after(monkeypatch, n_layers: int) -> None:
 
         return real(*args, on_layer_done=callback, **kwargs)
 
-    monkeypatch.setattr(act_lens.search, "head_effects", interrupted)
+    monkeypatch.setattr(act_lens.analysis.search, "head_effects", interrupted)
 
 
 def _scores(head_set: HeadSet) -> dict[str, float]:

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from act_lens.cli import main
-from act_lens.search import search_heads
+from act_lens.analysis.search import search_heads
+from act_lens.app.cli import main
 from tests.helpers import byte_prompts, n_hooks
 
 TEXTS = [
@@ -53,7 +53,7 @@ def test_per_task_search_then_eval_applies_each_tasks_own_set(tmp_path, data_dir
     bundle["per_task"]["reviews"]["heads"] = {"1": [0]}
     bundle["per_task"]["sst2"]["heads"] = {"2": [1, 3]}
     (out / "head_sets.json").write_text(json.dumps(bundle))
-    import act_lens.pipeline as pipeline
+    import act_lens.app.pipeline as pipeline
 
     applied: list[tuple[str, ...]] = []
     real = pipeline._intervention
@@ -73,7 +73,7 @@ def test_per_task_search_then_eval_applies_each_tasks_own_set(tmp_path, data_dir
 
 @pytest.mark.parametrize("flag", [["--per-task"], []])
 def test_per_task_file_without_a_task_is_refused_before_eval(tmp_path, data_dir, flag):
-    from act_lens.headset import HeadSet, save_head_sets
+    from act_lens.hooks.headset import HeadSet, save_head_sets
 
     path = save_head_sets(tmp_path / "hs.json", {"reviews": HeadSet({1: [0]})})
     rc = main(["eval", "--model", "tiny-random", "--task", "reviews", "--task", "sst2",
@@ -91,7 +91,7 @@ def _halving_prompts():
 
 
 def test_halving_spends_fewer_evaluations_and_records_its_rounds(tiny):
-    from act_lens.halving import Halving
+    from act_lens.analysis.halving import Halving
 
     prompts = _halving_prompts()
     sched = Halving(first=4, growth=2.0, keep=0.5, z=0.5, min_heads=3)
@@ -119,8 +119,8 @@ def test_halving_spends_fewer_evaluations_and_records_its_rounds(tiny):
 
 
 def test_halving_resumes_to_the_identical_head_set(tiny, tmp_path, monkeypatch):
-    import act_lens.halving as halving
-    from act_lens.halving import Halving
+    import act_lens.analysis.halving as halving
+    from act_lens.analysis.halving import Halving
 
     prompts = _halving_prompts()
     sched = Halving(first=4, growth=2.0, keep=0.5, z=0.5, min_heads=3)

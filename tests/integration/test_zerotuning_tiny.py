@@ -4,14 +4,15 @@ import json
 
 import torch
 
-from act_lens.act import ActConfig
-from act_lens.cli import main
-from act_lens.evaluate import evaluate
-from act_lens.headset import HeadSet
-from act_lens.scoring import last_token_logprobs
-from act_lens.tasks import Prompt
-from act_lens.zerotuning import Compose, ZeroTuningConfig
-from act_lens.zerotuning_search import zerotuning_search
+from act_lens.analysis.zerotuning_search import zerotuning_search
+from act_lens.app.cli import main
+from act_lens.evaluation.evaluate import evaluate
+from act_lens.evaluation.scoring import last_token_logprobs
+from act_lens.evaluation.tasks import Prompt
+from act_lens.hooks.act import ActConfig
+from act_lens.hooks.headset import HeadSet
+from act_lens.hooks.interventions import Compose
+from act_lens.hooks.zerotuning import ZeroTuningConfig
 from tests.helpers import byte_prompts, n_hooks
 
 TEXTS = [
@@ -120,7 +121,7 @@ def test_cli_search_method_zerotuning_then_eval(tmp_path):
 
 
 def test_generate_takes_zerotuning_and_composed_configs(tiny):
-    from act_lens.generate import generate
+    from act_lens.evaluation.generate import generate
 
     plain = generate(tiny, "The cat", max_new_tokens=6, stop_at_eos=False)
     assert (

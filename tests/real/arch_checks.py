@@ -5,15 +5,15 @@ import importlib.util
 import pytest
 import torch
 
-from act_lens.act import ActConfig
-from act_lens.arch import layer_windows
-from act_lens.census import sink_census
-from act_lens.check import check_pattern_editable
-from act_lens.evaluate import evaluate
-from act_lens.headset import HeadSet
-from act_lens.hooknames import pattern_hook
-from act_lens.models import KNOWN_MODELS
-from act_lens.tasks import BUILTIN_TASK
+from act_lens.analysis.census import sink_census
+from act_lens.evaluation.evaluate import evaluate
+from act_lens.evaluation.tasks import BUILTIN_TASK
+from act_lens.hooks.act import ActConfig
+from act_lens.hooks.arch import layer_windows
+from act_lens.hooks.check import check_pattern_editable
+from act_lens.hooks.headset import HeadSet
+from act_lens.hooks.names import pattern_hook
+from act_lens.models.registry import KNOWN_MODELS
 
 PROMPTS = ["Review: a warm, funny and moving film.\nSentiment:", "The capital of France is"]
 
@@ -104,7 +104,7 @@ def check_cold_load_equals_cached(name: str, cache) -> None:
     differed from all later ones (the first real token is the initial sink ACT never touches).
     """
     from act_lens import load_model
-    from act_lens.loading import _dequantize_gguf
+    from act_lens.models.loading import _dequantize_gguf
 
     assert not cache.exists()
     text = PROMPTS[0]
@@ -114,7 +114,7 @@ def check_cold_load_equals_cached(name: str, cache) -> None:
         cold_logits = cold(torch.tensor([cold_ids]))[0, -1]
     cold_bos = cold.act_lens_bos
     del cold
-    import act_lens.loading as loading
+    import act_lens.models.loading as loading
 
     calls: list[int] = []
 

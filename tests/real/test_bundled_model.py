@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import act_lens
-import act_lens.models
-from act_lens import loading
-from act_lens.check import check_pattern_editable
-from act_lens.generate import generate, prompt_ids
+import act_lens.models.registry
+from act_lens.evaluation.generate import generate, prompt_ids
+from act_lens.hooks.check import check_pattern_editable
+from act_lens.models import loading
 from tests.real import arch_checks
 
 pytestmark = [
@@ -31,7 +31,7 @@ def test_generation_matches_hf_generate(smollm2):
     ids = prompt_ids(smollm2, "Name three colors.", chat=True)
     ours = generate(smollm2, "Name three colors.", chat=True, max_new_tokens=10, stop_at_eos=False)
     # A fresh HF model (the bridge's wrapped one shares its attention modules): from the cache.
-    (gguf,) = act_lens.models.KNOWN_MODELS["smollm2-135m"].part_paths()
+    (gguf,) = act_lens.models.registry.KNOWN_MODELS["smollm2-135m"].part_paths()
     hf, _ = loading._load_gguf(gguf, None, None)
     with torch.inference_mode():
         ref = hf.generate(
@@ -80,7 +80,7 @@ def test_cache_is_used_then_rebuilt_when_corrupt(tmp_path, monkeypatch):
 
 def test_every_load_path_prepends_the_same_bos(smollm2, tmp_path):
     # The cached weights folder is also a plain checkpoint folder: the "folder" load path.
-    from act_lens.models import SMOLLM2
+    from act_lens.models.registry import SMOLLM2
 
     text = "Review: fine .\nSentiment:"
     (folder,) = [

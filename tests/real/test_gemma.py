@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from act_lens import load_model
-from act_lens.arch import layer_windows
+from act_lens.hooks.arch import layer_windows
 from tests.real import arch_checks
 
 NAME = "gemma3-270m"

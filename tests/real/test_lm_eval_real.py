@@ -13,14 +13,14 @@ from lm_eval import simple_evaluate  # noqa: E402
 from lm_eval.api.instance import Instance  # noqa: E402
 from lm_eval.tasks import TaskManager  # noqa: E402
 
-from act_lens.act import ActConfig  # noqa: E402
-from act_lens.evaluate import build_prompts, evaluate, subsample  # noqa: E402
-from act_lens.generate import generate  # noqa: E402
-from act_lens.headset import HeadSet  # noqa: E402
-from act_lens.hooknames import pattern_hook  # noqa: E402
+from act_lens.evaluation.evaluate import build_prompts, evaluate, subsample  # noqa: E402
+from act_lens.evaluation.generate import generate  # noqa: E402
+from act_lens.evaluation.tasks import get_task  # noqa: E402
+from act_lens.hooks.act import ActConfig  # noqa: E402
+from act_lens.hooks.headset import HeadSet  # noqa: E402
+from act_lens.hooks.names import pattern_hook  # noqa: E402
 from act_lens.integrations.lm_eval import ActLensLM  # noqa: E402
 from act_lens.integrations.lm_eval_tasks import write_task  # noqa: E402
-from act_lens.tasks import get_task  # noqa: E402
 from tests.helpers import n_hooks  # noqa: E402
 
 pytestmark = [

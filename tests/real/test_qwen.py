@@ -3,7 +3,7 @@
 import pytest
 
 from act_lens import load_model
-from act_lens.arch import layer_windows
+from act_lens.hooks.arch import layer_windows
 from tests.real import arch_checks
 
 NAME = "qwen2.5-coder-1.5b"

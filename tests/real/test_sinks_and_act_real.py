@@ -5,12 +5,12 @@ import importlib.util
 import pytest
 import torch
 
-from act_lens.act import ActConfig, act_hooks
-from act_lens.census import sink_census
+from act_lens.analysis.census import sink_census
 from act_lens.core.token_classes import TOKEN_CLASSES
-from act_lens.headset import HeadSet
-from act_lens.recorder import SinkRecorder
-from act_lens.tasks import get_task
+from act_lens.evaluation.tasks import get_task
+from act_lens.hooks.act import ActConfig, act_hooks
+from act_lens.hooks.headset import HeadSet
+from act_lens.hooks.recorder import SinkRecorder
 
 pytestmark = [
     pytest.mark.real,
@@ -23,7 +23,7 @@ SENTENCE = "it 's a charming and often affecting journey ."
 
 
 def _sst2_prompt() -> str:
-    from act_lens.tasks.base import Example
+    from act_lens.evaluation.tasks.base import Example
 
     task = get_task("sst2")
     return task.build(Example("sst2:eval:x", {"sentence": SENTENCE}, 1)).text

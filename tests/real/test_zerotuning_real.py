@@ -5,10 +5,11 @@ import importlib.util
 import pytest
 import torch
 
-from act_lens.act import ActConfig, calibrated
-from act_lens.headset import HeadSet
-from act_lens.tasks import Example, get_task
-from act_lens.zerotuning import Compose, ZeroTuningConfig
+from act_lens.evaluation.tasks import Example, get_task
+from act_lens.hooks.act import ActConfig
+from act_lens.hooks.headset import HeadSet
+from act_lens.hooks.interventions import Compose, calibrated
+from act_lens.hooks.zerotuning import ZeroTuningConfig
 from tests.helpers import n_hooks
 
 pytestmark = [

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import torch
 
-from act_lens.arch import layer_windows
 from act_lens.core.sinks import head_statistics, sink_scores
+from act_lens.hooks.arch import layer_windows
 
 
 class _Config(SimpleNamespace):

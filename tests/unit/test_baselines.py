@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from act_lens.baselines import contextual_calibration
 from act_lens.errors import ConfigError
-from act_lens.evaluate import EvalResult
+from act_lens.evaluation.baselines import contextual_calibration
+from act_lens.evaluation.evaluate import EvalResult
 
 
 def _result(scores, labels):

@@ -9,11 +9,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from act_lens.act import ActConfig, act_hooks, act_pattern_fn
 from act_lens.core.calibrate import calibrate_pattern
 from act_lens.core.sinks import detect_sinks
 from act_lens.errors import ConfigError, ShapeError
-from act_lens.headset import HeadSet
+from act_lens.hooks.act import ActConfig, act_hooks, act_pattern_fn
+from act_lens.hooks.headset import HeadSet
 from tests.helpers import pad_batch, planted_sink_pattern, random_pattern, unpad, valid_keys
 
 PROPERTY = settings(max_examples=50, deadline=None)

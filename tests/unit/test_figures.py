@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from act_lens import figures
-from act_lens.census import SinkCensus
+from act_lens.analysis.census import SinkCensus
+from act_lens.analysis.effects import HeadEffects
+from act_lens.app import figures, result_figures
 from act_lens.core.token_classes import TOKEN_CLASSES
-from act_lens.effects import HeadEffects
 from act_lens.errors import ConfigError, DataError
 
 TOKENS = ["<s>", "Sentence", ":", " fine", ".", "\n", "Sent", "iment", ":"]
@@ -141,13 +141,13 @@ def test_heatmaps_hold_the_input_tensors(tmp_path):
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), census.hidden_sink_freq.numpy())
     effects = make_effects()
     for metric in ("choice_logprob", "accuracy"):
-        fig = figures.plot_head_effects(effects, metric=metric, path=tmp_path / f"{metric}.png")
+        fig = result_figures.plot_head_effects(effects, metric=metric, path=tmp_path / f"{metric}.png")
         assert_png(tmp_path / f"{metric}.png")
         im = fig.axes[0].images[0]
         np.testing.assert_allclose(im.get_array(), effects.effects[metric].numpy())
         assert im.norm.vmin == pytest.approx(-im.norm.vmax)  # centred at 0
     with pytest.raises(ConfigError, match="unknown metric"):
-        figures.plot_head_effects(effects, metric="margin")
+        result_figures.plot_head_effects(effects, metric="margin")
 
 
 def test_token_classes_and_mass_by_layer(tmp_path):
@@ -167,15 +167,15 @@ def test_token_classes_and_mass_by_layer(tmp_path):
 
 
 def test_eval_comparison(tmp_path):
-    fig = figures.plot_eval_comparison(ROWS, path=tmp_path / "eval.png")
+    fig = result_figures.plot_eval_comparison(ROWS, path=tmp_path / "eval.png")
     assert_png(tmp_path / "eval.png")
     acc, delta = fig.axes
     assert [round(p.get_height(), 6) for p in acc.patches] == [80.0, 60.0, 84.0, 58.0]
     assert [round(p.get_height(), 6) for p in delta.patches] == [4.0, -2.0]
     with pytest.raises(DataError, match="lacks"):
-        figures.plot_eval_comparison([{"task": "x", "baseline": 0.5}])
+        result_figures.plot_eval_comparison([{"task": "x", "baseline": 0.5}])
     with pytest.raises(ConfigError):
-        figures.plot_eval_comparison([])
+        result_figures.plot_eval_comparison([])
 
 
 def test_save_census_figures(tmp_path):
@@ -195,8 +195,9 @@ def test_attention_maps_need_an_example_and_a_recorded_layer():
         figures.plot_attention_map(make_census(), 17)
 
 
-def test_figures_never_touch_a_model():
-    source = Path(figures.__file__).read_text()
+@pytest.mark.parametrize("module", [figures, result_figures], ids=lambda m: m.__name__)
+def test_figures_never_touch_a_model(module):
+    source = Path(module.__file__).read_text()
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -207,7 +208,7 @@ def test_figures_never_touch_a_model():
     assert not roots & {"transformer_lens", "transformers"}
     assert "matplotlib.pyplot" not in imported and "run_with_hooks" not in source
     code = (
-        "import sys, act_lens.figures\n"
+        f"import sys, {module.__name__}\n"
         "bad = [m for m in ('transformer_lens', 'transformers', 'matplotlib.pyplot') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
@@ -217,8 +218,8 @@ def test_figures_never_touch_a_model():
 def test_selection_curve_and_halving_rounds_draw_their_provenance(tmp_path):
     import numpy as np
 
-    from act_lens.figures import plot_halving_rounds, plot_selection_curve
-    from act_lens.headset import HeadSet
+    from act_lens.app.result_figures import plot_halving_rounds, plot_selection_curve
+    from act_lens.hooks.headset import HeadSet
 
     curve = [{"size": k, "choice_logprob": v, "stderr": 0.01, "accuracy": 0.5}
              for k, v in [(0, -0.6), (1, -0.5), (2, -0.4), (4, -0.45)]]  # fmt: skip

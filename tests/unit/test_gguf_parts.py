@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from act_lens import gguf_parts
 from act_lens.errors import ModelLoadError
-from act_lens.gguf_parts import SIDECAR_SUFFIX, assemble_parts
-from act_lens.models import KnownModel
+from act_lens.models import gguf_parts
+from act_lens.models.gguf_parts import SIDECAR_SUFFIX, assemble_parts
+from act_lens.models.registry import KnownModel
 
 CHUNKS = [b"GGUF" + bytes(range(256)) * 3, b"\x01\x02" * 500, b"tail-bytes"]
 

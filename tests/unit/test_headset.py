@@ -1,4 +1,4 @@
-"""Unit tests for act_lens.headset: construction, JSON round trip, validation against a model."""
+"""Unit tests for act_lens.hooks.headset: construction, JSON round trip, validation against a model."""
 
 import json
 import subprocess
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from act_lens.errors import HeadSetError
-from act_lens.headset import HeadSet, model_fingerprint, model_identity
+from act_lens.hooks.headset import HeadSet, model_fingerprint, model_identity
 
 
 def stand_in_model(n_layers: int = 4, n_heads: int = 2, scale: float = 1.0) -> SimpleNamespace:
@@ -82,7 +82,7 @@ import json, sys
 import numpy as np
 import torch
 from act_lens.errors import HeadSetError
-from act_lens.headset import HeadSet
+from act_lens.hooks.headset import HeadSet
 
 out = {}
 for name, heads in [

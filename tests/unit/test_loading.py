@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from act_lens.errors import ModelLoadError
-from act_lens.loading import load_model, parse_spec
-from act_lens.models import KNOWN_MODELS, KnownModel
-from act_lens.weight_cache import MANIFEST, WeightCache, file_sha256
+from act_lens.models.loading import load_model, parse_spec
+from act_lens.models.registry import KNOWN_MODELS, KnownModel
+from act_lens.models.weight_cache import MANIFEST, WeightCache, file_sha256
 
 
 def test_known_names_parse():
@@ -68,7 +68,7 @@ def test_broken_gguf_gives_clear_error(tmp_path):
 def _tiny_hf():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from act_lens.tiny import byte_tokenizer
+    from act_lens.models.tiny import byte_tokenizer
 
     tok = byte_tokenizer()
     cfg = LlamaConfig(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from act_lens.errors import DataError
-from act_lens.tasks import BUILTIN_TASK, Example, get_task, task_names
+from act_lens.evaluation.tasks import BUILTIN_TASK, Example, get_task, task_names
 
 CLASSIFICATION = {
     "sst2": (

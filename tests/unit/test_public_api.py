@@ -8,7 +8,9 @@ import act_lens as al
 
 _SCRIPT = """
 import json, sys
-import act_lens, act_lens.tasks, act_lens.headset, act_lens.cli, act_lens.preflight
+import act_lens, act_lens.cli, act_lens.evaluation.tasks, act_lens.hooks.headset
+import act_lens.app.cli, act_lens.app.config, act_lens.app.preflight
+import act_lens.analysis.metrics, act_lens.core.settings, act_lens.models.registry
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformer_lens"))))
 """
 
@@ -30,8 +32,8 @@ def test_every_public_name_resolves_and_dir_lists_it():
 
 
 def test_functions_named_like_their_modules_stay_functions():
-    import act_lens.evaluate  # noqa: F401 - binds the submodule name on the package
-    import act_lens.generate  # noqa: F401
+    import act_lens.evaluation.evaluate  # noqa: F401 - binds the submodule name on the package
+    import act_lens.evaluation.generate  # noqa: F401
 
     assert callable(al.evaluate) and al.evaluate.__name__ == "evaluate"
     assert callable(al.generate) and al.generate.__name__ == "generate"
@@ -41,3 +43,10 @@ def test_functions_named_like_their_modules_stay_functions():
         assert "no_such_name" in str(err)
     else:
         raise AssertionError("unknown names must raise AttributeError")
+
+
+def test_no_submodule_is_named_like_a_public_name():
+    # Why: ``import act_lens.x`` binds ``x`` on the package; a public ``x`` would be shadowed.
+    import pkgutil
+
+    assert not {m.name for m in pkgutil.iter_modules(al.__path__)} & set(al.__all__)

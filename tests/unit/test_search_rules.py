@@ -8,18 +8,18 @@ import random
 import pytest
 import torch
 
-from act_lens.calibration_set import (
+from act_lens.analysis.calibration_set import (
     balanced_sample,
     calibration_mix,
     describe_calibration,
     split_calibration,
 )
-from act_lens.effects import HeadEffects, choice_logprob, metric_values
+from act_lens.analysis.effects import HeadEffects, choice_logprob, metric_values
+from act_lens.analysis.metrics import check_metric
+from act_lens.analysis.selection import Selection, size_grid
 from act_lens.errors import ConfigError, HeadSetError
-from act_lens.headset import HeadSet, head_set_for, load_head_sets, save_head_sets
-from act_lens.metrics import check_metric
-from act_lens.search import Selection, size_grid
-from act_lens.tasks import Example, Prompt, get_task
+from act_lens.evaluation.tasks import Example, Prompt, get_task
+from act_lens.hooks.headset import HeadSet, head_set_for, load_head_sets, save_head_sets
 
 
 def test_choice_logprob_by_hand():
@@ -200,7 +200,7 @@ def test_paper_multiple_choice_prompts():
 
 
 def test_pick_size_takes_the_best_validation_size_never_a_worse_one():
-    from act_lens.search import pick_size
+    from act_lens.analysis.selection import pick_size
 
     curve = [
         {"size": k, "m": v} for k, v in [(0, -0.50), (1, -0.40), (2, -0.30), (3, -0.35), (5, -0.30)]

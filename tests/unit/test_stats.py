@@ -1,4 +1,4 @@
-"""Unit tests for act_lens.stats: hand-computed McNemar values, bootstrap properties."""
+"""Unit tests for act_lens.evaluation.stats: hand-computed McNemar values, bootstrap properties."""
 
 import json
 import math
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from act_lens.errors import ConfigError, ShapeError
-from act_lens.stats import (
+from act_lens.evaluation.stats import (
     PairedComparison,
     SeedSummary,
     accuracy_interval,
@@ -133,7 +133,7 @@ def test_accuracy_interval_accepts_lists_arrays_tensors_and_does_not_mutate() ->
 
 
 def test_accuracy_interval_chunked_draws_stay_consistent(monkeypatch: pytest.MonkeyPatch) -> None:
-    import act_lens.stats as stats
+    import act_lens.evaluation.stats as stats
 
     correct = np.random.default_rng(0).random(100) < 0.5
     monkeypatch.setattr(stats, "_BOOT_BYTES", 9 * 100 * 7)  # 7 resamples per chunk

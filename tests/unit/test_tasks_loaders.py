@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from act_lens.errors import ConfigError, DataError
-from act_lens.tasks import BUILTIN_TASK, Example, get_task, task_names
-from act_lens.tasks.make_builtin import generate, render
+from act_lens.evaluation.tasks import BUILTIN_TASK, Example, get_task, task_names
+from act_lens.evaluation.tasks.make_builtin import generate, render
 
 PAPER_TASKS = (
     "sst2", "sst5", "mr", "subj", "agnews", "trec", "cb", "boolq", "dbpedia",
@@ -252,7 +252,7 @@ def test_builtin_loads_without_data_and_matches_generator() -> None:
     assert (len(train), len(test)) == (300, 300)
     assert _label_counts(test) == [150, 150]
     assert not {ex.fields["review"] for ex in train} & {ex.fields["review"] for ex in test}
-    packaged = Path(__file__).resolve().parents[2] / "act_lens" / "tasks" / "data" / "reviews.jsonl"
+    packaged = Path(__file__).resolve().parents[2] / "act_lens" / "evaluation" / "tasks" / "data" / "reviews.jsonl"
     assert packaged.read_text(encoding="utf-8") == render(generate())
 
 

@@ -1,0 +1,257 @@
+"""Sink census: where hidden sinks occur (layer x head), how much attention they take, and
+what tokens they sit on, over a set of prompts."""
+
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from act_lens.core.settings import SinkRule, SinkSettings, resolve_settings
+from act_lens.core.token_classes import TOKEN_CLASSES, classify_token
+from act_lens.errors import ConfigError, DataError
+from act_lens.evaluation.batching import encode, make_batches, pad_id_of
+from act_lens.hooks.arch import fill_windows
+from act_lens.hooks.recorder import SinkRecorder
+from act_lens.io import atomic_write_text
+
+
+@dataclass(frozen=True)
+class SinkCensus:
+    """Per layer x head sink statistics over a prompt set (see ``sink_census``).
+
+    Attributes:
+        hidden_sink_freq: [layer, head] fraction of prompts where the head has a hidden sink.
+        first_mass: [layer, head] mean attention on the first real token.
+        hidden_mass: [layer, head] mean attention on hidden sinks.
+        entropy: [layer, head] mean attention entropy (nats).
+        class_counts: [layer, head, class] number of sinks per token class (``classes``).
+        top_tokens: the most frequent hidden-sink tokens, ``(text, count)``.
+        example: one prompt's tokens, head-mean patterns per layer and per-head sink masks.
+    """
+
+    model: str
+    n_prompts: int
+    layers: tuple[int, ...]
+    threshold: float
+    rule: str
+    hidden_sink_freq: Tensor
+    first_mass: Tensor
+    hidden_mass: Tensor
+    entropy: Tensor
+    class_counts: Tensor
+    classes: tuple[str, ...] = TOKEN_CLASSES
+    top_tokens: tuple[tuple[str, int], ...] = ()
+    example: dict[str, Any] = field(default_factory=dict)
+
+    def top(self, k: int = 10) -> list[dict[str, Any]]:
+        """The ``k`` heads with the most frequent hidden sinks (ties broken by hidden mass)."""
+        n_heads = self.hidden_sink_freq.shape[1]
+        key = self.hidden_sink_freq * 10 + self.hidden_mass
+        order = torch.argsort(key.flatten(), descending=True)[:k]
+        return [
+            {
+                "layer": self.layers[int(i) // n_heads],
+                "head": int(i) % n_heads,
+                "hidden_sink_freq": float(self.hidden_sink_freq.flatten()[i]),
+                "hidden_mass": float(self.hidden_mass.flatten()[i]),
+                "first_mass": float(self.first_mass.flatten()[i]),
+            }
+            for i in order
+        ]
+
+    def class_totals(self, hidden_only: bool = True) -> dict[str, int]:
+        totals = self.class_counts.sum(dim=(0, 1))
+        return {
+            c: int(n)
+            for c, n in zip(self.classes, totals, strict=True)
+            if not (hidden_only and c == "first")
+        }
+
+    def n_heads_with_hidden_sinks(self, min_freq: float = 0.5) -> int:
+        return int((self.hidden_sink_freq >= min_freq).sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "act_lens.SinkCensus/1",
+            "model": self.model,
+            "n_prompts": self.n_prompts,
+            "layers": list(self.layers),
+            "threshold": self.threshold,
+            "rule": self.rule,
+            "hidden_sink_freq": self.hidden_sink_freq.tolist(),
+            "first_mass": self.first_mass.tolist(),
+            "hidden_mass": self.hidden_mass.tolist(),
+            "entropy": self.entropy.tolist(),
+            "class_counts": self.class_counts.tolist(),
+            "classes": list(self.classes),
+            "top_tokens": [list(t) for t in self.top_tokens],
+            "example": self.example,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SinkCensus":
+        try:
+            return cls(
+                model=d["model"],
+                n_prompts=int(d["n_prompts"]),
+                layers=tuple(d["layers"]),
+                threshold=float(d["threshold"]),
+                rule=d["rule"],
+                hidden_sink_freq=torch.tensor(d["hidden_sink_freq"]),
+                first_mass=torch.tensor(d["first_mass"]),
+                hidden_mass=torch.tensor(d["hidden_mass"]),
+                entropy=torch.tensor(d["entropy"]),
+                class_counts=torch.tensor(d["class_counts"], dtype=torch.long),
+                classes=tuple(d["classes"]),
+                top_tokens=tuple((str(t), int(n)) for t, n in d.get("top_tokens", [])),
+                example=d.get("example", {}),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(f"not a SinkCensus dictionary ({type(err).__name__}: {err})") from err
+
+    def save(self, path: "str | os.PathLike[str]") -> Path:
+        return atomic_write_text(path, json.dumps(self.to_dict()))
+
+    @classmethod
+    def load(cls, path: "str | os.PathLike[str]") -> "SinkCensus":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise DataError(f"cannot read sink census {path}: {err}") from err
+
+
+def sink_census(
+    model: Any,
+    prompts: Sequence[str],
+    *,
+    layers: Sequence[int] | None = None,
+    settings: SinkSettings | None = None,
+    threshold: float | None = None,
+    rule: SinkRule | None = None,
+    batch_size: int = 8,
+    example_index: int | None = 0,
+    add_special_tokens: bool = True,
+    progress: bool = True,
+) -> SinkCensus:
+    """Run the model over ``prompts`` and count sinks per layer x head.
+
+    Args:
+        model: a TransformerBridge.
+        prompts: prompt texts (tokenized with the model's tokenizer).
+        layers: layers to record (default: all).
+        settings: the sink rule (``threshold``, ``rule``; default: method.md's); the model's
+            sliding windows are filled in when ``settings.windows`` is None.
+        threshold, rule: keyword conveniences on top of ``settings``.
+        batch_size: prompts per forward (left-padded, sorted by length).
+        example_index: prompt whose head-averaged maps are kept for figures (None: none).
+        add_special_tokens: let the tokenizer add its BOS.
+        progress: show a progress bar.
+
+    Returns:
+        A SinkCensus.
+
+    Example:
+        >>> census = sink_census(model, ["Sentence: fine.\\nSentiment:"])   # doctest: +SKIP
+        >>> census.top(3)                                                     # doctest: +SKIP
+    """
+    if not prompts:
+        raise ConfigError("sink_census needs at least one prompt")
+    n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
+    layers = tuple(range(n_layers)) if layers is None else tuple(layers)
+    # Sliding-window layers score each key over the queries that can see it (act_lens.hooks.arch).
+    settings = fill_windows(resolve_settings(settings, threshold=threshold, rule=rule), model)
+    tok = model.tokenizer
+    ids = encode(tok, list(prompts), add_special_tokens=add_special_tokens)
+    specials = set(getattr(tok, "all_special_ids", []) or [])
+    cache: dict[int, tuple[str, str]] = {}  # token id -> (decoded text, class)
+    classes = {c: i for i, c in enumerate(TOKEN_CLASSES)}
+    shape = (len(layers), n_heads)
+    has_hidden = torch.zeros(shape)
+    first_mass, hidden_mass, entropy = torch.zeros(shape), torch.zeros(shape), torch.zeros(shape)
+    counts = torch.zeros(*shape, len(TOKEN_CLASSES), dtype=torch.long)
+    top: Counter[str] = Counter()
+    example: dict[str, Any] = {}
+    keep = {layer: None for layer in layers} if example_index is not None else {}
+    bar = tqdm(total=len(prompts), desc="sink census", disable=not progress, leave=False)
+    device = model.cfg.device
+    for batch in make_batches(ids, batch_size, pad_id_of(tok)):
+        want_example = example_index is not None and example_index in batch.index
+        rec = SinkRecorder(layers, settings, keep_patterns=keep if want_example else {})
+        with torch.inference_mode():
+            model.run_with_hooks(
+                batch.tokens.to(device),
+                attention_mask=batch.attention_mask.to(device),
+                fwd_hooks=rec.hooks(batch.attention_mask.to(device)),
+            )
+        for li, layer in enumerate(layers):
+            r = rec.records[layer][0]
+            first_mass[li] += r.first_mass.sum(0)
+            hidden_mass[li] += r.hidden_mass.sum(0)
+            entropy[li] += r.entropy.sum(0)
+            for row, orig in enumerate(batch.index):
+                offset = batch.tokens.shape[1] - len(ids[orig])
+                sinks = r.sinks[row, :, offset:]  # [head, real positions]
+                hidden = sinks.clone()
+                hidden[:, 0] = False
+                has_hidden[li] += hidden.any(-1).float()
+                for head, pos in sinks.nonzero().tolist():
+                    token_id = ids[orig][pos]
+                    if pos == 0:
+                        counts[li, head, classes["first"]] += 1
+                        continue
+                    text, cls = _describe_token(tok, token_id, specials, cache)
+                    counts[li, head, classes[cls]] += 1
+                    top[text] += 1
+        if want_example and example_index is not None:
+            row = batch.index.index(example_index)
+            offset = batch.tokens.shape[1] - len(ids[example_index])
+            records = [rec.records[layer][0] for layer in layers]
+            assert all(r.pattern is not None for r in records), "kept layers record full patterns"
+            example = {
+                "prompt_index": example_index,
+                "tokens": [tok.decode([t]) for t in ids[example_index]],
+                "head_mean_patterns": [
+                    r.pattern[row, :, offset:, offset:].mean(0).tolist()  # type: ignore[index]
+                    for r in records
+                ],
+                "sinks": [
+                    rec.records[layer][0].sinks[row, :, offset:].int().tolist() for layer in layers
+                ],
+                "scores": [
+                    rec.records[layer][0].scores[row, :, offset:].tolist() for layer in layers
+                ],
+            }
+        bar.update(len(batch.index))
+    bar.close()
+    n = float(len(prompts))
+    return SinkCensus(
+        model=str(getattr(model.cfg, "model_name", "model")),
+        n_prompts=len(prompts),
+        layers=layers,
+        threshold=settings.threshold,
+        rule=settings.rule,
+        hidden_sink_freq=has_hidden / n,
+        first_mass=first_mass / n,
+        hidden_mass=hidden_mass / n,
+        entropy=entropy / n,
+        class_counts=counts,
+        top_tokens=tuple(top.most_common(30)),
+        example=example,
+    )
+
+
+def _describe_token(
+    tok: Any, token_id: int, specials: set[int], cache: dict[int, tuple[str, str]]
+) -> tuple[str, str]:
+    """Decoded text and token class of a hidden-sink token, decoded once per token id."""
+    if token_id not in cache:
+        text = tok.decode([token_id])
+        cache[token_id] = (text, classify_token(text, is_special=token_id in specials))
+    return cache[token_id]

@@ -1,0 +1,243 @@
+"""The ``act-lens`` command: sinks, search, eval, run (the main job), figures.
+
+Every run writes its resolved config, results and figures into one output folder.
+"""
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from act_lens.app.config import DEFAULT_TASK, RunConfig
+from act_lens.errors import ActLensError
+
+__all__ = ["DEFAULT_TASK", "RunConfig", "entry", "main", "resolve_config"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="act-lens", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="JSON file with any of the options below (flags win)")
+    common.add_argument(
+        "--model", default=None, help="smollm2-135m (default), a .gguf, a folder or a HF name"
+    )
+    common.add_argument("--device", default=None)
+    common.add_argument("--task", action="append", dest="tasks", help="task name (repeatable)")
+    common.add_argument("--data-dir", default=None, help="folder laid out like shared/data")
+    common.add_argument("--data-file", default=None, help="one file of the task's raw format")
+    common.add_argument(
+        "--prompts",
+        choices=("plain", "paper"),
+        default=None,
+        help="prompt set: act_lens's own (plain, default) or the official ACT prompts (paper)",
+    )
+    common.add_argument(
+        "--limit", type=int, default=None, help="examples per task (fixed subsample)"
+    )
+    common.add_argument(
+        "--calib-size",
+        type=int,
+        default=None,
+        help="calibration prompts per search (joint selection: half of them validate)",
+    )
+    common.add_argument(
+        "--no-balance",
+        dest="balance",
+        action="store_false",
+        default=None,
+        help="draw the calibration set at random instead of equal counts per label",
+    )
+    common.add_argument("--shots", type=int, default=None)
+    common.add_argument("--seed", type=int, action="append", dest="seeds")
+    common.add_argument(
+        "--head-set", default=None, help="a HeadSet JSON (or a per-task head_sets.json)"
+    )
+    common.add_argument(
+        "--method",
+        choices=("act", "zerotuning"),
+        default=None,
+        help="search: ACT (default) or ZeroTuning (initial-token scaling; heads and gamma)",
+    )
+    common.add_argument(
+        "--unsupervised",
+        action="store_true",
+        default=None,
+        help="--method zerotuning: choose heads and gamma by the entropy over the choices, no labels",
+    )
+    common.add_argument("--beta", type=float, default=None)
+    common.add_argument("--threshold", type=float, default=None)
+    common.add_argument("--rule", choices=("mean", "alpha"), default=None)
+    common.add_argument("--layers", default=None, help="candidate layers, e.g. 2-27 or 3,5,7")
+    common.add_argument(
+        "--metric",
+        default=None,
+        help="search metric: choice_logprob (default), vocab_logprob, margin or accuracy",
+    )
+    common.add_argument(
+        "--select",
+        choices=("joint", "threshold", "top_k"),
+        default=None,
+        help="keep-rule: joint (default; set size chosen on validation prompts), threshold, top_k",
+    )
+    common.add_argument("--top-k", type=int, default=None, help="set size for --select top_k")
+    common.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help="share of the calibration set that validates the joint selection (default 0.5)",
+    )
+    common.add_argument(
+        "--per-task",
+        action="store_true",
+        default=None,
+        help="with several --task: one head set per task instead of one mixed set",
+    )
+    common.add_argument(
+        "--no-controls",
+        dest="controls",
+        action="store_false",
+        default=None,
+        help="skip the random-set and contextual-calibration controls in eval/run",
+    )
+    common.add_argument("--margin", type=float, default=None)
+    common.add_argument(
+        "--min-z", type=float, default=None, help="keep heads whose gain > MIN_Z stderr"
+    )
+    common.add_argument("--max-heads", type=int, default=None, help="keep at most this many heads")
+    common.add_argument(
+        "--screen", type=int, default=None, help="exact-evaluate only the top-N screened heads"
+    )
+    common.add_argument(
+        "--schedule",
+        choices=("exhaustive", "halving"),
+        default=None,
+        help="single-head search: every head on every prompt (default) or successive halving",
+    )
+    common.add_argument("--batch-size", type=int, default=None)
+    common.add_argument("--out", default=None, help="output folder")
+    for name, text in (
+        ("sinks", "sink census with figures"),
+        ("search", "ACT head search -> head_set.json"),
+        ("eval", "evaluate with and without a head set"),
+        ("run", "census -> search -> eval -> report"),
+    ):
+        sub.add_parser(name, parents=[common], help=text)
+    fig = sub.add_parser("figures", help="re-draw all figures of a results folder")
+    fig.add_argument("folder")
+    return parser
+
+
+def _parse_layers(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    out: list[int] = []
+    for part in text.split(","):
+        try:
+            bounds = [int(x) for x in part.split("-")] if part.strip() else []
+        except ValueError as err:
+            raise ActLensError(
+                f"--layers {text!r}: expected numbers and ranges like 2-27 or 3,5,7"
+            ) from err
+        if len(bounds) == 2 and bounds[0] > bounds[1]:
+            raise ActLensError(f"--layers {text!r}: the range {part} runs backwards")
+        if len(bounds) > 2:
+            raise ActLensError(f"--layers {text!r}: expected numbers and ranges like 2-27 or 3,5,7")
+        out.extend(range(bounds[0], bounds[-1] + 1) if bounds else [])
+    return tuple(out)
+
+
+def resolve_config(argv: Sequence[str]) -> RunConfig:
+    args = _parser().parse_args(list(argv))
+    values: dict[str, Any] = {"command": args.command}
+    if args.command == "figures":
+        return RunConfig(command="figures", out=args.folder)
+    if args.config:
+        try:
+            values.update(json.loads(Path(args.config).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ActLensError(f"cannot read --config {args.config}: {err}") from err
+    for key in (
+        "model",
+        "device",
+        "data_dir",
+        "data_file",
+        "prompts",
+        "limit",
+        "calib_size",
+        "balance",
+        "shots",
+        "head_set",
+        "method",
+        "unsupervised",
+        "beta",
+        "threshold",
+        "rule",
+        "metric",
+        "select",
+        "top_k",
+        "val_fraction",
+        "margin",
+        "min_z",
+        "max_heads",
+        "screen",
+        "schedule",
+        "per_task",
+        "controls",
+        "batch_size",
+        "out",
+    ):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    if args.tasks:
+        values["tasks"] = tuple(args.tasks)
+    if args.seeds:
+        values["seeds"] = tuple(args.seeds)
+    if args.layers is not None:
+        values["layers"] = _parse_layers(args.layers)
+    for key in ("tasks", "seeds", "layers"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    values.setdefault("out", f"runs/{args.command}")
+    known = set(RunConfig.__dataclass_fields__)
+    unknown = set(values) - known
+    if unknown:
+        raise ActLensError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+    cfg = RunConfig(**values)
+    if cfg.data_file and len(cfg.tasks) != 1:
+        raise ActLensError("--data-file needs exactly one --task (the file's format)")
+    return cfg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 bad input)."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        cfg = resolve_config(argv)
+        from act_lens.app.preflight import preflight
+
+        preflight(cfg)  # bad input ends here, before a model loads or a file is written
+        from act_lens.app import pipeline
+
+        t0 = time.perf_counter()
+        out = Path(cfg.out)
+        if cfg.command != "figures":
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        summary = getattr(pipeline, f"cmd_{cfg.command}")(cfg)
+        print(summary)
+        print(f"[act-lens {cfg.command}: {time.perf_counter() - t0:.0f} s, results in {out}]")
+        return 0
+    except ActLensError as err:
+        print(f"act-lens: error: {err}", file=sys.stderr)
+        return 2
+    except SystemExit as err:  # argparse
+        return int(err.code or 0)
+
+
+def entry() -> None:
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""RunConfig: the resolved settings of one ``act-lens`` command (written to ``config.json``).
+
+Its own module so that the command line (which builds it) and the pipeline (which runs it)
+both import it without importing each other.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from act_lens.core.settings import SinkSettings
+
+DEFAULT_TASK = "reviews"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Resolved settings of one command; every flag of ``act-lens`` is a field."""
+
+    command: str
+    model: str = "smollm2-135m"
+    device: str = "cpu"
+    tasks: tuple[str, ...] = (DEFAULT_TASK,)
+    data_dir: str | None = None
+    data_file: str | None = None
+    prompts: str = "plain"
+    limit: int | None = None
+    calib_size: int = 64
+    balance: bool = True
+    shots: int = 0
+    seeds: tuple[int, ...] = (0,)
+    head_set: str | None = None
+    method: str = "act"
+    unsupervised: bool = False
+    beta: float = 0.4
+    threshold: float = 0.1
+    rule: str = "mean"
+    layers: tuple[int, ...] | None = None
+    metric: str = "choice_logprob"
+    select: str = "joint"
+    top_k: int | None = None
+    val_fraction: float = 0.5
+    margin: float = 0.0
+    min_z: float | None = None
+    max_heads: int | None = None
+    screen: int | None = None
+    schedule: str = "exhaustive"
+    per_task: bool = False
+    controls: bool = True
+    batch_size: int = 8
+    out: str = "runs/act_lens"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sink_settings(self) -> SinkSettings:
+        """How this run finds and calibrates sinks: the one object every step is given."""
+        return SinkSettings(beta=self.beta, threshold=self.threshold, rule=self.rule)  # type: ignore[arg-type]

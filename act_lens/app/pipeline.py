@@ -1,0 +1,331 @@
+"""What each ``act-lens`` subcommand does, on a resolved RunConfig."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from act_lens.analysis.calibration_set import calibration_mix
+from act_lens.analysis.census import SinkCensus, sink_census
+from act_lens.analysis.effects import RENAMED, HeadEffects
+from act_lens.analysis.search import search_heads
+from act_lens.analysis.selection import Selection
+from act_lens.app.config import RunConfig
+from act_lens.app.report import render_report, results_table
+from act_lens.errors import ConfigError
+from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
+from act_lens.evaluation.controls import random_head_set
+from act_lens.evaluation.evaluate import EvalResult, compare, evaluate, subsample
+from act_lens.evaluation.tasks import Task, get_task
+from act_lens.hooks.act import ActConfig
+from act_lens.hooks.headset import HeadSet, head_set_for, load_head_sets, save_head_sets
+from act_lens.hooks.zerotuning import ZeroTuningConfig
+from act_lens.io import atomic_write_text
+
+HeadSets = dict[str | None, HeadSet]
+
+
+def _model(cfg: RunConfig) -> Any:
+    from act_lens.models.loading import load_model
+
+    return load_model(cfg.model, device=cfg.device)
+
+
+def _data(cfg: RunConfig) -> Any:
+    return cfg.data_file or cfg.data_dir
+
+
+def _task(cfg: RunConfig, name: str) -> Task:
+    return get_task(name, cfg.prompts)
+
+
+def _census(cfg: RunConfig, model: Any, out: Path) -> SinkCensus:
+    prompts = []
+    for name in cfg.tasks:
+        task = _task(cfg, name)
+        # The census needs far fewer prompts than the evaluation.
+        examples = subsample(task.load(_data(cfg), task.eval_split), min(cfg.limit or 64, 64))
+        prompts += [task.build(e).text for e in examples]
+    census = sink_census(model, prompts, settings=cfg.sink_settings, batch_size=cfg.batch_size)
+    census.save(out / "census.json")
+    _figures_census(census, out)
+    return census
+
+
+def _figures_census(census: SinkCensus, out: Path) -> None:
+    from act_lens.app import figures
+
+    figures.save_census_figures(census, out / "figures")
+
+
+def cmd_sinks(cfg: RunConfig) -> str:
+    out = Path(cfg.out)
+    census = _census(cfg, _model(cfg), out)
+    top = "\n".join(
+        f"  L{t['layer']}H{t['head']}: hidden sink in {100 * t['hidden_sink_freq']:.0f}% of prompts"
+        for t in census.top(5)
+    )
+    return f"sink census of {census.n_prompts} prompts; top heads:\n{top}\nclasses: {census.class_totals()}"
+
+
+def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: str) -> HeadSet:
+    calib = calibration_mix(
+        [_task(cfg, t) for t in tasks],
+        cfg.calib_size,
+        data=_data(cfg),
+        seed=cfg.seeds[0],
+        shots=cfg.shots,
+        # drawing equal counts per label reads the labels: not for an unsupervised search
+        balance=cfg.balance and not cfg.unsupervised,
+    )
+    if cfg.method == "zerotuning":
+        from act_lens.analysis.zerotuning_search import zerotuning_search
+
+        zt = zerotuning_search(
+            model, calib, supervised=not cfg.unsupervised, metric=cfg.metric, layers=cfg.layers,
+            max_heads=cfg.max_heads, screen=cfg.screen, val_fraction=cfg.val_fraction,
+            batch_size=cfg.batch_size, progress=True,
+        ).with_provenance(tasks=list(tasks), prompts=cfg.prompts)  # fmt: skip
+        zt.save(out / f"head_set{tag}.json")
+        return zt
+    effects: list[HeadEffects] = []
+    selection = Selection(
+        cfg.select,  # type: ignore[arg-type]  # checked by preflight and by Selection
+        cfg.margin,
+        cfg.min_z,
+        cfg.max_heads,
+        cfg.top_k,
+        cfg.val_fraction,
+    )
+    head_set = search_heads(
+        model,
+        calib,
+        layers=cfg.layers,
+        metric=cfg.metric,
+        select=selection,
+        settings=cfg.sink_settings,
+        screen=cfg.screen,
+        schedule=cfg.schedule,  # type: ignore[arg-type]
+        batch_size=cfg.batch_size,
+        checkpoint=out / f"search{tag}.ckpt",
+        effects_out=effects,
+    )
+    head_set = head_set.with_provenance(
+        tasks=list(tasks), prompts=cfg.prompts, balanced_calibration=cfg.balance
+    )
+    head_set.save(out / f"head_set{tag}.json")
+    effects[0].save(out / f"head_effects{tag}.pt")
+    from act_lens.app import result_figures
+
+    result_figures.plot_head_effects(
+        effects[0], metric=cfg.metric, path=out / "figures" / f"head_effects{tag}.png"
+    )
+    if "rounds" in head_set.provenance:
+        result_figures.plot_halving_rounds(
+            head_set, path=out / "figures" / f"halving_rounds{tag}.png"
+        )
+    if "curve" in head_set.provenance:
+        result_figures.plot_selection_curve(
+            head_set, path=out / "figures" / f"selection_curve{tag}.png"
+        )
+    return head_set
+
+
+def _search(cfg: RunConfig, model: Any, out: Path) -> HeadSets:
+    """One mixed set over all tasks (the paper's way), or with ``per_task`` one set per task."""
+    if cfg.per_task and len(cfg.tasks) > 1:
+        sets: HeadSets = {t: _search_one(cfg, model, [t], out, f"_{t}") for t in cfg.tasks}
+        save_head_sets(out / "head_sets.json", {str(t): hs for t, hs in sets.items()})
+        return sets
+    return {None: _search_one(cfg, model, list(cfg.tasks), out, "")}
+
+
+def _summary(sets: HeadSets) -> str:
+    return "\n".join(
+        ("" if task is None else f"{task}: ") + hs.summary() for task, hs in sets.items()
+    )
+
+
+def cmd_search(cfg: RunConfig) -> str:
+    out = Path(cfg.out)
+    sets = _search(cfg, _model(cfg), out)
+    written = out / ("head_sets.json" if None not in sets else "head_set.json")
+    return f"{_summary(sets)}\nwritten to {written}"
+
+
+def _intervention(cfg: RunConfig, head_set: HeadSet) -> Any:
+    """The hook factory a head set stands for (its method; ACT with the run's sink settings)."""
+    if head_set.method == "zerotuning":
+        return ZeroTuningConfig(head_set)
+    return ActConfig(head_set, cfg.sink_settings)
+
+
+def _cc_prior(
+    model: Any, task: Task, cfg: RunConfig, result: EvalResult, seed: int, hooks: Any
+) -> Any:
+    counts = sorted({len(row) for row in result.scores})
+    mc = task.kind == "multiple_choice"
+    return {
+        n: content_free_scores(
+            model, task, data=_data(cfg), hooks=hooks, n_options=n if mc else None,
+            shots=cfg.shots, seed=seed,
+        )
+        for n in counts
+    }  # fmt: skip
+
+
+def _compare_row(prefix: str, base: EvalResult, other: EvalResult) -> dict[str, Any]:
+    cmp = compare(base, other)
+    return {
+        f"{prefix}accuracy": other.accuracy,
+        f"{prefix}interval": list(other.interval),
+        f"{prefix}delta": cmp.delta,
+        f"{prefix}delta_interval": list(cmp.interval),
+        f"{prefix}p_value": cmp.p_value,
+    }
+
+
+def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    (out / "eval").mkdir(parents=True, exist_ok=True)
+    for name in cfg.tasks:
+        task = _task(cfg, name)
+        head_set = head_set_for(sets, name) if sets is not None else None
+        for seed in cfg.seeds if cfg.shots else cfg.seeds[:1]:
+            key = name if not cfg.shots else f"{name}/seed{seed}"
+            stem = key.replace("/", "_")
+            kw: dict[str, Any] = dict(
+                data=_data(cfg), limit=cfg.limit, shots=cfg.shots, seed=seed,
+                batch_size=cfg.batch_size,
+            )  # fmt: skip
+            base = evaluate(model, task, **kw)
+            base.save(out / "eval" / f"{stem}_baseline.json")
+            row: dict[str, Any] = {
+                "task": name,
+                "seed": seed,
+                "shots": cfg.shots,
+                "n": base.n,
+                "baseline_accuracy": base.accuracy,
+                "baseline_interval": list(base.interval),
+                "baseline_prediction_rate": base.prediction_rate(),
+            }
+            if head_set is not None:
+                act_cfg = _intervention(cfg, head_set)
+                treated = evaluate(model, task, hooks=act_cfg, **kw)
+                treated.save(out / "eval" / f"{stem}_act.json")
+                cmp = compare(base, treated)
+                row.update(
+                    heads=len(head_set),
+                    act_accuracy=treated.accuracy,
+                    act_interval=list(treated.interval),
+                    act_prediction_rate=treated.prediction_rate(),
+                    delta=cmp.delta,
+                    interval=list(cmp.interval),
+                    p_value=cmp.p_value,
+                    flips=cmp.flips,
+                )
+                if cfg.controls:
+                    rand = random_head_set(
+                        head_set, int(model.cfg.n_layers), int(model.cfg.n_heads), seed=seed
+                    )
+                    rnd = evaluate(model, task, hooks=_intervention(cfg, rand), **kw)
+                    rnd.save(out / "eval" / f"{stem}_random.json")
+                    row["random"] = _compare_row("", base, rnd)
+                    cc = contextual_calibration(base, _cc_prior(model, task, cfg, base, seed, None))
+                    cc_act = contextual_calibration(
+                        treated, _cc_prior(model, task, cfg, treated, seed, act_cfg)
+                    )
+                    row["cc"] = _compare_row("", base, cc)
+                    row["cc_act"] = _compare_row("", base, cc_act)
+                    row["act_vs_cc"] = _compare_row("", cc, treated)
+            results[key] = row
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2))
+    return results
+
+
+def _head_sets(cfg: RunConfig, model: Any) -> HeadSets:
+    sets = load_head_sets(cfg.head_set)  # type: ignore[arg-type]
+    for hs in sets.values():
+        hs.validate(model)
+    for name in cfg.tasks:
+        head_set_for(sets, name)  # every task has a set before anything is evaluated
+    return sets
+
+
+def cmd_eval(cfg: RunConfig) -> str:
+    out = Path(cfg.out)
+    model = _model(cfg)
+    sets = _head_sets(cfg, model) if cfg.head_set else None
+    results = _eval(cfg, model, sets, out)
+    _eval_figure(results, out)
+    return results_table(results)
+
+
+def _eval_figure(results: dict[str, Any], out: Path) -> None:
+    rows = [
+        {
+            "task": k,
+            "baseline": r["baseline_accuracy"],
+            "treated": r["act_accuracy"],
+            "interval": tuple(r["interval"]),
+            "p_value": r["p_value"],
+        }
+        for k, r in results.items()
+        if "act_accuracy" in r
+    ]
+    if rows:
+        from act_lens.app import result_figures
+
+        result_figures.plot_eval_comparison(rows, path=out / "figures" / "eval_comparison.png")
+
+
+def cmd_run(cfg: RunConfig) -> str:
+    """The main job: census -> search -> eval on the held-out split -> figures -> report."""
+    out = Path(cfg.out)
+    model = _model(cfg)
+    census = _census(cfg, model, out)
+    sets = _head_sets(cfg, model) if cfg.head_set else _search(cfg, model, out)
+    results = _eval(cfg, model, sets, out)
+    _eval_figure(results, out)
+    atomic_write_text(out / "report.md", render_report(cfg, census, sets, results))
+    return results_table(results) + f"\n\nhead set: {_summary(sets)}\nreport: {out / 'report.md'}"
+
+
+def cmd_figures(cfg: RunConfig) -> str:
+    """Re-draw every figure from the saved results of a folder (no model is loaded)."""
+    from act_lens.app import figures, result_figures
+
+    out = Path(cfg.out)
+    if not out.is_dir():
+        raise ConfigError(f"{out} is not a results folder")
+    drawn = []
+    if (out / "census.json").exists():
+        drawn += figures.save_census_figures(SinkCensus.load(out / "census.json"), out / "figures")
+    saved = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else {}
+    metric = RENAMED.get(
+        saved.get("metric", "choice_logprob"), saved.get("metric", "choice_logprob")
+    )
+    for path in sorted(out.glob("head_effects*.pt")):
+        tag = path.stem.removeprefix("head_effects")
+        target = out / "figures" / f"head_effects{tag}.png"
+        effects = HeadEffects.load(path)
+        result_figures.plot_head_effects(
+            effects, metric=metric if metric in effects.effects else "margin", path=target
+        )
+        drawn.append(target)
+    for path in sorted(out.glob("head_set*.json")):
+        if path.name == "head_sets.json":  # the per-task bundle of the files drawn here
+            continue
+        hs = HeadSet.load(path)
+        if "curve" in hs.provenance:
+            tag = path.stem.removeprefix("head_set")
+            target = out / "figures" / f"selection_curve{tag}.png"
+            result_figures.plot_selection_curve(hs, path=target)
+            drawn.append(target)
+    if (out / "results.json").exists():
+        _eval_figure(json.loads((out / "results.json").read_text()), out)
+        drawn.append(out / "figures" / "eval_comparison.png")
+    if not drawn:
+        raise ConfigError(
+            f"{out} holds no census.json, head_effects.pt or results.json to draw from"
+        )
+    return "re-drew:\n" + "\n".join(f"  {p}" for p in drawn)

@@ -1,0 +1,94 @@
+"""How sinks are found and calibrated: one small frozen object passed through every layer.
+
+The engine, the search, the census, validation, generation and the CLI take a
+:class:`SinkSettings` instead of four or five loose keyword arguments; only the top-level
+functions users call keep keyword conveniences (``beta=...``) that build one
+(:func:`resolve_settings`). Pure data: no torch, no model; the hooks layer fills in a model's
+sliding windows (``act_lens.hooks.arch.fill_windows``).
+"""
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from act_lens.errors import ConfigError
+
+# The sink rule of ``detect_sinks`` and where ``calibrate_pattern`` puts the freed mass.
+SinkRule = Literal["mean", "alpha"]
+Redistribute = Literal["all", "non_initial"]
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    """Sink detection and ACT calibration settings (method.md defaults).
+
+    Attributes:
+        beta: sink columns are scaled by beta (1: identity, 0: sinks removed).
+        threshold: sink score threshold (``rule="mean"``: tau = 0.1; ``"alpha"``: alpha).
+        rule: ``"mean"`` (mean attention received > tau) or ``"alpha"`` (> alpha / N).
+        redistribute: where the freed mass goes: ``"all"`` other keys (official) or
+            ``"non_initial"`` (not to the first token).
+        windows: ``{layer: sliding-window size}`` of local-attention layers (None: filled in
+            from the model by ``act_lens.hooks.arch.fill_windows``; ``{}``: every layer global).
+
+    Example:
+        >>> SinkSettings(beta=0.3).beta
+        0.3
+    """
+
+    beta: float = 0.4
+    threshold: float = 0.1
+    rule: SinkRule = "mean"
+    redistribute: Redistribute = "all"
+    windows: Mapping[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.beta <= 1.0:
+            raise ConfigError(f"beta must be in [0, 1], got {self.beta}")
+        if self.rule not in ("mean", "alpha"):
+            raise ConfigError(f"rule must be 'mean' or 'alpha', got {self.rule!r}")
+        if not self.threshold > 0:
+            raise ConfigError(f"threshold must be > 0, got {self.threshold}")
+        if self.redistribute not in ("all", "non_initial"):
+            raise ConfigError(
+                f"redistribute must be 'all' or 'non_initial', got {self.redistribute!r}"
+            )
+        if self.windows is not None and any(int(w) < 1 for w in self.windows.values()):
+            raise ConfigError(
+                f"windows must map layers to window sizes >= 1, got {dict(self.windows)}"
+            )
+
+    def window(self, layer: int) -> int | None:
+        """The sliding-window size of ``layer`` (None: global attention)."""
+        return (self.windows or {}).get(layer)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["windows"] = (
+            None if self.windows is None else {str(k): v for k, v in self.windows.items()}
+        )
+        return d
+
+
+def resolve_settings(
+    settings: SinkSettings | None = None,
+    *,
+    beta: float | None = None,
+    threshold: float | None = None,
+    rule: SinkRule | None = None,
+    redistribute: Redistribute | None = None,
+    windows: Mapping[int, int] | None = None,
+) -> SinkSettings:
+    """``settings`` (default: method.md's) with the keyword conveniences that are not None
+    applied on top (and validated).
+
+    Example:
+        >>> resolve_settings(beta=0.2).beta
+        0.2
+    """
+    out = settings if settings is not None else SinkSettings()
+    given = {"beta": beta, "threshold": threshold, "rule": rule, "redistribute": redistribute}
+    overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if windows is not None:
+        overrides["windows"] = windows
+    return replace(out, **overrides) if overrides else out

@@ -1,0 +1,303 @@
+"""Evaluate a model on a task, with any hooks active, and compare two runs pairwise."""
+
+import csv
+import io
+import json
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from tqdm.auto import tqdm
+
+from act_lens.errors import ConfigError, DataError, ShapeError
+from act_lens.evaluation.batching import encode
+from act_lens.evaluation.scoring import continuation_logprobs, first_token_ids, last_token_logprobs
+from act_lens.evaluation.stats import PairedComparison, accuracy_interval, compare_correct
+from act_lens.evaluation.tasks import Example, Prompt, Task, get_task
+from act_lens.hooks.spec import HookSpec
+from act_lens.io import atomic_write_text
+
+Scoring = Literal["first_token", "full"]
+LIMIT_SEED = (
+    1234  # the subsample for `limit` is fixed, so every run of a task sees the same examples
+)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Accuracy of one run, with per-example outcomes so any comparison can be recomputed.
+
+    Attributes:
+        scores: per example, the score of each choice (log-probabilities).
+        accuracy_norm: MC with ``scoring="full"``: length-normalised accuracy (``acc_norm``).
+    """
+
+    task: str
+    split: str
+    model: str
+    shots: int
+    seed: int
+    scoring: str
+    uids: tuple[str, ...]
+    labels: tuple[int, ...]
+    predictions: tuple[int, ...]
+    scores: tuple[tuple[float, ...], ...]
+    interval: tuple[float, float]
+    meta: tuple[dict[str, str], ...] = ()
+    accuracy_norm: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.uids)
+
+    @property
+    def correct(self) -> tuple[bool, ...]:
+        return tuple(p == y for p, y in zip(self.predictions, self.labels, strict=True))
+
+    @property
+    def accuracy(self) -> float:
+        return sum(self.correct) / max(self.n, 1)
+
+    def prediction_rate(self) -> list[float]:
+        """Fraction of examples predicted as each choice index (bias check)."""
+        k = max(len(s) for s in self.scores) if self.scores else 0
+        return [sum(p == c for p in self.predictions) / max(self.n, 1) for c in range(k)]
+
+    def by_meta(self, key: str = "subject") -> dict[str, float]:
+        """Accuracy per value of a meta field (e.g. MMLU subject), plus ``"macro"``, the mean of those."""
+        groups: dict[str, list[bool]] = {}
+        for m, ok in zip(self.meta, self.correct, strict=True):
+            groups.setdefault(m.get(key, "?"), []).append(ok)
+        accs = {g: sum(v) / len(v) for g, v in sorted(groups.items())}
+        if accs:
+            accs["macro"] = sum(accs.values()) / len(accs)
+        return accs
+
+    def summary(self) -> str:
+        lo, hi = self.interval
+        return (
+            f"{self.task}: {100 * self.accuracy:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] (n={self.n})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(format="act_lens.EvalResult/1", accuracy=self.accuracy, n=self.n)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EvalResult":
+        try:
+            return cls(
+                task=d["task"],
+                split=d["split"],
+                model=d["model"],
+                shots=int(d["shots"]),
+                seed=int(d["seed"]),
+                scoring=d["scoring"],
+                uids=tuple(d["uids"]),
+                labels=tuple(d["labels"]),
+                predictions=tuple(d["predictions"]),
+                scores=tuple(tuple(s) for s in d["scores"]),
+                interval=tuple(d["interval"]),  # type: ignore[arg-type]
+                meta=tuple(d.get("meta", ())),
+                accuracy_norm=d.get("accuracy_norm"),
+                info=d.get("info", {}),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(f"not an EvalResult dictionary ({type(err).__name__}: {err})") from err
+
+    def save(self, path: "str | os.PathLike[str]") -> Path:
+        return atomic_write_text(path, json.dumps(self.to_dict()))
+
+    @classmethod
+    def load(cls, path: "str | os.PathLike[str]") -> "EvalResult":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise DataError(f"cannot read evaluation result {path}: {err}") from err
+
+    def to_csv(self) -> str:
+        """Per-example table: uid, label, prediction, correct, one score column per choice."""
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        k = max((len(s) for s in self.scores), default=0)
+        writer.writerow(
+            ["uid", "label", "prediction", "correct", *[f"score_{c}" for c in range(k)]]
+        )
+        for uid, y, p, s in zip(self.uids, self.labels, self.predictions, self.scores, strict=True):
+            writer.writerow([uid, y, p, int(p == y), *[f"{x:.6f}" for x in s]])
+        return buf.getvalue()
+
+
+def subsample(examples: Sequence[Example], limit: int | None) -> list[Example]:
+    """A fixed random subsample of ``limit`` examples, kept in file order (None: all)."""
+    if limit is None or limit >= len(examples):
+        return list(examples)
+    if limit < 1:
+        raise ConfigError(f"limit must be >= 1, got {limit}")
+    keep = sorted(random.Random(LIMIT_SEED).sample(range(len(examples)), limit))
+    return [examples[i] for i in keep]
+
+
+def build_prompts(
+    task: Task,
+    examples: Sequence[Example],
+    *,
+    shots: int = 0,
+    seed: int = 0,
+    data: "str | os.PathLike[str] | None" = None,
+) -> list[Prompt]:
+    """Prompts for ``examples`` with ``shots`` demonstrations drawn once per seed from the train split."""
+    demos: list[Example] = []
+    if shots:
+        if task.train_split is None:
+            raise DataError(f"task {task.name!r} has no train split here, so no {shots}-shot demos")
+        pool = task.load(data, task.train_split)
+        demos = task.sample_demos(pool, shots, seed)
+    return [task.build(ex, demos) for ex in examples]
+
+
+def score_prompts(
+    model: Any,
+    task: Task,
+    prompts: Sequence[Prompt],
+    *,
+    scoring: Scoring = "first_token",
+    hooks: "HookSpec | None" = None,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> tuple[list[list[float]], list[list[float]] | None]:
+    """Per-prompt choice scores; with ``scoring="full"`` also length-normalised scores."""
+    tok = model.tokenizer
+    bar = tqdm(total=len(prompts), desc=f"eval {task.name}", disable=not progress, leave=False)
+    try:
+        if scoring == "first_token":
+            ids = encode(tok, [p.text for p in prompts])
+            choice_sets = {p.choices for p in prompts}
+            first = {c: first_token_ids(tok, c) for c in choice_sets}
+            logprobs = last_token_logprobs(
+                model, ids, hooks=hooks, batch_size=batch_size, progress=bar
+            )
+            return [
+                [float(logprobs[i, t]) for t in first[p.choices]] for i, p in enumerate(prompts)
+            ], None
+        if scoring != "full":
+            raise ConfigError(f"scoring must be 'first_token' or 'full', got {scoring!r}")
+        contexts, conts, owner, chars = [], [], [], []
+        ctx_ids = encode(tok, [p.context for p in prompts])
+        for i, p in enumerate(prompts):
+            for cont in p.continuations:
+                contexts.append(ctx_ids[i])
+                conts.append(tok(cont, add_special_tokens=False).input_ids)
+                owner.append(i)
+                chars.append(max(len(cont.encode("utf-8")), 1))
+        bar.total = len(conts)
+        ll = continuation_logprobs(
+            model, contexts, conts, hooks=hooks, batch_size=batch_size, progress=bar
+        )
+        scores: list[list[float]] = [[] for _ in prompts]
+        norm: list[list[float]] = [[] for _ in prompts]
+        for j, i in enumerate(owner):
+            scores[i].append(float(ll[j]))
+            norm[i].append(float(ll[j]) / chars[j])
+        return scores, norm
+    finally:
+        bar.close()
+
+
+def evaluate(
+    model: Any,
+    task: "str | Task",
+    *,
+    data: "str | os.PathLike[str] | None" = None,
+    split: str | None = None,
+    limit: int | None = None,
+    shots: int = 0,
+    seed: int = 0,
+    hooks: "HookSpec | None" = (),
+    batch_size: int = 8,
+    scoring: Scoring = "first_token",
+    progress: bool = True,
+    examples: Sequence[Example] | None = None,
+) -> EvalResult:
+    """Accuracy of ``model`` on ``task`` with ``hooks`` active.
+
+    Args:
+        model: a TransformerBridge.
+        task: a registry name (``"sst2"``...) or a Task.
+        data: a data directory laid out like shared/data, or one file of the task's format.
+        split: split to evaluate (default: the task's eval split).
+        limit: evaluate a fixed random subsample of this size.
+        shots: in-context demonstrations from the train split (drawn once per ``seed``).
+        seed: demonstration seed.
+        hooks: a hook list, or a factory ``mask -> hook list`` (needed by ACT under padding,
+            e.g. ``ActConfig(head_set)``).
+        batch_size: prompts per forward (left-padded, sorted by length).
+        scoring: ``"first_token"`` (next-token log-prob of each choice's first token: label
+            words, option letters) or ``"full"`` (log-likelihood of each full continuation;
+            MC: option texts, with ``accuracy_norm`` = lm-eval's ``acc_norm``).
+        examples: evaluate these examples instead of loading (then ``data``/``split``/``limit``
+            only label the result).
+
+    Returns:
+        An EvalResult.
+
+    Example:
+        >>> r = evaluate(model, "reviews", limit=50)                      # doctest: +SKIP
+        >>> r2 = evaluate(model, "reviews", limit=50, hooks=ActConfig(hs))  # doctest: +SKIP
+        >>> print(compare(r, r2))                                        # doctest: +SKIP
+    """
+    task = get_task(task) if isinstance(task, str) else task
+    if hasattr(hooks, "for_model"):  # ActConfig, ZeroTuningConfig, Compose: check and fill in
+        hooks = hooks.for_model(model)  # type: ignore[union-attr]
+    split_name = task.resolve_split(split)
+    if examples is None:
+        examples = subsample(task.load(data, split_name), limit)
+    if not examples:
+        raise DataError(f"no examples to evaluate for task {task.name!r}")
+    prompts = build_prompts(task, examples, shots=shots, seed=seed, data=data)
+    scores, norm = score_prompts(
+        model, task, prompts, scoring=scoring, hooks=hooks, batch_size=batch_size, progress=progress
+    )
+    preds = [int(torch.tensor(s).argmax()) for s in scores]
+    labels = [p.label for p in prompts]
+    acc_norm = None
+    if norm is not None and task.kind == "multiple_choice":
+        norm_preds = [int(torch.tensor(s).argmax()) for s in norm]
+        acc_norm = sum(p == y for p, y in zip(norm_preds, labels, strict=True)) / len(labels)
+    correct = [p == y for p, y in zip(preds, labels, strict=True)]
+    return EvalResult(
+        task=task.name,
+        split=split_name,
+        model=str(getattr(model.cfg, "model_name", "model")),
+        shots=shots,
+        seed=seed,
+        scoring=scoring,
+        uids=tuple(p.uid for p in prompts),
+        labels=tuple(labels),
+        predictions=tuple(preds),
+        scores=tuple(tuple(s) for s in scores),
+        interval=accuracy_interval(correct),
+        meta=tuple(dict(p.meta) for p in prompts),
+        accuracy_norm=acc_norm,
+        info={"limit": limit, "description": task.description},
+    )
+
+
+def compare(baseline: EvalResult, treated: EvalResult, **kwargs: Any) -> PairedComparison:
+    """Paired comparison of two runs on the same examples (delta, bootstrap interval, McNemar).
+
+    Raises:
+        ShapeError: the runs are not on the same examples in the same order.
+    """
+    if baseline.uids != treated.uids:
+        raise ShapeError(
+            f"cannot pair {baseline.task} ({baseline.n} examples) with {treated.task} "
+            f"({treated.n} examples): the example ids differ; evaluate both on the same split/limit"
+        )
+    return compare_correct(baseline.correct, treated.correct, **kwargs)

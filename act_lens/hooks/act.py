@@ -1,0 +1,245 @@
+"""ACT as TransformerLens hooks: ``(hook_name, fn)`` pairs that register nothing.
+
+Composition is list concatenation. Hooks on the same hook point run in list order, each
+receiving the previous one's output: ``[*act_hooks(...), *recorder.hooks()]`` lets the recorder
+see calibrated patterns; the other order records the raw ones.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from jaxtyping import Float, Shaped
+from torch import Tensor
+
+from act_lens.core.calibrate import calibrate_pattern
+from act_lens.core.settings import Redistribute, SinkRule, SinkSettings, resolve_settings
+from act_lens.core.sinks import detect_sinks
+from act_lens.errors import ConfigError, ShapeError
+from act_lens.hooks.arch import fill_windows
+from act_lens.hooks.check import require_pattern_editable
+from act_lens.hooks.headset import HeadSet
+from act_lens.hooks.names import pattern_hook
+from act_lens.hooks.spec import HookList
+
+
+@dataclass(frozen=True)
+class ActConfig:
+    """ACT on a head set with one ``SinkSettings``; calling it with an attention mask gives the
+    hooks for that batch.
+
+    Args:
+        head_set: the heads to calibrate.
+        settings: how sinks are found and calibrated (default: method.md's).
+        beta, threshold, rule, redistribute, windows: keyword conveniences applied on top of
+            ``settings`` (``windows``: ``{layer: sliding-window size}`` of the model's local
+            layers, filled in by :meth:`for_model`; missing layers: global attention).
+
+    Example:
+        >>> cfg = ActConfig(HeadSet({2: [0, 3]}), beta=0.4)
+        >>> [name for name, _ in cfg(None)]
+        ['blocks.2.attn.hook_pattern']
+    """
+
+    head_set: HeadSet
+    settings: SinkSettings
+
+    def __init__(
+        self,
+        head_set: HeadSet,
+        settings: SinkSettings | None = None,
+        *,
+        beta: float | None = None,
+        threshold: float | None = None,
+        rule: SinkRule | None = None,
+        redistribute: Redistribute | None = None,
+        windows: Mapping[int, int] | None = None,
+    ) -> None:
+        if settings is not None and not isinstance(settings, SinkSettings):
+            raise ConfigError(
+                f"ActConfig(head_set, settings): settings must be a SinkSettings, got "
+                f"{settings!r}; pass beta=..., threshold=... as keywords"
+            )
+        object.__setattr__(self, "head_set", head_set)
+        object.__setattr__(
+            self,
+            "settings",
+            resolve_settings(
+                settings,
+                beta=beta,
+                threshold=threshold,
+                rule=rule,
+                redistribute=redistribute,
+                windows=windows,
+            ),
+        )
+
+    # The settings under their own names, as before the settings object.
+    @property
+    def beta(self) -> float:
+        return self.settings.beta
+
+    @property
+    def threshold(self) -> float:
+        return self.settings.threshold
+
+    @property
+    def rule(self) -> SinkRule:
+        return self.settings.rule
+
+    @property
+    def redistribute(self) -> Redistribute:
+        return self.settings.redistribute
+
+    @property
+    def windows(self) -> Mapping[int, int] | None:
+        return self.settings.windows
+
+    @classmethod
+    def from_settings(cls, head_set: HeadSet, settings: SinkSettings) -> "ActConfig":
+        return cls(head_set, settings)
+
+    def for_model(self, model: Any, *, allow_model_mismatch: bool = False) -> "ActConfig":
+        """Checked against ``model`` (pattern editable, heads in range, made for it), with the
+        model's sliding windows filled in when not given. ``evaluate`` calls this itself."""
+        if len(self.head_set):
+            require_pattern_editable(model)
+        self.head_set.validate(model, allow_model_mismatch=allow_model_mismatch)
+        filled = fill_windows(self.settings, model)
+        return self if filled is self.settings else ActConfig(self.head_set, filled)
+
+    def __call__(self, attention_mask: Tensor | None = None) -> HookList:
+        return act_hooks(self.head_set, self.settings, attention_mask=attention_mask)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "head_set": self.head_set.to_dict(),
+            "beta": self.beta,
+            "threshold": self.threshold,
+            "rule": self.rule,
+            "redistribute": self.redistribute,
+        }
+        if self.windows:
+            out["windows"] = {str(k): int(v) for k, v in self.windows.items()}
+        return out
+
+
+def act_pattern_fn(
+    heads: Sequence[int],
+    settings: SinkSettings | None = None,
+    *,
+    beta: float | None = None,
+    threshold: float | None = None,
+    rule: SinkRule | None = None,
+    redistribute: Redistribute | None = None,
+    attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
+    sink_queries: int | None = None,
+    window: int | None = None,
+) -> Callable[..., Tensor]:
+    """The hook function calibrating ``heads`` of one layer's pattern with ``settings``
+    (``beta``, ``threshold``, ``rule``, ``redistribute``: keyword conveniences on top).
+
+    ``window``: this layer's sliding-window size (None: global attention). ``sink_queries``:
+    detect sinks from the first ``sink_queries`` query rows only (the prompt, in generation);
+    None uses every row. Calibration applies to every row either way.
+    """
+    s = resolve_settings(
+        settings, beta=beta, threshold=threshold, rule=rule, redistribute=redistribute
+    )
+    head_idx = torch.tensor(sorted(set(heads)), dtype=torch.long)
+
+    def hook_fn(
+        pattern: Float[Tensor, "batch head_index query_pos key_pos"], hook: Any = None
+    ) -> Tensor:
+        if pattern.ndim != 4:
+            name = getattr(hook, "name", "hook")
+            raise ShapeError(
+                f"{name}: expected a [batch, head, query, key] pattern, got {tuple(pattern.shape)}"
+            )
+        idx = head_idx.to(pattern.device)
+        every_head = len(idx) == pattern.shape[1]
+        sub = pattern if every_head else pattern.index_select(1, idx)
+        mask = attention_mask
+        if mask is not None and mask.shape[-1] != pattern.shape[-1]:
+            raise ShapeError(
+                f"attention_mask covers {mask.shape[-1]} positions but the pattern has "
+                f"{pattern.shape[-1]} keys: build the hooks with the mask of this batch"
+            )
+        detect_on = sub
+        detect_mask = mask
+        if sink_queries is not None and sink_queries < sub.shape[-2]:
+            # Sinks come from the prompt rows and columns only (decode-step policy).
+            detect_on = sub[:, :, :sink_queries, :sink_queries]
+            detect_mask = None if mask is None else mask[:, :sink_queries]
+        sinks = detect_sinks(
+            detect_on, threshold=s.threshold, rule=s.rule, attention_mask=detect_mask, window=window
+        )
+        if sinks.shape[-1] < sub.shape[-1]:
+            pad = sinks.new_zeros(*sinks.shape[:-1], sub.shape[-1] - sinks.shape[-1])
+            sinks = torch.cat([sinks, pad], dim=-1)
+        calibrated = calibrate_pattern(
+            sub, sinks, beta=s.beta, attention_mask=mask, redistribute=s.redistribute
+        )
+        return calibrated if every_head else pattern.index_copy(1, idx, calibrated)
+
+    return hook_fn
+
+
+def act_hooks(
+    head_set: HeadSet,
+    settings: SinkSettings | None = None,
+    *,
+    beta: float | None = None,
+    threshold: float | None = None,
+    rule: SinkRule | None = None,
+    redistribute: Redistribute | None = None,
+    windows: Mapping[int, int] | None = None,
+    attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
+    sink_queries: int | None = None,
+) -> HookList:
+    """``(hook_name, fn)`` pairs that apply ACT to the heads of ``head_set``.
+
+    Sinks are detected on every input (per batch row); only the chosen heads are calibrated.
+    Nothing is registered: pass the list to ``model.run_with_hooks(fwd_hooks=...)`` or
+    ``with model.hooks(fwd_hooks=...)``.
+
+    Args:
+        head_set: the heads to calibrate.
+        settings: how sinks are found and calibrated (default: method.md's). Its ``windows``
+            (``{layer: sliding-window size}`` of local-attention layers,
+            ``act_lens.hooks.arch.layer_windows(model)``) make sink scores there count only
+            the queries that can see each key; None: every layer is global.
+        beta, threshold, rule, redistribute, windows: keyword conveniences on top of
+            ``settings``.
+        attention_mask: the batch's mask when it is padded (pad rows/keys are then ignored).
+        sink_queries: detect sinks on the first ``sink_queries`` rows only (generation policy).
+
+    Example:
+        >>> hooks = act_hooks(HeadSet({3: [1, 4]}), beta=0.4)
+        >>> hooks[0][0]
+        'blocks.3.attn.hook_pattern'
+    """
+    if not isinstance(head_set, HeadSet):
+        head_set = HeadSet(head_set)
+    settings = resolve_settings(
+        settings,
+        beta=beta,
+        threshold=threshold,
+        rule=rule,
+        redistribute=redistribute,
+        windows=windows,
+    )
+    return [
+        (
+            pattern_hook(layer),
+            act_pattern_fn(
+                head_set.heads[layer],
+                settings,
+                attention_mask=attention_mask,
+                sink_queries=sink_queries,
+                window=settings.window(layer),
+            ),
+        )
+        for layer in head_set.layers
+    ]
