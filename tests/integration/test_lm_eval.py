@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -216,24 +217,42 @@ def _installed_site(tmp_path: Path) -> Path:
 
 
 def test_installing_registers_act_lens_lazily_in_lm_evals_registry(tmp_path):
-    site = _installed_site(tmp_path)
+    site_dir = _installed_site(tmp_path)
+    # `python -S` plus the environment's site-packages as a plain path entry: lm-eval imports,
+    # but no .pth file of the environment runs, so "bare" is bare even where act_lens is
+    # installed (CI's fresh editable install has our .pth in site-packages).
+    purelib = sysconfig.get_paths()["purelib"]
     probe = (
         "import site, sys\n"
+        "if sys.argv[1] != 'env': sys.path.append(sys.argv[3])\n"
         "if sys.argv[1] == 'installed': site.addsitedir(sys.argv[2])\n"
         "from lm_eval.api import registry\n"
         "print('act_lens' in registry.model_registry, 'hf' in registry.model_registry,"
         " 'torch' in sys.modules, 'act_lens' in sys.modules)\n"
-        "if sys.argv[1] == 'installed':\n"
+        "if sys.argv[1] != 'bare':\n"
         "    print(registry.get_model('act_lens').__module__)\n"
     )
-    run = [sys.executable, "-c", probe]
-    bare = subprocess.run([*run, "bare", ""], env=_env(), capture_output=True, text=True)
+    isolated = [sys.executable, "-S", "-c", probe]
+    bare = subprocess.run([*isolated, "bare", "", purelib], env=_env(), capture_output=True, text=True)
     assert bare.stdout.split() == ["False", "False", "False", "False"], bare.stderr
-    out = subprocess.run([*run, "installed", str(site)], env=_env(), capture_output=True, text=True)
+    out = subprocess.run(
+        [*isolated, "installed", str(site_dir), purelib], env=_env(), capture_output=True, text=True
+    )
     lines = out.stdout.split("\n")
     # Registered next to lm-eval's built-in names, before act_lens (or torch) is imported.
     assert lines[0].split() == ["True", "True", "False", "False"], out.stderr
     assert lines[1] == "act_lens.integrations.lm_eval", out.stderr
+    if (Path(purelib) / "act_lens_lm_eval.pth").is_file():
+        # This environment has act_lens installed: the real install behaves the same way.
+        env = subprocess.run(
+            [sys.executable, "-c", probe, "env", "", purelib],
+            env=_env(),
+            capture_output=True,
+            text=True,
+        )
+        lines = env.stdout.split("\n")
+        assert lines[0].split() == ["True", "True", "False", "False"], env.stderr
+        assert lines[1] == "act_lens.integrations.lm_eval", env.stderr
 
 
 def test_lm_eval_command_line_runs_act_lens(tiny, tmp_path):
