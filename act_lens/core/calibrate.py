@@ -66,7 +66,7 @@ def calibrate_pattern(
         )
     valid = real_keys(attention_mask, batch, n_k, pattern.device)
     first = first_real_onehot(valid)[:, None, :]
-    sinks = sink_mask.bool() & valid[:, None, :]
+    sinks = sink_mask.to(device=pattern.device).bool() & valid[:, None, :]
     if keep_first:
         sinks = sinks & ~first
     if head_mask is not None:

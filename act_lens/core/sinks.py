@@ -153,7 +153,9 @@ def head_statistics(
     first_hot = first_real_onehot(valid)
     first = first_hot.to(torch.float32)
     first_rows = torch.einsum("bhqk,bk->bhq", p, first)
-    hidden_rows = torch.einsum("bhqk,bhk->bhq", p, hidden_sinks.to(torch.float32))
+    hidden_rows = torch.einsum(
+        "bhqk,bhk->bhq", p, hidden_sinks.to(device=p.device, dtype=torch.float32)
+    )
     entropy_rows = -(p * torch.log(p.clamp(min=1e-30))).sum(-1)
 
     def row_mean(rows: Tensor) -> Tensor:

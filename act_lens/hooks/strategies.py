@@ -110,7 +110,8 @@ def mean_head_strategy(x: Tensor, heads: Tensor, ctx: AblationContext) -> Tensor
     if ctx.head_means is None:
         raise ConfigError("mean_head needs the per-head mean z over the prompt set")
     out = x.clone()
-    means = ctx.head_means.to(x.dtype)[heads]  # [rows, d_head]
+    # The means may live on the CPU (head_effects_naive sums them there): index them on x's device.
+    means = ctx.head_means.to(device=x.device, dtype=x.dtype)[heads]  # [rows, d_head]
     out[_rows(x), :, heads] = means[:, None, :].expand(-1, x.shape[1], -1)
     return out
 

@@ -49,7 +49,9 @@ def boot_bridge(
             f"TransformerLens could not wrap {hf_name!r} ({type(err).__name__}: {err}); pass "
             "hf_name= with the official Hugging Face name of this architecture"
         ) from err
-    bridge = bridge.to(device)
+    # As a string: TransformerLens records a torch.device by its type only ("cuda" for
+    # cuda:1), and every act_lens forward sends its inputs to ``cfg.device``.
+    bridge = bridge.to(str(torch.device(device)))
     bridge.eval()
     bridge.act_lens_bos = apply_bos_policy(bridge.tokenizer, prepend=prepend_bos, bos_id=bos_id)  # type: ignore[attr-defined]
     # TransformerLens's own to_tokens/generate follow the same policy.

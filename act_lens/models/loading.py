@@ -30,7 +30,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ModelSpec", "apply_bos_policy", "boot_bridge", "load_model", "parse_spec"]
+__all__ = [
+    "ModelSpec",
+    "apply_bos_policy",
+    "boot_bridge",
+    "check_device",
+    "load_model",
+    "parse_spec",
+]
 
 
 def load_model(
@@ -61,18 +68,19 @@ def load_model(
 
     Raises:
         ModelLoadError: missing packages (with the install command), a hub that cannot be
-            reached, or a file transformers cannot read.
+            reached, a file transformers cannot read, or a device that is not there.
 
     Example:
         >>> model = load_model("smollm2-135m")          # doctest: +SKIP
         >>> model.cfg.n_layers, model.cfg.n_heads        # doctest: +SKIP
         (30, 9)
     """
+    device = check_device(device)  # before the load: a GGUF takes tens of seconds
     if os.fspath(spec) == "tiny-random":
         # A 3-layer random Llama with a byte tokenizer: for tests and smoke runs, not for results.
         from act_lens.models.tiny import tiny_model
 
-        return tiny_model(dtype=dtype, add_bos=prepend_bos)
+        return tiny_model(dtype=dtype, add_bos=prepend_bos, device=device)
     parsed = parse_spec(spec)
     t0 = time.perf_counter()
     if parsed.kind == "known":
@@ -94,6 +102,32 @@ def load_model(
     bridge.act_lens_spec = os.fspath(spec)  # type: ignore[attr-defined]
     log.info("loaded %s in %.1f s", spec, time.perf_counter() - t0)
     return bridge
+
+
+def check_device(device: str | torch.device) -> str:
+    """``device`` as a string naming an existing device (``"cuda:1"`` keeps its index).
+
+    Raises:
+        ModelLoadError: not a torch device name, or a CUDA device this machine does not have.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ModelLoadError(
+            f"device {device!r} is not a torch device name; use cpu, cuda or cuda:N"
+        ) from err
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelLoadError(
+                f"device {device!r}: torch sees no CUDA device (torch.cuda.is_available() is "
+                f"False; torch {torch.__version__}); use device cpu, or install a CUDA build of torch"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ModelLoadError(
+                f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                f"(cuda:0..cuda:{torch.cuda.device_count() - 1})"
+            )
+    return str(dev)
 
 
 def _known_gguf_path(known: KnownModel, cache_dir: "str | os.PathLike[str] | None") -> Path:

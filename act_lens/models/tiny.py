@@ -55,8 +55,12 @@ def tiny_model(
     seed: int = 0,
     add_bos: bool = True,
     dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
 ) -> "TransformerBridge":
     """A small random Llama bridge (GQA, RoPE, RMSNorm) in well under a second, offline.
+
+    The weights depend on ``seed`` only: they are drawn on the CPU and then moved to ``device``,
+    so a CUDA copy holds exactly the CPU model's weights.
 
     Example:
         >>> model = tiny_model(n_layers=2)
@@ -91,4 +95,6 @@ def tiny_model(
         for layer in hf.model.layers:
             layer.self_attn.q_proj.weight.data.mul_(8.0)
             layer.self_attn.k_proj.weight.data.mul_(8.0)
-    return boot_bridge(hf, tok, "act-lens/tiny-llama", dtype=dtype, prepend_bos=add_bos)
+    return boot_bridge(
+        hf, tok, "act-lens/tiny-llama", device=device, dtype=dtype, prepend_bos=add_bos
+    )

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from act_lens.app.cli import main
 
@@ -102,6 +103,15 @@ def test_bad_input_gives_one_line_error(tmp_path, capsys, argv, message):
     assert rc == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("act-lens: error:")
+
+
+@pytest.mark.parametrize("command", ["sinks", "search", "eval", "run"])
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error when CUDA is absent")
+def test_device_cuda_without_cuda_is_a_one_line_error(tmp_path, capsys, command):
+    # Every command loads its model on --device: none may fall back to the CPU silently.
+    assert main([command, *TINY, "--device", "cuda", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("act-lens: error:") and "no CUDA device" in err
 
 
 def test_bad_flag_and_bad_config_file(tmp_path, capsys):

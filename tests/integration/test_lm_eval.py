@@ -192,7 +192,9 @@ def test_built_from_lm_eval_model_args(tiny, tmp_path):
     )
     assert isinstance(lm.hooks, ActConfig) and lm.hooks.beta == 0.3
     assert lm.hooks.head_set == HeadSet({1: [0, 2]}) and lm.batch_size == 2
-    assert str(lm.device) == "cpu" and lm.max_length == tiny.cfg.n_ctx
+    # lm-eval's default device is used where it exists and falls back to the CPU elsewhere
+    assert str(lm.device) == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    assert lm.max_length == tiny.cfg.n_ctx
     assert lm.get_model_info()["act_lens_hooks"]["beta"] == 0.3
     with pytest.raises(ConfigError, match="not both"):
         ActLensLM(tiny, ActConfig(HEADS), head_set=str(path))

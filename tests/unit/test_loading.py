@@ -156,3 +156,23 @@ def test_same_size_rewrite_is_caught_by_the_hash(tmp_path):
     weights.write_bytes(bytes(data))
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert not cache.is_valid()
+
+
+def test_tiny_random_is_put_on_the_device_asked_for():
+    # "meta" is the one device besides the CPU that every torch build has.
+    model = load_model("tiny-random", device="meta")
+    assert model.cfg.device == "meta"
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error when CUDA is absent")
+def test_cuda_without_cuda_fails_before_anything_loads(tmp_path, device):
+    # The path does not exist: the device check comes first, before any file is read.
+    with pytest.raises(ModelLoadError, match="no CUDA device"):
+        load_model(str(tmp_path / "missing.gguf"), device=device)
+
+
+def test_unknown_device_name_is_refused():
+    with pytest.raises(ModelLoadError, match="not a torch device name"):
+        load_model("tiny-random", device="gpu")
