@@ -223,6 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         preflight(cfg)  # bad input ends here, before a model loads or a file is written
         from act_lens.app import pipeline
 
+        if cfg.device is not None and cfg.command != "figures":
+            from act_lens.models.loading import check_device
+
+            check_device(cfg.device)  # needs torch, so after preflight; still nothing written
         t0 = time.perf_counter()
         out = Path(cfg.out)
         if cfg.command != "figures":

@@ -112,6 +112,7 @@ def test_device_cuda_without_cuda_is_a_one_line_error(tmp_path, capsys, command)
     assert main([command, *TINY, "--device", "cuda", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("act-lens: error:") and "no CUDA device" in err
+    assert not (tmp_path / "o").exists()  # refused before anything is written
 
 
 def test_bad_flag_and_bad_config_file(tmp_path, capsys):
