@@ -269,11 +269,14 @@ def _block(out: Path, prefix: str, tasks: tuple[str, ...], title: str) -> list[s
     lines = [f"## {title}", "",
              "| task | n | heads | base | ACT | ACT delta [95% CI], p | mixed set | random set | old default | CC | CC+ACT | ACT vs CC | top label base -> ACT | content-blind at ACT's rates |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    deltas, wins = [], 0
+    deltas, wins, vs_cc, mixed_deltas = [], 0, [], []
     for task, path in files.items():
         rows = json.loads(path.read_text())["rows"]
         a = rows["act"]
         deltas.append(a["delta"])
+        vs_cc.append(rows["act_vs_cc"]["delta"])
+        if rows.get("mixed") is not None:
+            mixed_deltas.append(rows["mixed"]["delta"])
         wins += a["p_value"] < 0.05 and a["delta"] > 0
         blind = _content_blind(out / f"{task}_act.json")
         mixed = rows.get("mixed")
@@ -289,7 +292,12 @@ def _block(out: Path, prefix: str, tasks: tuple[str, ...], title: str) -> list[s
         )
     mean = 100 * sum(deltas) / len(deltas)
     lines += ["", f"Mean ACT delta over {len(deltas)} tasks: {mean:+.1f} points; significant gains (p < 0.05): "
-              f"{wins} of {len(deltas)}; worst task {100 * min(deltas):+.1f}.", ""]  # fmt: skip
+              f"{wins} of {len(deltas)}; worst task {100 * min(deltas):+.1f}; mean ACT vs CC: "
+              f"{100 * sum(vs_cc) / len(vs_cc):+.1f} points."]  # fmt: skip
+    if mixed_deltas:
+        lines.append(f"Mean delta of the mixed set over {len(mixed_deltas)} tasks: "
+                     f"{100 * sum(mixed_deltas) / len(mixed_deltas):+.1f} points.")  # fmt: skip
+    lines.append("")
     return lines
 
 

@@ -19,6 +19,7 @@ machine for ~85-token prompts), so ``--n 512`` is an overnight run here; pass a 
 import argparse
 import platform
 import time
+from pathlib import Path
 
 import torch
 from _common import write_result
@@ -38,7 +39,8 @@ def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--data-dir", default="../shared/data")
+    # The repository sits beside shared/; resolved from this file, not the working directory.
+    p.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     p.add_argument("--n", type=int, default=512)
     p.add_argument("--layers", default=None, help="comma list (default: 2..L-2)")
     p.add_argument("--top-k", type=int, default=15)
