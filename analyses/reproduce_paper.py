@@ -193,7 +193,7 @@ def part_mc(run: Runner) -> None:
     m = run.model.cfg
     sets = {"act": hs, "random": random_head_set(hs, m.n_layers, m.n_heads, seed=1),
             "old_default": run.old_default("mc", hs)}  # fmt: skip
-    for task in MC:
+    for task in run.args.mc_tasks:
         _write(run.out / f"mc_{task}.json", {"task": task, "rows": evaluate_task(run, task, sets)})
 
 
@@ -361,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tasks", default=",".join(CLS), help="classification tasks of the cls part"
     )
+    parser.add_argument(
+        "--mc-tasks", default=",".join(MC), help="multiple-choice tasks of the mc part (in order)"
+    )
     parser.add_argument("--prompts", choices=("paper", "plain"), default="paper")
     parser.add_argument("--limit", type=int, default=300)
     parser.add_argument(
@@ -387,6 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--parts: choose from {', '.join(PARTS)}")
     args.tasks = tuple(t for t in args.tasks.split(",") if t)
     args.kshot_tasks = tuple(t for t in args.kshot_tasks.split(",") if t)
+    args.mc_tasks = tuple(t for t in args.mc_tasks.split(",") if t)
+    if set(args.mc_tasks) - set(MC):
+        parser.error(
+            f"--mc-tasks: {sorted(set(args.mc_tasks) - set(MC))} are not multiple-choice tasks ({', '.join(MC)})"
+        )
     for flag, names in (("--tasks", args.tasks), ("--kshot-tasks", args.kshot_tasks)):
         if set(names) - set(CLS):
             parser.error(
