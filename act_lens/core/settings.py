@@ -70,6 +70,29 @@ class SinkSettings:
         return d
 
 
+class SettingsView:
+    """The fields of a ``settings: SinkSettings`` attribute under their own names (read-only),
+    for objects that carry one (``ActConfig``, the ablation engine's ``AblationContext``)."""
+
+    settings: SinkSettings
+
+    @property
+    def beta(self) -> float:
+        return self.settings.beta
+
+    @property
+    def threshold(self) -> float:
+        return self.settings.threshold
+
+    @property
+    def rule(self) -> SinkRule:
+        return self.settings.rule
+
+    @property
+    def redistribute(self) -> Redistribute:
+        return self.settings.redistribute
+
+
 def resolve_settings(
     settings: SinkSettings | None = None,
     *,

@@ -14,7 +14,13 @@ from jaxtyping import Float, Shaped
 from torch import Tensor
 
 from act_lens.core.calibrate import calibrate_pattern
-from act_lens.core.settings import Redistribute, SinkRule, SinkSettings, resolve_settings
+from act_lens.core.settings import (
+    Redistribute,
+    SettingsView,
+    SinkRule,
+    SinkSettings,
+    resolve_settings,
+)
 from act_lens.core.sinks import detect_sinks
 from act_lens.errors import ConfigError, ShapeError
 from act_lens.hooks.arch import fill_windows
@@ -25,7 +31,7 @@ from act_lens.hooks.spec import HookList
 
 
 @dataclass(frozen=True)
-class ActConfig:
+class ActConfig(SettingsView):
     """ACT on a head set with one ``SinkSettings``; calling it with an attention mask gives the
     hooks for that batch.
 
@@ -75,23 +81,7 @@ class ActConfig:
             ),
         )
 
-    # The settings under their own names, as before the settings object.
-    @property
-    def beta(self) -> float:
-        return self.settings.beta
-
-    @property
-    def threshold(self) -> float:
-        return self.settings.threshold
-
-    @property
-    def rule(self) -> SinkRule:
-        return self.settings.rule
-
-    @property
-    def redistribute(self) -> Redistribute:
-        return self.settings.redistribute
-
+    # beta, threshold, rule, redistribute: SettingsView; windows under its own name too.
     @property
     def windows(self) -> Mapping[int, int] | None:
         return self.settings.windows

@@ -13,13 +13,13 @@ import torch
 from torch import Tensor
 
 from act_lens.core.calibrate import calibrate_pattern
-from act_lens.core.settings import Redistribute, SinkRule, SinkSettings
+from act_lens.core.settings import SettingsView, SinkSettings
 from act_lens.core.sinks import detect_sinks
 from act_lens.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class AblationContext:
+class AblationContext(SettingsView):
     """What a strategy may use besides the activation.
 
     ``beta``, ``threshold``, ``rule``, ``redistribute`` and ``window`` (this layer's sliding
@@ -31,22 +31,6 @@ class AblationContext:
     settings: SinkSettings = field(default_factory=SinkSettings)
     head_means: Tensor | None = None  # [head_index, d_head] mean z of this layer (mean_head)
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def beta(self) -> float:
-        return self.settings.beta
-
-    @property
-    def threshold(self) -> float:
-        return self.settings.threshold
-
-    @property
-    def rule(self) -> SinkRule:
-        return self.settings.rule
-
-    @property
-    def redistribute(self) -> Redistribute:
-        return self.settings.redistribute
 
     @property
     def window(self) -> int | None:
