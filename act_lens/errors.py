@@ -35,3 +35,8 @@ class DataError(ActLensError):
 
 class ConfigError(ActLensError):
     """A configuration value is out of range or inconsistent."""
+
+
+class ActLensWarning(UserWarning):
+    """Input that works but is probably not what was meant (a request larger than its pool,
+    a capped value); the command line prints these as ``act-lens: warning: ...``."""

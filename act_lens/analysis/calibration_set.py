@@ -7,11 +7,13 @@ size of the head set is split off the calibration set, never the evaluation spli
 """
 
 import random
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from act_lens.errors import ConfigError, DataError
+from act_lens.errors import ActLensWarning, ConfigError, DataError
 from act_lens.evaluation.tasks import Example, Prompt, Task, get_task
+from act_lens.evaluation.tasks.holdout import calibration_pool
 
 TaskRef = str | Task
 
@@ -32,8 +34,9 @@ def calibration_mix(
     Args:
         tasks: task names or Task objects, or ``{task: weight}`` (weights need not sum to 1).
         n: total number of prompts (split between tasks by weight).
-        data: data directory (built-in tasks need none).
-        split: split to draw from (default: each task's train split).
+        data: data directory, file or ``SplitFile`` (built-in tasks need none).
+        split: split to draw from (default: each task's train split), without any example
+            whose text is also in the task's eval split.
         seed: sampling seed (examples and demonstrations).
         shots: demonstrations per prompt, from the same split.
         balance: draw equal counts per gold label within each task (a label with too few
@@ -45,6 +48,9 @@ def calibration_mix(
 
     Raises:
         ConfigError: no task, a weight <= 0 or n < 1. DataError: a task without that split.
+
+    Warns:
+        ActLensWarning: a task's share of ``n`` is larger than its pool (the pool is used).
 
     Example:
         >>> calib = calibration_mix(["reviews"], 48)            # 24 negative, 24 positive
@@ -64,7 +70,15 @@ def calibration_mix(
         split_name = split or task.train_split
         if split_name is None:
             raise DataError(f"task {task.name!r} has no train split here; pass split= explicitly")
-        pool = task.load(data, split_name)
+        # Never an example whose text is also in the eval split (see tasks.holdout).
+        pool = calibration_pool(task, data, split_name)
+        if k > len(pool):
+            warnings.warn(
+                f"calibration_mix: {k} prompts asked of task {task.name!r}, whose calibration "
+                f"pool has {len(pool)}; using {len(pool)} (ask for fewer to silence this)",
+                ActLensWarning,
+                stacklevel=2,
+            )
         chosen = balanced_sample(pool, k, rng) if balance else rng.sample(pool, min(k, len(pool)))
         for ex in chosen:
             demos = (

@@ -18,6 +18,7 @@ from act_lens.evaluation.batching import encode
 from act_lens.evaluation.scoring import continuation_logprobs, first_token_ids, last_token_logprobs
 from act_lens.evaluation.stats import PairedComparison, accuracy_interval, compare_correct
 from act_lens.evaluation.tasks import Example, Prompt, Task, get_task
+from act_lens.evaluation.tasks.holdout import calibration_pool, without_overlap
 from act_lens.hooks.spec import HookSpec
 from act_lens.io import atomic_write_text
 
@@ -152,12 +153,13 @@ def build_prompts(
     seed: int = 0,
     data: "str | os.PathLike[str] | None" = None,
 ) -> list[Prompt]:
-    """Prompts for ``examples`` with ``shots`` demonstrations drawn once per seed from the train split."""
+    """Prompts for ``examples`` with ``shots`` demonstrations drawn once per seed from the train
+    split, never from an example whose text is also in the eval split or in ``examples``."""
     demos: list[Example] = []
     if shots:
         if task.train_split is None:
             raise DataError(f"task {task.name!r} has no train split here, so no {shots}-shot demos")
-        pool = task.load(data, task.train_split)
+        pool = without_overlap(calibration_pool(task, data), examples)
         demos = task.sample_demos(pool, shots, seed)
     return [task.build(ex, demos) for ex in examples]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from act_lens.errors import ConfigError, DataError
+from act_lens.evaluation.tasks.holdout import SplitFile
 from act_lens.evaluation.tasks.records import FileReader, Record
 
 if TYPE_CHECKING:
@@ -141,8 +142,10 @@ class Task:
         Args:
             data: a directory laid out like ``shared/data`` (this task's sub-folder is found
                 inside it; the sub-folder itself also works), one raw file of this task
-                (``split`` then only names the uid prefix), or ``"hf:<name>[:<config>]"`` to
-                load through the Hugging Face ``datasets`` package.
+                (``split`` then only names the uid prefix: every row is returned), a
+                ``SplitFile`` (one file cut into disjoint calibration and eval parts by
+                content hash; ``holdout.py``), or ``"hf:<name>[:<config>]"`` to load through
+                the Hugging Face ``datasets`` package.
             split: split name or alias; ``None`` means ``eval_split``.
 
         Returns:
@@ -164,6 +167,9 @@ class Task:
                 f"shared/data (with a {self.folder!r} sub-folder, e.g. --data-dir /work/shared/data), "
                 f"a file of this task, or 'hf:<dataset>[:<config>]'"
             )
+        if isinstance(data, SplitFile):
+            name, records = data.records(self, split)
+            return self._examples(records, name)
         if isinstance(data, str) and data.startswith(HF_PREFIX):
             # lazy: only hf: users pay for it
             from act_lens.evaluation.tasks.hub import load_hub_records
@@ -199,6 +205,9 @@ class Task:
         """
         if isinstance(data, str) and data.startswith(HF_PREFIX):
             return []
+        if isinstance(data, SplitFile):
+            self.resolve_split(split)
+            return [data.path]
         if data is None:
             self.load(None, split)  # raises the "needs its raw files" DataError
             return []

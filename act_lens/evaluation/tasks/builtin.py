@@ -17,6 +17,7 @@ from act_lens.errors import DataError
 from act_lens.evaluation.tasks._io import fail, get_str, iter_jsonl, source
 from act_lens.evaluation.tasks.base import HF_PREFIX, Example
 from act_lens.evaluation.tasks.classification import ClassificationTask
+from act_lens.evaluation.tasks.holdout import SplitFile
 from act_lens.evaluation.tasks.records import FileReader, Record
 
 BUILTIN_NAME = "reviews"
@@ -96,6 +97,8 @@ class BuiltinTask(ClassificationTask):
             (300, 300)
         """
         name = self.resolve_split(split)
+        if isinstance(data, SplitFile):
+            data = data.path  # the file's own split column keeps its parts apart
         if isinstance(data, str) and data.startswith(HF_PREFIX):
             raise DataError(
                 f"the built-in task {self.name!r} is not on the hub; call load() without data"
@@ -115,6 +118,8 @@ class BuiltinTask(ClassificationTask):
     ) -> list[Path]:
         """The file ``load`` reads: the packaged one unless ``data`` names another."""
         self.resolve_split(split)
+        if isinstance(data, SplitFile):
+            data = data.path
         if isinstance(data, str) and data.startswith(HF_PREFIX):
             raise DataError(
                 f"the built-in task {self.name!r} is not on the hub; call load() without data"
