@@ -34,6 +34,8 @@ class SinkCensus:
         class_counts: [layer, head, class] number of sinks per token class (``classes``).
         top_tokens: the most frequent hidden-sink tokens, ``(text, count)``.
         example: one prompt's tokens, head-mean patterns per layer and per-head sink masks.
+        head_top_tokens: [layer][head] the head's most frequent hidden-sink tokens,
+            ``(text, count)`` (empty in censuses saved before it was recorded).
     """
 
     model: str
@@ -49,6 +51,7 @@ class SinkCensus:
     classes: tuple[str, ...] = TOKEN_CLASSES
     top_tokens: tuple[tuple[str, int], ...] = ()
     example: dict[str, Any] = field(default_factory=dict)
+    head_top_tokens: tuple[tuple[tuple[tuple[str, int], ...], ...], ...] = ()
 
     def top(self, k: int = 10) -> list[dict[str, Any]]:
         """The ``k`` heads with the most frequent hidden sinks (ties broken by hidden mass)."""
@@ -93,6 +96,9 @@ class SinkCensus:
             "classes": list(self.classes),
             "top_tokens": [list(t) for t in self.top_tokens],
             "example": self.example,
+            "head_top_tokens": [
+                [[list(tc) for tc in head] for head in row] for row in self.head_top_tokens
+            ],
         }
 
     @classmethod
@@ -112,6 +118,10 @@ class SinkCensus:
                 classes=tuple(d["classes"]),
                 top_tokens=tuple((str(t), int(n)) for t, n in d.get("top_tokens", [])),
                 example=d.get("example", {}),
+                head_top_tokens=tuple(
+                    tuple(tuple((str(t), int(n)) for t, n in head) for head in row)
+                    for row in d.get("head_top_tokens", [])
+                ),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"not a SinkCensus dictionary ({type(err).__name__}: {err})") from err
@@ -177,6 +187,7 @@ def sink_census(
     first_mass, hidden_mass, entropy = torch.zeros(shape), torch.zeros(shape), torch.zeros(shape)
     counts = torch.zeros(*shape, len(TOKEN_CLASSES), dtype=torch.long)
     top: Counter[str] = Counter()
+    per_head: dict[tuple[int, int], Counter[str]] = {}
     example: dict[str, Any] = {}
     keep = {layer: None for layer in layers} if example_index is not None else {}
     bar = tqdm(total=len(prompts), desc="sink census", disable=not progress, leave=False)
@@ -209,6 +220,7 @@ def sink_census(
                     text, cls = _describe_token(tok, token_id, specials, cache)
                     counts[li, head, classes[cls]] += 1
                     top[text] += 1
+                    per_head.setdefault((li, head), Counter())[text] += 1
         if want_example and example_index is not None:
             row = batch.index.index(example_index)
             offset = batch.tokens.shape[1] - len(ids[example_index])
@@ -244,6 +256,10 @@ def sink_census(
         class_counts=counts,
         top_tokens=tuple(top.most_common(30)),
         example=example,
+        head_top_tokens=tuple(
+            tuple(tuple(per_head.get((li, h), Counter()).most_common(3)) for h in range(n_heads))
+            for li in range(len(layers))
+        ),
     )
 
 
