@@ -287,7 +287,17 @@ def cmd_run(cfg: RunConfig) -> str:
     results = _eval(cfg, model, sets, out)
     _eval_figure(results, out)
     atomic_write_text(out / "report.md", render_report(cfg, census, sets, results))
-    return results_table(results) + f"\n\nhead set: {_summary(sets)}\nreport: {out / 'report.md'}"
+    from act_lens.app import report_data, report_html
+
+    report_data.save_view_data(  # what report.html shows beyond the results
+        cfg, model, sets, results, out, data=_data(cfg),
+        intervention=lambda hs: _intervention(cfg, hs),
+    )  # fmt: skip
+    html = report_html.write_report_html(out)
+    return (
+        results_table(results)
+        + f"\n\nhead set: {_summary(sets)}\nreport: {out / 'report.md'}, {html} (offline, any browser)"
+    )
 
 
 def cmd_figures(cfg: RunConfig) -> str:
@@ -328,4 +338,7 @@ def cmd_figures(cfg: RunConfig) -> str:
         raise ConfigError(
             f"{out} holds no census.json, head_effects.pt or results.json to draw from"
         )
+    from act_lens.app.report_html import write_report_html
+
+    drawn.append(write_report_html(out))
     return "re-drew:\n" + "\n".join(f"  {p}" for p in drawn)
