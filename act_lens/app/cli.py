@@ -7,13 +7,15 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from act_lens.app.config import DEFAULT_TASK, RunConfig
-from act_lens.errors import ActLensError
+from act_lens.errors import ActLensError, ActLensWarning, ConfigError
+from act_lens.io import atomic_write_text
 
 __all__ = ["DEFAULT_TASK", "RunConfig", "entry", "main", "resolve_config"]
 
@@ -120,6 +122,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--batch-size", type=int, default=None)
     common.add_argument("--out", default=None, help="output folder")
+    common.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out (refused unless it has this config)",
+    )
+    common.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of another run in --out (only act-lens's own files)",
+    )
     for name, text in (
         ("sinks", "sink census with figures"),
         ("search", "ACT head search -> head_set.json"),
@@ -152,15 +164,33 @@ def _parse_layers(text: str | None) -> tuple[int, ...] | None:
 
 
 def resolve_config(argv: Sequence[str]) -> RunConfig:
+    """The RunConfig of a command line (flags over ``--config`` over defaults)."""
+    return _resolve(argv)[0]
+
+
+def _resolve(argv: Sequence[str]) -> tuple[RunConfig, list[str], dict[str, bool]]:
+    """The RunConfig, notes on what ``--config`` held but does not decide, and the
+    ``--resume``/``--overwrite`` options (how to treat --out; not part of the config)."""
     args = _parser().parse_args(list(argv))
     values: dict[str, Any] = {"command": args.command}
     if args.command == "figures":
-        return RunConfig(command="figures", out=args.folder)
+        return RunConfig(command="figures", out=args.folder), [], {}
+    notes: list[str] = []
     if args.config:
-        try:
-            values.update(json.loads(Path(args.config).read_text()))
-        except (OSError, json.JSONDecodeError) as err:
-            raise ActLensError(f"cannot read --config {args.config}: {err}") from err
+        from act_lens.app.config_file import read_config_file
+
+        from_file, ignored = read_config_file(args.config, RunConfig)
+        values.update(from_file)
+        if ignored.get("command", args.command) != args.command:
+            notes.append(
+                f"--config {args.config} was written by '{ignored['command']}'; running "
+                f"'{args.command}' as typed"
+            )
+        if "out" in ignored and args.out is None:
+            notes.append(
+                f"--config's out {ignored['out']!r} is not used (results never go into another "
+                f"run's folder); writing to runs/{args.command}, or pass --out"
+            )
     for key in (
         "model",
         "device",
@@ -207,20 +237,64 @@ def resolve_config(argv: Sequence[str]) -> RunConfig:
     unknown = set(values) - known
     if unknown:
         raise ActLensError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+    if values.get("data_file") and "tasks" not in values:
+        raise ConfigError(
+            "--data-file needs --task naming the file's format (e.g. --task sst2 --data-file "
+            "my_sst2.txt); it is never guessed"
+        )
     cfg = RunConfig(**values)
     if cfg.data_file and len(cfg.tasks) != 1:
         raise ActLensError("--data-file needs exactly one --task (the file's format)")
-    return cfg
+    return cfg, notes, {"resume": args.resume, "overwrite": args.overwrite}
+
+
+def _run_in_folder(
+    cfg: RunConfig,
+    pipeline: Any,
+    checked: Any,
+    notes: list[str],
+    opts: dict[str, bool],
+    argv: Sequence[str],
+) -> tuple[Path, str]:
+    """Run the command in ``cfg.out``: refuse another run's results, take the folder's lock,
+    write config.json and provenance.json, run. Returns the folder and the summary."""
+    from act_lens.app import outdir
+
+    out = Path(cfg.out)
+    for note in notes:
+        print(f"act-lens: note: {note}", file=sys.stderr)
+    for notice in checked.notices:
+        print(f"act-lens: {notice.kind}: {notice.text}", file=sys.stderr)
+    with outdir.OutLock(out):
+        if outdir.check_out(cfg, **opts) == "overwrite":  # checked again under the lock
+            outdir.clear_outputs(out)
+        _RUNNING.append(out)  # from here on, an interrupt leaves progress behind
+        atomic_write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
+        record = checked.record(cfg, ["act-lens", *argv], notes)
+        atomic_write_text(out / "provenance.json", json.dumps(record, indent=2))
+        with warnings.catch_warnings():
+            # preflight printed these already, with the flags to change
+            warnings.simplefilter("ignore", ActLensWarning)
+            return out, getattr(pipeline, f"cmd_{cfg.command}")(cfg)
+
+
+_RUNNING: list[Path] = []  # output folders written by the command running in this process
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 bad input)."""
+    """Entry point; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     argv = sys.argv[1:] if argv is None else argv
+    _RUNNING.clear()
     try:
-        cfg = resolve_config(argv)
+        cfg, notes, opts = _resolve(argv)
         from act_lens.app.preflight import preflight
 
-        preflight(cfg)  # bad input ends here, before a model loads or a file is written
+        checked = preflight(cfg)  # bad input ends here, before a model loads or a file is written
+        if cfg.command != "figures":
+            from act_lens.app import outdir
+
+            outdir.check_out(cfg, **opts)  # another run's results: refused, nothing written
+            outdir.check_unlocked(Path(cfg.out))  # a command running there: refused
         from act_lens.app import pipeline
 
         if cfg.device is not None and cfg.command != "figures":
@@ -229,10 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_device(cfg.device)  # needs torch, so after preflight; still nothing written
         t0 = time.perf_counter()
         out = Path(cfg.out)
-        if cfg.command != "figures":
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        summary = getattr(pipeline, f"cmd_{cfg.command}")(cfg)
+        if cfg.command == "figures":
+            summary = pipeline.cmd_figures(cfg)
+        else:
+            out, summary = _run_in_folder(cfg, pipeline, checked, notes, opts, argv)
         print(summary)
         print(f"[act-lens {cfg.command}: {time.perf_counter() - t0:.0f} s, results in {out}]")
         return 0
@@ -241,6 +315,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SystemExit as err:  # argparse
         return int(err.code or 0)
+    except KeyboardInterrupt:
+        where = (
+            f"progress saved in {_RUNNING[-1]}; run the same command to resume"
+            if _RUNNING
+            else "nothing was written"
+        )
+        print(f"\nact-lens: interrupted; {where}", file=sys.stderr)
+        return 130
 
 
 def entry() -> None:

@@ -31,9 +31,11 @@ class RunConfig:
     head_set: str | None = None
     method: str = "act"
     unsupervised: bool = False
-    beta: float = 0.4
-    threshold: float = 0.1
-    rule: str = "mean"
+    # None: not given. The search and the census use SinkSettings' defaults; eval uses those
+    # stored in the head set (``sink_settings_for``), and a given value overrides them.
+    beta: float | None = None
+    threshold: float | None = None
+    rule: str | None = None
     layers: tuple[int, ...] | None = None
     metric: str = "choice_logprob"
     select: str = "joint"
@@ -52,5 +54,7 @@ class RunConfig:
 
     @property
     def sink_settings(self) -> SinkSettings:
-        """How this run finds and calibrates sinks: the one object every step is given."""
-        return SinkSettings(beta=self.beta, threshold=self.threshold, rule=self.rule)  # type: ignore[arg-type]
+        """How this run finds and calibrates sinks: the one object every step is given (the
+        values given, SinkSettings' defaults for the others)."""
+        given = {"beta": self.beta, "threshold": self.threshold, "rule": self.rule}
+        return SinkSettings(**{k: v for k, v in given.items() if v is not None})

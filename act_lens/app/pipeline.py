@@ -10,15 +10,17 @@ from act_lens.analysis.effects import RENAMED, HeadEffects
 from act_lens.analysis.search import search_heads
 from act_lens.analysis.selection import Selection
 from act_lens.app.config import RunConfig
-from act_lens.app.report import render_report, results_table
+from act_lens.app.data_plan import data_spec, plan_data
+from act_lens.app.intervention import describe as describe_intervention
+from act_lens.app.intervention import intervention, method_label
+from act_lens.app.outdir import config_id
+from act_lens.app.report import method_name, render_report, results_table
 from act_lens.errors import ConfigError
 from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
 from act_lens.evaluation.controls import random_head_set
 from act_lens.evaluation.evaluate import EvalResult, compare, evaluate, subsample
 from act_lens.evaluation.tasks import Task, get_task
-from act_lens.hooks.act import ActConfig
 from act_lens.hooks.headset import HeadSet, head_set_for, load_head_sets, save_head_sets
-from act_lens.hooks.zerotuning import ZeroTuningConfig
 from act_lens.io import atomic_write_text
 
 HeadSets = dict[str | None, HeadSet]
@@ -31,7 +33,8 @@ def _model(cfg: RunConfig) -> Any:
 
 
 def _data(cfg: RunConfig) -> Any:
-    return cfg.data_file or cfg.data_dir
+    # --data-file: one file cut into disjoint calibration and eval parts (app.data_plan).
+    return data_spec(cfg)
 
 
 def _task(cfg: RunConfig, name: str) -> Task:
@@ -152,11 +155,10 @@ def cmd_search(cfg: RunConfig) -> str:
     return f"{_summary(sets)}\nwritten to {written}"
 
 
-def _intervention(cfg: RunConfig, head_set: HeadSet) -> Any:
-    """The hook factory a head set stands for (its method; ACT with the run's sink settings)."""
-    if head_set.method == "zerotuning":
-        return ZeroTuningConfig(head_set)
-    return ActConfig(head_set, cfg.sink_settings)
+def _intervention(cfg: RunConfig, head_set: HeadSet, heads: HeadSet | None = None) -> Any:
+    """The hook factory a head set stands for: its method, its stored sink settings with the
+    given flags on top (``app.intervention``); ``heads``: other heads with the same."""
+    return intervention(cfg, head_set, heads)
 
 
 def _cc_prior(
@@ -187,6 +189,7 @@ def _compare_row(prefix: str, base: EvalResult, other: EvalResult) -> dict[str, 
 def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     (out / "eval").mkdir(parents=True, exist_ok=True)
+    sources, _ = plan_data(cfg)  # where each part came from, recorded in every row
     for name in cfg.tasks:
         task = _task(cfg, name)
         head_set = head_set_for(sets, name) if sets is not None else None
@@ -207,6 +210,9 @@ def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> dict[
                 "baseline_accuracy": base.accuracy,
                 "baseline_interval": list(base.interval),
                 "baseline_prediction_rate": base.prediction_rate(),
+                "eval_data": sources[name].eval,
+                "calibration_data": sources[name].calibration,
+                "config_id": config_id(cfg),
             }
             if head_set is not None:
                 act_cfg = _intervention(cfg, head_set)
@@ -214,6 +220,8 @@ def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> dict[
                 treated.save(out / "eval" / f"{stem}_act.json")
                 cmp = compare(base, treated)
                 row.update(
+                    method=method_label(head_set),
+                    intervention=describe_intervention(cfg, head_set),
                     heads=len(head_set),
                     act_accuracy=treated.accuracy,
                     act_interval=list(treated.interval),
@@ -227,7 +235,7 @@ def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> dict[
                     rand = random_head_set(
                         head_set, int(model.cfg.n_layers), int(model.cfg.n_heads), seed=seed
                     )
-                    rnd = evaluate(model, task, hooks=_intervention(cfg, rand), **kw)
+                    rnd = evaluate(model, task, hooks=_intervention(cfg, head_set, rand), **kw)
                     rnd.save(out / "eval" / f"{stem}_random.json")
                     row["random"] = _compare_row("", base, rnd)
                     cc = contextual_calibration(base, _cc_prior(model, task, cfg, base, seed, None))
@@ -245,7 +253,9 @@ def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> dict[
 def _head_sets(cfg: RunConfig, model: Any) -> HeadSets:
     sets = load_head_sets(cfg.head_set)  # type: ignore[arg-type]
     for hs in sets.values():
-        hs.validate(model)
+        hs.validate(
+            model, fix=f"search heads for this model with act-lens search --model {cfg.model}"
+        )
     for name in cfg.tasks:
         head_set_for(sets, name)  # every task has a set before anything is evaluated
     return sets
@@ -275,7 +285,9 @@ def _eval_figure(results: dict[str, Any], out: Path) -> None:
     if rows:
         from act_lens.app import result_figures
 
-        result_figures.plot_eval_comparison(rows, path=out / "figures" / "eval_comparison.png")
+        result_figures.plot_eval_comparison(
+            rows, path=out / "figures" / "eval_comparison.png", treated_label=method_name(results)
+        )
 
 
 def cmd_run(cfg: RunConfig) -> str:

@@ -17,13 +17,36 @@ def _delta(d: float, lo: float, hi: float) -> str:
     return f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
+def method_name(results: Mapping[str, Any]) -> str:
+    """What the results' head sets applied: ``"ACT"``, ``"ZeroTuning"``, or both named."""
+    names = sorted({r["method"] for r in results.values() if "method" in r})
+    return " / ".join(names) if names else "ACT"
+
+
+def data_lines(results: Mapping[str, Any]) -> str:
+    """Where each task's evaluated and calibration examples came from (Markdown lines)."""
+    lines = []
+    seen: set[str] = set()
+    for r in results.values():
+        task = r.get("task")
+        if task in seen or "eval_data" not in r:
+            continue
+        seen.add(task)
+        calib = r.get("calibration_data") or "none drawn here (head set given)"
+        lines.append(f"- `{task}`: evaluated on {r['eval_data']}; calibration: {calib}")
+    return "\n".join(lines)
+
+
 def results_table(results: Mapping[str, Any]) -> str:
-    """One row per task: baseline, ACT, the paired delta and McNemar p, and the controls."""
+    """One row per task: baseline, the method, the paired delta and McNemar p, the controls."""
     controls = any("random" in r for r in results.values())
-    head = "| task | n | heads | baseline | ACT | delta [95% CI] | p (McNemar) | flips +/- |"
+    label = method_name(results)
+    head = f"| task | n | heads | baseline | {label} | delta [95% CI] | p (McNemar) | flips +/- |"
     rule = "|---|---|---|---|---|---|---|---|"
     if controls:
-        head += " random set (delta, p) | CC (delta, p) | CC + ACT | ACT vs CC (delta, p) |"
+        head += (
+            f" random set (delta, p) | CC (delta, p) | CC + {label} | {label} vs CC (delta, p) |"
+        )
         rule += "---|---|---|---|"
     lines = [head, rule]
     for key, r in results.items():
@@ -117,13 +140,20 @@ def render_report(
     classes = ", ".join(f"{k}: {v}" for k, v in census.class_totals().items())
     tokens = ", ".join(f"{t!r} ({n})" for t, n in census.top_tokens[:12])
     head_sets = "\n\n".join(_head_set_section(task, hs) for task, hs in sets.items())
+    label = method_name(results)
+    settings = cfg.sink_settings
     return f"""# act-lens report
 
 Model `{cfg.model}`, tasks {", ".join(cfg.tasks)} ({cfg.prompts} prompts), {cfg.shots}-shot,
-beta={cfg.beta}, threshold={cfg.threshold} (rule `{cfg.rule}`), search metric `{cfg.metric}`,
-selection `{cfg.select}`.
+beta={settings.beta}, threshold={settings.threshold} (rule `{settings.rule}`), search metric
+`{cfg.metric}`, selection `{cfg.select}`.
 
-## Accuracy with and without ACT (held-out split)
+## Accuracy with and without {label}
+
+{data_lines(results)}
+
+Calibration prompts drawn here and demonstrations never share their text with an evaluated
+example (checked by content before the model loaded).
 
 {results_table(results)}
 

@@ -105,8 +105,12 @@ class HeadSet:
             + (": " + " ".join(parts) if parts else "")
         )
 
-    def validate(self, model: Any, *, allow_model_mismatch: bool = False) -> None:
+    def validate(
+        self, model: Any, *, allow_model_mismatch: bool = False, fix: str | None = None
+    ) -> None:
         """Check that every head exists in ``model`` and that the set was made for it.
+
+        ``fix``: what the messages tell the user to do (default: the Python arguments).
 
         Raises:
             HeadSetError: a layer or head out of range, or (unless allowed) a different model.
@@ -117,6 +121,7 @@ class HeadSet:
                 raise HeadSetError(
                     f"head ({layer}, {head}) is out of range for a model with {n_layers} layers "
                     f"and {n_heads} heads; was this head set made for another model?"
+                    + (f" {fix}" if fix else "")
                 )
         recorded = self.provenance.get("model")
         if recorded and not allow_model_mismatch:
@@ -125,8 +130,12 @@ class HeadSet:
                 raise HeadSetError(
                     f"head set was made for model {recorded.get('model_name')!r} (weights "
                     f"{recorded.get('weights_sha256')}), not for this one ({here['model_name']!r}, "
-                    f"weights {here['weights_sha256']}); search heads for this model, or pass "
-                    "allow_model_mismatch=True to apply it anyway"
+                    f"weights {here['weights_sha256']}); "
+                    + (
+                        fix
+                        or "search heads for this model, or pass allow_model_mismatch=True "
+                        "to apply it anyway"
+                    )
                 )
 
     def to_dict(self) -> dict[str, Any]:

