@@ -111,7 +111,10 @@ def _attention_examples(
     ordered = sorted(prompts, key=lambda p: rank.get(changes.get(p.uid, ""), 3))
     lengths = {p.uid: len(model.tokenizer(p.text).input_ids) for p in ordered}
     short = [p for p in ordered if lengths[p.uid] <= MAX_TOKENS]
-    chosen = (short or sorted(ordered, key=lambda p: lengths[p.uid]))[:N_EXAMPLES]
+    chosen = short[:N_EXAMPLES]
+    taken = {p.uid for p in chosen}
+    longer = sorted((p for p in ordered if p.uid not in taken), key=lambda p: lengths[p.uid])
+    chosen += longer[: N_EXAMPLES - len(chosen)]  # the shortest of the rest when too few fit
     pairs, intervention, note = list(head_set)[:MAX_HEADS], None, ""
     if pairs:
         intervention = make_intervention(head_set)

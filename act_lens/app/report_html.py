@@ -18,7 +18,7 @@ from act_lens.app.report_data import EXAMPLES_FILE, FLIPS_FILE
 from act_lens.errors import ConfigError
 from act_lens.evaluation.evaluate import EvalResult
 from act_lens.evaluation.tasks import Prompt
-from act_lens.hooks.headset import HeadSet
+from act_lens.hooks.headset import HeadSet, load_head_sets
 from act_lens.io import atomic_write_text
 
 REPORT_CSS = """
@@ -52,7 +52,7 @@ def write_report_html(out: "str | os.PathLike[str]") -> Path:
     sections = [
         _summary(out),
         _census(out),
-        _head_sets(out),
+        _head_sets(out, config),
         _attention(out),
         _flips(out),
     ]
@@ -135,13 +135,17 @@ def _census(out: Path) -> tuple[str, str, str] | None:
     return "census", "Hidden sinks", views.census_view(SinkCensus.load(out / "census.json")).body()
 
 
-def _head_sets(out: Path) -> tuple[str, str, str] | None:
-    parts = []
+def _head_sets(out: Path, config: dict[str, Any]) -> tuple[str, str, str] | None:
+    found: list[tuple[str, HeadSet]] = []
     for path in sorted(out.glob("head_set*.json")):
         if path.name == "head_sets.json":  # the per-task bundle of the files listed here
             continue
-        hs = HeadSet.load(path)
-        tag = path.stem.removeprefix("head_set").lstrip("_")
+        found.append((path.stem.removeprefix("head_set").lstrip("_"), HeadSet.load(path)))
+    given = Path(config.get("head_set") or "")
+    if not found and config.get("head_set") and given.is_file():  # run with --head-set
+        found = [(task or "", hs) for task, hs in load_head_sets(given).items()]
+    parts = []
+    for tag, hs in found:
         parts.append(
             f"<h3>{html.escape(tag or 'all tasks')}</h3><p>{html.escape(hs.summary())}</p>"
         )
