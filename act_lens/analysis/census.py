@@ -175,6 +175,12 @@ def sink_census(
         raise ConfigError("sink_census needs at least one prompt")
     n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
     layers = tuple(range(n_layers)) if layers is None else tuple(layers)
+    outside = [la for la in layers if not 0 <= la < n_layers]
+    if outside or not layers:
+        raise ConfigError(
+            f"sink_census: layers {outside or '[]'} are not layers of this model, which has "
+            f"{n_layers} (0..{n_layers - 1}); pass layers in that range, or None for all"
+        )
     # Sliding-window layers score each key over the queries that can see it (act_lens.hooks.arch).
     settings = fill_windows(resolve_settings(settings, threshold=threshold, rule=rule), model)
     tok = model.tokenizer

@@ -27,6 +27,7 @@ def calibrate_pattern(
     redistribute: Redistribute = "all",
     attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
     keep_first: bool = True,
+    validate: bool = True,
 ) -> Float[Tensor, "batch head_index query_pos key_pos"]:
     """Scale sink columns by ``beta`` and give the freed mass to the other keys.
 
@@ -38,6 +39,9 @@ def calibrate_pattern(
         redistribute: ``"all"`` (official) or ``"non_initial"`` (first token keeps its weight).
         attention_mask: 1 for real tokens, 0 for padding; pad rows and pad keys are untouched.
         keep_first: never calibrate the first real token even if ``sink_mask`` marks it.
+        validate: check that every real query row is a distribution over the real keys (sums
+            to 1 within a dtype-dependent tolerance, no NaN). The hooks, whose patterns come
+            straight from a softmax, skip it: on a GPU the check waits for the device.
 
     Returns:
         A new pattern in the input dtype; rows still sum to 1. A row with no attention left
@@ -45,7 +49,8 @@ def calibrate_pattern(
 
     Raises:
         ConfigError: beta outside [0, 1] or an unknown redistribute mode.
-        ShapeError: masks that do not fit the pattern.
+        ShapeError: masks that do not fit the pattern, or (``validate``) a real row that does
+            not sum to 1 or holds NaN.
 
     Example:
         >>> p = torch.tensor([[[[1.0, 0, 0], [0.2, 0.8, 0], [0.2, 0.6, 0.2]]]])
@@ -82,6 +87,14 @@ def calibrate_pattern(
         receivers = ~sinks & ~first & valid[:, None, :]
     sink_mass = torch.einsum("bhqk,bhk->bhq", p, sinks_f)
     receiver_mass = torch.einsum("bhqk,bhk->bhq", p, receivers.to(torch.float32))
+    if validate:
+        # Sinks and receivers cover every real key except, with "non_initial", a first token
+        # that is not a sink: the row sums come almost free from the two reductions above.
+        rows = sink_mass + receiver_mass
+        if redistribute != "all":
+            first_col = first.to(torch.float32) * (~sinks).to(torch.float32)
+            rows = rows + torch.einsum("bhqk,bhk->bhq", p, first_col)
+        _check_rows(rows, real_queries(valid, n_q), pattern.dtype)
     # Receivers grow by the freed mass (1 - beta) * m in proportion to their attention:
     # factor 1 + freed / r. With "all" and r = 1 - m this is (1 - beta*m) / (1 - m) of method.md.
     factor = 1.0 + (1.0 - beta) * sink_mass / receiver_mass.clamp(min=_EPS)
@@ -96,3 +109,24 @@ def calibrate_pattern(
     )
     out = p * scale
     return out.to(pattern.dtype)
+
+
+def _check_rows(
+    rows: Float[Tensor, "batch head_index query_pos"],
+    real: Bool[Tensor, "batch query_pos"],
+    dtype: torch.dtype,
+) -> None:
+    """Refuse rows that are not attention distributions (ShapeError naming the first one)."""
+    # 16-bit patterns round each weight to about 3 significant digits.
+    tol = 1e-3 if torch.finfo(dtype).bits >= 32 else 2e-2
+    bad = ~((rows - 1.0).abs() <= tol) & real[:, None, :]  # NaN compares False: bad
+    if not bool(bad.any()):
+        return
+    b, h, q = (int(i) for i in bad.nonzero()[0])
+    value = float(rows[b, h, q])
+    what = "holds NaN" if value != value else f"sums to {value:.4g} over the real keys"
+    raise ShapeError(
+        f"pattern row (batch {b}, head {h}, query {q}) {what}, not 1 (tolerance {tol}): "
+        "calibrate_pattern takes post-softmax attention (hook_pattern) with 0 on pad keys; "
+        "pass the attention_mask of a padded batch, or validate=False to skip this check"
+    )

@@ -49,6 +49,11 @@ class SinkSettings:
             raise ConfigError(f"rule must be 'mean' or 'alpha', got {self.rule!r}")
         if not self.threshold > 0:
             raise ConfigError(f"threshold must be > 0, got {self.threshold}")
+        if self.rule == "mean" and self.threshold >= 1:
+            raise ConfigError(
+                f"threshold {self.threshold} with rule 'mean' finds no sink (a key's mean "
+                "attention is at most 1); use a value below 1 (default 0.1), or rule='alpha'"
+            )
         if self.redistribute not in ("all", "non_initial"):
             raise ConfigError(
                 f"redistribute must be 'all' or 'non_initial', got {self.redistribute!r}"

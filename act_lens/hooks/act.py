@@ -22,7 +22,7 @@ from act_lens.core.settings import (
     resolve_settings,
 )
 from act_lens.core.sinks import detect_sinks
-from act_lens.errors import ConfigError, ShapeError
+from act_lens.errors import ConfigError, HeadSetError, ShapeError
 from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.check import require_pattern_editable
 from act_lens.hooks.headset import HeadSet
@@ -138,6 +138,9 @@ def act_pattern_fn(
         settings, beta=beta, threshold=threshold, rule=rule, redistribute=redistribute
     )
     head_idx = torch.tensor(sorted(set(heads)), dtype=torch.long)
+    if len(head_idx) and int(head_idx.min()) < 0:
+        raise HeadSetError(f"head numbers must be >= 0, got {sorted(set(heads))}")
+    top = int(head_idx.max()) if len(head_idx) else -1
 
     def hook_fn(
         pattern: Float[Tensor, "batch head_index query_pos key_pos"], hook: Any = None
@@ -146,6 +149,12 @@ def act_pattern_fn(
             name = getattr(hook, "name", "hook")
             raise ShapeError(
                 f"{name}: expected a [batch, head, query, key] pattern, got {tuple(pattern.shape)}"
+            )
+        if top >= pattern.shape[1]:
+            name = getattr(hook, "name", "hook")
+            raise HeadSetError(
+                f"{name}: head {top} is out of range, this layer has {pattern.shape[1]} heads "
+                f"(0..{pattern.shape[1] - 1}); was the head set made for another model?"
             )
         idx = head_idx.to(pattern.device)
         every_head = len(idx) == pattern.shape[1]
@@ -169,7 +178,12 @@ def act_pattern_fn(
             pad = sinks.new_zeros(*sinks.shape[:-1], sub.shape[-1] - sinks.shape[-1])
             sinks = torch.cat([sinks, pad], dim=-1)
         calibrated = calibrate_pattern(
-            sub, sinks, beta=s.beta, attention_mask=mask, redistribute=s.redistribute
+            sub,
+            sinks,
+            beta=s.beta,
+            attention_mask=mask,
+            redistribute=s.redistribute,
+            validate=False,  # the model's own softmax output, on every forward
         )
         return calibrated if every_head else pattern.index_copy(1, idx, calibrated)
 
@@ -187,6 +201,7 @@ def act_hooks(
     windows: Mapping[int, int] | None = None,
     attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
     sink_queries: int | None = None,
+    model: Any = None,
 ) -> HookList:
     """``(hook_name, fn)`` pairs that apply ACT to the heads of ``head_set``.
 
@@ -204,6 +219,13 @@ def act_hooks(
             ``settings``.
         attention_mask: the batch's mask when it is padded (pad rows/keys are then ignored).
         sink_queries: detect sinks on the first ``sink_queries`` rows only (generation policy).
+        model: when given, every layer and head is checked against it here. Without it, a
+            head out of range is a HeadSetError at the first forward, and a layer the model
+            lacks is TransformerLens's ``KeyError`` there (the hook never runs).
+
+    Raises:
+        HeadSetError: with ``model``, a layer or head the model does not have.
+        ConfigError: a setting out of range (SinkSettings).
 
     Example:
         >>> hooks = act_hooks(HeadSet({3: [1, 4]}), beta=0.4)
@@ -212,6 +234,15 @@ def act_hooks(
     """
     if not isinstance(head_set, HeadSet):
         head_set = HeadSet(head_set)
+    if model is not None:
+        n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
+        for layer, head in head_set:
+            if layer >= n_layers or head >= n_heads:
+                raise HeadSetError(
+                    f"act_hooks: head ({layer}, {head}) is out of range for this model "
+                    f"({n_layers} layers x {n_heads} heads); was the head set made for another "
+                    "model?"
+                )
     settings = resolve_settings(
         settings,
         beta=beta,

@@ -71,6 +71,7 @@ def act_strategy(x: Tensor, heads: Tensor, ctx: AblationContext) -> Tensor:
         beta=ctx.beta,
         attention_mask=ctx.attention_mask,
         redistribute=ctx.redistribute,
+        validate=False,  # the model's own softmax output, in the search's hot loop
     )
     out = x.clone()
     out[rows, heads] = calibrated[:, 0]
