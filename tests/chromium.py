@@ -279,10 +279,14 @@ class Page:
             " return {x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height}; })"
         )
 
-    def screenshot(self, path: "str | os.PathLike[str] | None" = None) -> bytes:
-        """A PNG of the whole page (beyond the viewport); written to ``path`` when given."""
+    def screenshot(
+        self, path: "str | os.PathLike[str] | None" = None, *, top: float = 0, height: float = 0
+    ) -> bytes:
+        """A PNG of the whole page (beyond the viewport), or of ``height`` pixels from ``top``;
+        written to ``path`` when given."""
         size = self.browser.send("Page.getLayoutMetrics", session=self.session)["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        height = min(height or size["height"], size["height"] - top)
+        clip = {"x": 0, "y": top, "width": size["width"], "height": height, "scale": 1}
         shot = self.browser.send(
             "Page.captureScreenshot",
             {"format": "png", "captureBeyondViewport": True, "clip": clip},
@@ -295,10 +299,24 @@ class Page:
         return png
 
 
-if __name__ == "__main__":  # python tests/chromium.py page.html shot.png [width]
-    import sys
+if (
+    __name__ == "__main__"
+):  # a screenshot: python tests/chromium.py PAGE PNG [--from CSS] [--height PX]
+    import argparse
 
-    with Chromium(width=int(sys.argv[3]) if len(sys.argv) > 3 else 1280) as browser:
-        page = browser.open(Path(sys.argv[1]).resolve().as_uri())
+    args = argparse.ArgumentParser()
+    args.add_argument("page")
+    args.add_argument("png")
+    args.add_argument("--width", type=int, default=1280)
+    args.add_argument("--from", dest="start", help="CSS selector of the element to start at")
+    args.add_argument("--height", type=float, default=0, help="pixels (default: to the end)")
+    a = args.parse_args()
+    with Chromium(width=a.width) as browser:
+        page = browser.open(Path(a.page).resolve().as_uri())
         print(f"drawn in {page.load_seconds:.2f} s; errors: {page.errors}")
-        page.screenshot(sys.argv[2])
+        top = 0.0
+        if a.start:
+            top = page.evaluate(
+                f"document.querySelector({json.dumps(a.start)}).getBoundingClientRect().top + scrollY"
+            )
+        page.screenshot(a.png, top=top, height=a.height)

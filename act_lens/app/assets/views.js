@@ -180,15 +180,19 @@
       if (!byLayer.length || byLayer[byLayer.length - 1].layer !== lh[0]) byLayer.push({ layer: lh[0], idx: [] });
       byLayer[byLayer.length - 1].idx.push(hi);
     });
+    // A few heads per layer (a selected head set): one wrapping row labelled L/H; else a row per layer.
+    var sparse = byLayer.length > 1 && H / byLayer.length < 4, flow = sparse ? h("div", { cls: "al-row" }) : null;
+    if (sparse) grid.appendChild(flow);
     byLayer.forEach(function (row) {
-      var r = h("div", { cls: "al-row" }, [h("div", { cls: "al-rowlabel", text: "layer " + row.layer })]);
+      var r = flow || h("div", { cls: "al-row" }, [h("div", { cls: "al-rowlabel", text: "layer " + row.layer })]);
       row.idx.forEach(function (hi) {
-        var c = canvas(thumb, thumb + 7), box = h("div", { cls: "al-thumb", title: "L" + d.heads[hi][0] + " H" + d.heads[hi][1] }, [c.el, h("span", { text: "H" + d.heads[hi][1] })]);
+        var lh = d.heads[hi], c = canvas(thumb, thumb + 7);
+        var box = h("div", { cls: "al-thumb", title: "L" + lh[0] + " H" + lh[1] }, [c.el, h("span", { text: (sparse ? "L" + lh[0] + " " : "") + "H" + lh[1] })]);
         box.addEventListener("click", function () { state.head = hi; drawGrid(); drawDetail(); });
         thumbs.push({ c: c, box: box, hi: hi });
         r.appendChild(box);
       });
-      grid.appendChild(r);
+      if (!flow) grid.appendChild(r);
     });
 
     function drawGrid() {
