@@ -38,7 +38,8 @@ on the bundled SmolLM2-135M-Instruct, with `act_lens` as a TransformerLens 4.x p
 4. ablate and calibrate single heads;
 5. compose ACT with a hook of our own;
 6. search for a head set and evaluate it against the baseline;
-7. generate text with and without the head set.
+7. look at it interactively: attention before and after ACT, the census, the flips;
+8. generate text with and without the head set.
 
 Everything runs on the CPU in a few minutes, so every sample is **small**: read the numbers as
 a demonstration of the tools, not as evidence for or against ACT.
@@ -293,7 +294,36 @@ plot_eval_comparison([{"task": "reviews", "baseline": cmp.baseline_accuracy,
 """)
 
 md("""
-## 7. Generation with and without the head set
+## 7. See it: interactive views
+
+`act_lens.app.views` draws what the numbers above summarise, in the notebook and as HTML files
+that work offline (act_lens's own small renderer is inlined; nothing comes from a CDN). The
+attention view shows one prompt in the found heads before and after ACT: click a head to
+enlarge it, hover for query, key and weight; the markers are the sink columns (red: first
+token, orange: hidden sinks) and the table under the maps gives each sink's attention before
+and after. The census view is the layer x head map of step 3 with each head's sink tokens on
+hover; the flips table lists the examples whose prediction ACT changed.
+""")
+
+code("""
+from act_lens.app import views
+from act_lens.evaluation.evaluate import build_prompts, subsample
+
+example = reviews.build(reviews.load(split="eval")[0]).text
+if len(head_set):
+    view = views.attention(model, example, intervention=ActConfig(head_set))
+else:  # the search kept no head: the layer of step 2, without an intervention
+    view = views.attention(model, example, layers=[MAP_LAYER])
+display(view)
+display(views.census_view(census))
+evaluated = build_prompts(reviews, subsample(reviews.load(split="eval"), 48))
+display(views.flips(base, treated, prompts=evaluated))
+path = view.save("attention.html")
+print(f"saved {path} ({path.stat().st_size / 1e3:.0f} kB): open it in any browser, offline")
+""")
+
+md("""
+## 8. Generation with and without the head set
 
 Greedy decoding with the chat template. With a head set, sinks are detected on the prompt and
 calibrated at every decoding step (`policy="prompt"`, the default). One greedy sample per

@@ -69,12 +69,16 @@ def test_walkthrough_runs(tmp_path, monkeypatch):
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     # attention map, sink frequency, token classes, two head-effect maps, eval comparison
     assert len(images) >= 6, f"expected >= 6 figures, got {len(images)}"
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    for kind in ("attention", "census", "flips"):  # the interactive views, inline
+        assert f'data-act-lens="{kind}"' in html, f"no {kind} view in the notebook's outputs"
     text = "".join(_text_of(o) for o in outputs)
     for marker in (
         "heads with a hidden sink",
         "max |logit diff|",
         "found:",
         "ACT vs baseline on reviews:",
+        "saved attention.html",
         "plain:",
         "notebook run time:",
     ):
