@@ -49,14 +49,8 @@ def write_report_html(out: "str | os.PathLike[str]") -> Path:
     if not out.is_dir():
         raise ConfigError(f"{out} is not a results folder")
     config = _json(out / "config.json") or {}
-    sections = [
-        _summary(out),
-        _census(out),
-        _head_sets(out, config),
-        _attention(out),
-        _flips(out),
-    ]
-    sections = [s for s in sections if s is not None]
+    found = [_summary(out), _census(out), _head_sets(out, config), _attention(out), _flips(out)]
+    sections = [s for s in found if s is not None]
     if not sections:
         raise ConfigError(
             f"{out} holds no results.json, census.json, head_set.json or eval/ files to report"
