@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from act_lens.app.config import DEFAULT_TASK, RunConfig
 from act_lens.errors import ActLensError, ActLensWarning, ConfigError
@@ -20,10 +20,17 @@ from act_lens.io import atomic_write_text
 __all__ = ["DEFAULT_TASK", "RunConfig", "entry", "main", "resolve_config"]
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error as one ``act-lens: error:`` line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (see {self.prog} --help)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="act-lens", description=__doc__)
+    parser = _OneLineParser(prog="act-lens", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _OneLineParser(add_help=False)
     common.add_argument("--config", help="JSON file with any of the options below (flags win)")
     common.add_argument(
         "--model", default=None, help="smollm2-135m (default), a .gguf, a folder or a HF name"

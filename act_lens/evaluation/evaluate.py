@@ -18,7 +18,7 @@ from act_lens.evaluation.batching import encode
 from act_lens.evaluation.scoring import continuation_logprobs, first_token_ids, last_token_logprobs
 from act_lens.evaluation.stats import PairedComparison, accuracy_interval, compare_correct
 from act_lens.evaluation.tasks import Example, Prompt, Task, get_task
-from act_lens.evaluation.tasks.holdout import calibration_pool, without_overlap
+from act_lens.evaluation.tasks.holdout import SplitFile, calibration_pool, without_overlap
 from act_lens.hooks.spec import HookSpec
 from act_lens.io import atomic_write_text
 
@@ -151,7 +151,7 @@ def build_prompts(
     *,
     shots: int = 0,
     seed: int = 0,
-    data: "str | os.PathLike[str] | None" = None,
+    data: "str | os.PathLike[str] | SplitFile | None" = None,
 ) -> list[Prompt]:
     """Prompts for ``examples`` with ``shots`` demonstrations drawn once per seed from the train
     split, never from an example whose text is also in the eval split or in ``examples``."""
@@ -216,7 +216,7 @@ def evaluate(
     model: Any,
     task: "str | Task",
     *,
-    data: "str | os.PathLike[str] | None" = None,
+    data: "str | os.PathLike[str] | SplitFile | None" = None,
     split: str | None = None,
     limit: int | None = None,
     shots: int = 0,

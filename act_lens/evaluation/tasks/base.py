@@ -135,7 +135,7 @@ class Task:
         return name
 
     def load(
-        self, data: str | os.PathLike[str] | None = None, split: str | None = None
+        self, data: str | os.PathLike[str] | SplitFile | None = None, split: str | None = None
     ) -> list[Example]:
         """Load one split of this task as examples.
 
@@ -192,7 +192,7 @@ class Task:
         )
 
     def data_files(
-        self, data: str | os.PathLike[str] | None, split: str | None = None
+        self, data: str | os.PathLike[str] | SplitFile | None, split: str | None = None
     ) -> list[Path]:
         """The raw files ``load(data, split)`` would read, found without reading them.
 

@@ -75,7 +75,7 @@ class BuiltinTask(ClassificationTask):
     """The packaged task: ``load()`` without ``data`` reads the file inside the package."""
 
     def load(
-        self, data: str | os.PathLike[str] | None = None, split: str | None = None
+        self, data: str | os.PathLike[str] | SplitFile | None = None, split: str | None = None
     ) -> list[Example]:
         """Load a split of the built-in task.
 
@@ -114,7 +114,7 @@ class BuiltinTask(ClassificationTask):
         return self._examples(records, name)
 
     def data_files(
-        self, data: str | os.PathLike[str] | None, split: str | None = None
+        self, data: str | os.PathLike[str] | SplitFile | None, split: str | None = None
     ) -> list[Path]:
         """The file ``load`` reads: the packaged one unless ``data`` names another."""
         self.resolve_split(split)
