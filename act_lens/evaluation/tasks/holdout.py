@@ -22,13 +22,12 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from act_lens.errors import ConfigError, DataError
 
-if TYPE_CHECKING:
-    from act_lens.evaluation.tasks.base import Example, Task
-    from act_lens.evaluation.tasks.records import Record
+# Examples, records and tasks are typed Any here: base.py imports this module (for SplitFile),
+# so this one must not import base.py. An "example" is anything with ``fields`` and ``options``.
 
 # Share of a split file's distinct texts that go to the eval part.
 EVAL_FRACTION = 0.5
@@ -38,7 +37,7 @@ def _norm(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
-def content_key(example: Example | Record) -> str:
+def content_key(example: Any) -> str:
     """A hash of an example's text fields and options: equal for the same text, whatever its uid.
 
     Example:
@@ -52,13 +51,13 @@ def content_key(example: Example | Record) -> str:
     return hashlib.sha256(json.dumps([fields, options]).encode()).hexdigest()
 
 
-def without_overlap(pool: Sequence[Example], held_out: Iterable[Example]) -> list[Example]:
+def without_overlap(pool: Sequence[Any], held_out: Iterable[Any]) -> list[Any]:
     """``pool`` without the examples whose content is also in ``held_out`` (order kept)."""
     taken = {content_key(e) for e in held_out}
     return [e for e in pool if content_key(e) not in taken]
 
 
-def shared_examples(a: Iterable[Example], b: Iterable[Example]) -> list[Example]:
+def shared_examples(a: Iterable[Any], b: Iterable[Any]) -> list[Any]:
     """The examples of ``a`` whose content is also in ``b``."""
     keys = {content_key(e) for e in b}
     return [e for e in a if content_key(e) in keys]
@@ -95,12 +94,12 @@ class SplitFile:
     def __str__(self) -> str:
         return str(self.path)
 
-    def part_of(self, record: Record | Example) -> str:
+    def part_of(self, record: Any) -> str:
         """``"train"`` (calibration) or ``"eval"`` for one row, from its content hash."""
         unit = int(content_key(record)[:16], 16) / 16**16
         return "eval" if unit < self.eval_fraction else "train"
 
-    def records(self, task: Task, split: str | None) -> tuple[str, list[Record]]:
+    def records(self, task: Any, split: str | None) -> tuple[str, list[Any]]:
         """The canonical split name and the rows of the part that ``split`` stands for."""
         name = task.resolve_split(split)
         if not self.path.is_file():
@@ -111,7 +110,7 @@ class SplitFile:
         part = "train" if name == task.train_split else "eval"
         return name, [r for r in rows if self.part_of(r) == part]
 
-    def describe(self, task: Task, split: str | None) -> str:
+    def describe(self, task: Any, split: str | None) -> str:
         """Where ``split`` comes from, in words (for reports)."""
         name = task.resolve_split(split)
         if task.train_split is None:
@@ -128,8 +127,8 @@ class SplitFile:
 
 
 def calibration_pool(
-    task: Task, data: Any, split: str | None = None, *, held_out: str | None = None
-) -> list[Example]:
+    task: Any, data: Any, split: str | None = None, *, held_out: str | None = None
+) -> list[Any]:
     """The examples calibration prompts and demonstrations may be drawn from.
 
     ``split`` (default: the task's train split) without every example whose text is also in
