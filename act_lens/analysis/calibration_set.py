@@ -8,7 +8,7 @@ size of the head set is split off the calibration set, never the evaluation spli
 
 import random
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from act_lens.errors import ActLensWarning, ConfigError, DataError
@@ -28,6 +28,7 @@ def calibration_mix(
     shots: int = 0,
     balance: bool = True,
     prompts: str = "plain",
+    exclude: Collection[str] = (),
 ) -> list[Prompt]:
     """A calibration set mixing several tasks' training prompts (zero-shot by default).
 
@@ -42,6 +43,7 @@ def calibration_mix(
         balance: draw equal counts per gold label within each task (a label with too few
             examples gives all it has, the others fill up); False: a plain random sample.
         prompts: prompt set for task names (``"plain"`` or ``"paper"``).
+        exclude: example uids (and prompt texts) that must not be drawn.
 
     Returns:
         Shuffled prompts; their labels show the balance (``describe_calibration``).
@@ -89,6 +91,56 @@ def calibration_mix(
             out.append(task.build(ex, demos))
     rng.shuffle(out)
     return out
+
+
+def calibration_split(
+    tasks: "Mapping[TaskRef, int | float] | Sequence[TaskRef]",
+    n: int,
+    *,
+    val_fraction: float = 0.5,
+    data: Any = None,
+    seed: int = 0,
+    shots: int = 0,
+    balance: bool = True,
+    prompts: str = "plain",
+) -> tuple[list[Prompt], list[Prompt]]:
+    """Ranking prompts (class-balanced) and validation prompts (the task's own label mix).
+
+    Heads are ranked on balanced prompts, where a head that pushes every answer toward one
+    label cannot look helpful; set sizes are validated on prompts drawn at random from the
+    rest of the training split, with its natural label frequencies, so the validation
+    accuracy estimates the accuracy the evaluation split will show. The two parts never
+    share an example or a prompt text.
+
+    Args:
+        tasks, data, seed, shots, prompts: as in :func:`calibration_mix`.
+        n: ranking plus validation prompts. val_fraction: the validation share.
+        balance: draw the ranking part balanced (validation is always natural).
+
+    Returns:
+        ``(ranking, validation)``.
+
+    Raises:
+        ConfigError: ``n`` too small to give both parts at least 2 prompts, or a bad fraction.
+
+    Example:
+        >>> rank, val = calibration_split(["reviews"], 48)
+        >>> len(rank), len(val)
+        (24, 24)
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    n_val = round(val_fraction * n)
+    if n_val < 2 or n - n_val < 2:
+        raise ConfigError(
+            f"{n} calibration prompts cannot give at least 2 ranking and 2 validation prompts "
+            f"with val_fraction {val_fraction}; use at least {max(4, int(2 / min(val_fraction, 1 - val_fraction)) + 1)}"
+        )
+    common: dict[str, Any] = dict(data=data, shots=shots, prompts=prompts)
+    ranking = calibration_mix(tasks, n - n_val, seed=seed, balance=balance, **common)
+    used = {p.uid for p in ranking} | {p.text for p in ranking}
+    validation = calibration_mix(tasks, n_val, seed=seed + 1, balance=False, exclude=used, **common)
+    return ranking, validation
 
 
 def balanced_sample(pool: Sequence[Example], k: int, rng: random.Random) -> list[Example]:

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from act_lens.analysis.ablation import ScoredPrompts
 from act_lens.analysis.effects import DEFAULT_METRIC, check_metric, metric_values
+from act_lens.analysis.units import PROMPTS_PER_UNIT
 from act_lens.core.calibrate import calibrate_pattern
 from act_lens.core.settings import SinkSettings, resolve_settings
 from act_lens.core.sinks import detect_sinks
@@ -21,6 +22,8 @@ from act_lens.evaluation.scoring import keep_last_positions
 from act_lens.evaluation.tasks import Prompt
 from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.names import pattern_hook
+from act_lens.runtime.pool import WorkerPool, map_units, use_pool
+from act_lens.runtime.precision import precision_context
 
 
 def screen_heads(
@@ -33,6 +36,8 @@ def screen_heads(
     threshold: float | None = None,
     metric: str = DEFAULT_METRIC,
     batch_size: int = 8,
+    workers: "int | WorkerPool | None" = None,
+    precision: str = "fp32",
 ) -> Tensor:
     """First-order estimate of every head's ACT effect on the mean of ``metric``.
 
@@ -44,6 +49,8 @@ def screen_heads(
         metric: as in ``search_heads``; ``accuracy`` is not differentiable and is screened by
             ``choice_logprob``.
         batch_size: prompts per batch.
+        workers: an int > 1 or a ``WorkerPool``: chunks of prompts on Ray actors, averaged.
+        precision: ``"fp32"`` or ``"bf16"`` (``act_lens.runtime.precision``).
 
     Returns:
         ``[layer, head]`` estimates of the mean metric change.
@@ -53,6 +60,17 @@ def screen_heads(
     """
     check_metric(metric)
     settings = fill_windows(resolve_settings(settings, beta=beta, threshold=threshold), model)
+    if isinstance(workers, WorkerPool) or (workers is not None and workers > 1):
+        chunks = [list(prompts[a : a + PROMPTS_PER_UNIT])
+                  for a in range(0, len(prompts), PROMPTS_PER_UNIT)]  # fmt: skip
+        jobs = [dict(prompts=c, layers=list(layers), settings=settings, metric=metric,
+                     batch_size=batch_size) for c in chunks]  # fmt: skip
+        with use_pool(model, workers) as pool:
+            parts = map_units(
+                model, "act_lens.analysis.screening:screen_heads", jobs, pool=pool,
+                precision=precision,
+            )  # fmt: skip
+        return sum(p * len(c) for p, c in zip(parts, chunks, strict=True)) / len(prompts)
 
     def act_delta(p: Tensor, mask: Tensor, layer: int) -> Tensor:
         sinks = detect_sinks(
@@ -63,11 +81,13 @@ def screen_heads(
             window=settings.window(layer),
         )
         calibrated = calibrate_pattern(
-            p, sinks, beta=settings.beta, attention_mask=mask, redistribute=settings.redistribute
+            p, sinks, beta=settings.beta, attention_mask=mask, redistribute=settings.redistribute,
+            validate=False,  # the model's own pattern (bf16 rounds rows off 1 by ~4e-3)
         )
         return calibrated - p
 
-    return first_order(model, prompts, layers, metric, act_delta, batch_size)
+    with precision_context(precision, model):
+        return first_order(model, prompts, layers, metric, act_delta, batch_size)
 
 
 def screen_zerotuning(

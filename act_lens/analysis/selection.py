@@ -1,10 +1,14 @@
 """How single-head gains become a head set: the keep-rules of the ACT head search.
 
 * ``"joint"`` (default): heads with a positive gain, in order of gain, are added one size at a
-  time, and each prefix is applied *together* to a validation part split off the calibration
-  set (never the evaluation split); the size with the best validation metric wins, 0 (no
-  heads) included. The union of individually helpful heads can over-correct; this curve shows
-  where (``provenance["curve"]``, drawn by ``result_figures.plot_selection_curve``).
+  time, and each prefix is applied *together* to validation prompts kept apart from the
+  ranking prompts (never the evaluation split). Each size is compared with no heads by the
+  task's accuracy, paired per prompt; a size is eligible only if the one-sided lower
+  confidence bound of that gain is above zero, and the eligible size with the best accuracy
+  wins (the metric breaks ties). No eligible size: no heads, with the reason recorded. A
+  log-prob criterion alone can rise while accuracy falls (moving probability from a dominant
+  label to rare ones); the union of individually helpful heads can over-correct; the curve
+  shows both (``provenance["curve"]``, drawn by ``result_figures.plot_selection_curve``).
 * ``"threshold"``: every head whose gain exceeds ``margin`` (and ``min_z`` standard errors), at
   most ``max_heads`` of the largest.
 * ``"top_k"``: the ``top_k`` heads with the largest gains.
@@ -15,14 +19,22 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from act_lens.analysis.ablation import ScoredPrompts
-from act_lens.analysis.effects import DEFAULT_METRIC, HeadEffects, check_metric, metric_values
+from act_lens.analysis.effects import (
+    DEFAULT_METRIC,
+    METRICS,
+    HeadEffects,
+    check_metric,
+    metric_values,
+)
 from act_lens.core.settings import SinkSettings
 from act_lens.errors import ConfigError
 from act_lens.evaluation.scoring import last_token_logprobs
+from act_lens.evaluation.stats import paired_lower_bound
 from act_lens.evaluation.tasks import Prompt
 from act_lens.hooks.act import ActConfig
 from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.headset import HeadSet
+from act_lens.runtime.pool import WorkerPool, map_units
 
 SelectRule = Literal["joint", "threshold", "top_k"]
 
@@ -39,6 +51,9 @@ class Selection:
         top_k: the size for ``rule="top_k"``.
         val_fraction: ``joint``: the share of the calibration set held out to choose the size
             (stratified by task and label), unless validation prompts are given.
+        confidence: ``joint``: a size is eligible only if the one-sided lower bound of its
+            paired accuracy gain over no heads, at this confidence, is above zero
+            (:func:`act_lens.evaluation.stats.paired_lower_bound`).
     """
 
     rule: SelectRule = "joint"
@@ -47,6 +62,7 @@ class Selection:
     max_heads: int | None = None
     top_k: int | None = None
     val_fraction: float = 0.5
+    confidence: float = 0.9
 
     def __post_init__(self) -> None:
         if self.rule not in ("joint", "threshold", "top_k"):
@@ -57,6 +73,8 @@ class Selection:
             raise ConfigError(f"max_heads must be >= 1, got {self.max_heads}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0.5 < self.confidence < 1.0:
+            raise ConfigError(f"confidence must be in (0.5, 1), got {self.confidence}")
 
     def describe(self, metric: str) -> str:
         gain = f"mean {metric} gain > {self.margin}" + (
@@ -68,22 +86,29 @@ class Selection:
             cap = f"; at most {self.max_heads}, largest first" if self.max_heads else ""
             return f"keep head if {gain}{cap}"
         return (
-            f"heads with {gain} in order of gain; the prefix size with the best mean {metric} "
-            "on the validation prompts, applied jointly (0 = no heads)"
+            f"heads with {gain} in order of gain; applied jointly, each prefix size is compared "
+            "with no heads on the validation prompts by accuracy (paired); eligible if the "
+            f"one-sided {self.confidence:.0%} lower bound of its gain is above 0; the eligible "
+            f"size with the best accuracy wins (ties: mean {metric}, then the smaller set); "
+            "none eligible: no heads"
         )
 
 
 def size_grid(n: int) -> list[int]:
-    """Set sizes tried by the joint selection: every size to 12, then sparser, up to ``n``.
+    """Set sizes tried by the joint selection: 1 to 4, then about 1.5x apart, up to ``n``.
+
+    Few sizes keep the validation cheap (each size is one pass over the validation prompts)
+    and the choice among them honest (fewer chances to win by luck).
 
     Example:
-        >>> size_grid(30)
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 22, 24, 28, 30]
+        >>> size_grid(40)
+        [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 40]
     """
     sizes, k = [], 1
     while k < n:
         sizes.append(k)
-        k += 1 if k < 12 else 2 if k < 24 else 4 if k < 48 else 8 if k < 96 else 32
+        # 1, 2, 3, then powers of two and the midpoints between them (4, 6, 8, 12, 16, 24...)
+        k = k + 1 if k < 4 else k * 3 // 2 if k & (k - 1) == 0 else k * 4 // 3
     return [*sizes, n] if n >= 1 else []
 
 
@@ -139,14 +164,73 @@ def ranked_candidates(
 
 
 def pick_size(curve: Sequence[dict[str, Any]], metric: str) -> int:
-    """The set size with the best validation ``metric``; ties go to the smaller set, and 0
-    (no heads) wins when no size beats the baseline.
+    """The eligible size with the best validation accuracy (ties: ``metric``, then the smaller
+    set); 0 (no heads) when no size is eligible (``row["eligible"]``, see :func:`joint_curve`).
 
     Example:
-        >>> pick_size([{"size": 0, "m": -0.5}, {"size": 1, "m": -0.3}, {"size": 2, "m": -0.4}], "m")
+        >>> rows = [{"size": 0, "accuracy": 0.5, "m": -0.7, "eligible": False},
+        ...         {"size": 1, "accuracy": 0.7, "m": -0.5, "eligible": True},
+        ...         {"size": 2, "accuracy": 0.8, "m": -0.4, "eligible": False}]
+        >>> pick_size(rows, "m")          # size 2 is better but not significantly so
         1
     """
-    return int(max(curve, key=lambda row: (row[metric], -row["size"]))["size"])
+    eligible = [r for r in curve if r["size"] > 0 and r.get("eligible")]
+    if not eligible:
+        return 0
+    return int(max(eligible, key=lambda r: (r["accuracy"], r[metric], -r["size"]))["size"])
+
+
+def decision(curve: Sequence[dict[str, Any]], metric: str, confidence: float) -> dict[str, Any]:
+    """What the joint selection decided and why, for provenance, reports and the CLI."""
+    size = pick_size(curve, metric)
+    tried = [r for r in curve if r["size"] > 0]
+    row = next((r for r in curve if r["size"] == size), curve[0])
+    best = max(tried, key=lambda r: (r["lower"], r["gain"], -r["size"])) if tried else None
+    out: dict[str, Any] = {
+        "selected_size": size,
+        "confidence": confidence,
+        "n_validation": row.get("n", 0),
+        "gain": row.get("gain", 0.0),
+        "lower": row.get("lower", 0.0),
+        "p_value": row.get("p_value", 1.0),
+    }
+    if size:
+        out["reason"] = (
+            f"{size} heads: validation accuracy {100 * row['gain']:+.1f} points over no heads "
+            f"(one-sided {confidence:.0%} lower bound {100 * row['lower']:+.1f}, "
+            f"p = {row['p_value']:.2g}, n = {row['n']})"
+        )
+    elif best is None:
+        out["reason"] = "no candidate head had a positive single-head gain: no heads"
+    else:
+        out["best"] = {k: best[k] for k in ("size", "gain", "lower", "p_value")}
+        out["reason"] = (
+            f"no heads: no set size's validation gain is significant; the best, {best['size']} "
+            f"heads, gains {100 * best['gain']:+.1f} points (one-sided {confidence:.0%} lower "
+            f"bound {100 * best['lower']:+.1f}, p = {best['p_value']:.2g}, n = {best['n']})"
+        )
+    return out
+
+
+def curve_values(
+    model: Any,
+    order: Sequence[tuple[int, int]],
+    sizes: Sequence[int],
+    prompts: Sequence[Prompt],
+    *,
+    settings: SinkSettings,
+    batch_size: int = 8,
+) -> list[dict[str, Any]]:
+    """Per-example metrics of ``prompts`` with each prefix ``order[:k]`` (k in ``sizes``)
+    applied together; one work unit of the joint curve."""
+    data = ScoredPrompts.from_prompts(model, prompts)
+    choice = data.choice_tensor(list(range(len(data.uids))))
+    out = []
+    for k in sizes:
+        hooks = ActConfig.from_settings(HeadSet(order[:k]), settings) if k else None
+        lp = last_token_logprobs(model, data.tokens, hooks=hooks, batch_size=batch_size)
+        out.append(metric_values(lp, *choice))
+    return out
 
 
 def joint_curve(
@@ -158,25 +242,45 @@ def joint_curve(
     metric: str = DEFAULT_METRIC,
     sizes: Sequence[int] | None = None,
     batch_size: int = 8,
+    confidence: float = 0.9,
+    workers: "WorkerPool | None" = None,
+    precision: str = "fp32",
 ) -> list[dict[str, Any]]:
-    """The validation metrics of each prefix of ``order`` applied together.
+    """The validation metrics of each prefix of ``order`` applied together, against no heads.
 
-    Returns one row per size (0 = no heads, then ``size_grid(len(order))``): the mean of
-    every metric over ``prompts`` and the standard error of ``metric``.
+    Returns one row per size (0 = no heads, then ``size_grid(len(order))``): the mean of every
+    metric over ``prompts``, the standard error of ``metric``, and the paired accuracy
+    comparison with no heads: ``gain``, ``gained``/``lost`` (examples fixed and broken), the
+    one-sided exact ``lower`` bound at ``confidence`` and its ``p_value``, and ``eligible``
+    (lower bound above zero). ``workers``: a WorkerPool evaluates the sizes in parallel.
     """
     if not prompts:
         raise ConfigError("the joint selection needs validation prompts")
-    data = ScoredPrompts.from_prompts(model, prompts)
-    choice = data.choice_tensor(list(range(len(data.uids))))
+    grid = [0, *(size_grid(len(order)) if sizes is None else sizes)]
+    kw = {"order": list(order), "prompts": list(prompts), "settings": settings,
+          "batch_size": batch_size}  # fmt: skip
+    n_units = 1 if workers is None else min(len(grid), 4 * workers.n)
+    chunks = [grid[i::n_units] for i in range(n_units)]  # sizes interleaved: equal work
+    parts = map_units(
+        model, "act_lens.analysis.selection:curve_values",
+        [{**kw, "sizes": c} for c in chunks], pool=workers, precision=precision,
+    )  # fmt: skip
+    by_size = {
+        k: v for c, vals in zip(chunks, parts, strict=True) for k, v in zip(c, vals, strict=True)
+    }
+    base_correct = by_size[0]["accuracy"].bool()
+    n = len(prompts)
     rows = []
-    for k in [0, *(size_grid(len(order)) if sizes is None else sizes)]:
-        hooks = ActConfig.from_settings(HeadSet(order[:k]), settings) if k else None
-        lp = last_token_logprobs(model, data.tokens, hooks=hooks, batch_size=batch_size)
-        values = metric_values(lp, *choice)
-        row: dict[str, Any] = {"size": k}
+    for k in grid:
+        values = by_size[k]
+        row: dict[str, Any] = {"size": k, "n": n}
         row.update({m: float(v.mean()) for m, v in values.items()})
-        n = len(data.uids)
         row["stderr"] = float(values[metric].std(correction=1) / n**0.5) if n > 1 else 0.0
+        correct = values["accuracy"].bool()
+        gained, lost = int((correct & ~base_correct).sum()), int((~correct & base_correct).sum())
+        lower, p = paired_lower_bound(gained, lost, n, confidence=confidence)
+        row.update(gain=(gained - lost) / n, gained=gained, lost=lost, lower=lower, p_value=p)
+        row["eligible"] = bool(k > 0 and lower > 0)
         rows.append(row)
     return rows
 
@@ -195,7 +299,5 @@ def validate_head_set(
     curve = joint_curve(
         model, list(head_set), prompts, settings=settings, sizes=sizes, batch_size=batch_size
     )
-    base, calibrated = (
-        {m: v for m, v in r.items() if m not in ("size", "stderr")} for r in (curve[0], curve[-1])
-    )
+    base, calibrated = ({m: r[m] for m in METRICS} for r in (curve[0], curve[-1]))
     return {"n": len(prompts), "baseline": base, "calibrated": calibrated}

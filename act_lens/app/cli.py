@@ -127,6 +127,30 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="single-head search: every head on every prompt (default) or successive halving",
     )
+    common.add_argument(
+        "--confidence",
+        type=float,
+        default=None,
+        help="joint selection: a set size counts only if the one-sided lower bound of its "
+        "validation accuracy gain at this confidence is above 0 (default 0.9)",
+    )
+    common.add_argument(
+        "--workers",
+        default=None,
+        help="search workers: auto (default: one Ray worker per core where Ray is installed "
+        "and the job is big enough), 1 (in-process) or N Ray workers",
+    )
+    common.add_argument(
+        "--ray-address",
+        default=None,
+        help="join a running Ray cluster (auto, or ray://host:10001) instead of a local one",
+    )
+    common.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default=None,
+        help="search and evaluation precision: fp32 (default) or bf16 autocast",
+    )
     common.add_argument("--batch-size", type=int, default=None)
     common.add_argument("--out", default=None, help="output folder")
     common.add_argument(
@@ -223,6 +247,10 @@ def _resolve(argv: Sequence[str]) -> tuple[RunConfig, list[str], dict[str, bool]
         "max_heads",
         "screen",
         "schedule",
+        "confidence",
+        "workers",
+        "ray_address",
+        "precision",
         "per_task",
         "controls",
         "batch_size",

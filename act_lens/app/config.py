@@ -46,6 +46,10 @@ class RunConfig:
     max_heads: int | None = None
     screen: int | None = None
     schedule: str = "exhaustive"
+    confidence: float = 0.9
+    workers: str = "auto"
+    ray_address: str | None = None
+    precision: str = "fp32"
     per_task: bool = False
     controls: bool = True
     batch_size: int = 8

@@ -4,10 +4,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from act_lens.analysis.calibration_set import calibration_mix
+from act_lens.analysis.calibration_set import calibration_mix, calibration_split
 from act_lens.analysis.census import SinkCensus, sink_census
 from act_lens.analysis.effects import RENAMED, HeadEffects
 from act_lens.analysis.search import search_heads
+from act_lens.analysis.search_config import SearchConfig
 from act_lens.analysis.selection import Selection
 from act_lens.app.config import RunConfig
 from act_lens.app.data_plan import data_spec, plan_data
@@ -22,6 +23,7 @@ from act_lens.evaluation.evaluate import EvalResult, compare, evaluate, subsampl
 from act_lens.evaluation.tasks import Task, get_task
 from act_lens.hooks.headset import HeadSet, head_set_for, load_head_sets, save_head_sets
 from act_lens.io import atomic_write_text
+from act_lens.runtime.precision import precision_context
 
 HeadSets = dict[str | None, HeadSet]
 
@@ -71,15 +73,20 @@ def cmd_sinks(cfg: RunConfig) -> str:
 
 
 def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: str) -> HeadSet:
-    calib = calibration_mix(
-        [_task(cfg, t) for t in tasks],
-        cfg.calib_size,
-        data=_data(cfg),
-        seed=cfg.seeds[0],
-        shots=cfg.shots,
+    task_objs = [_task(cfg, t) for t in tasks]
+    common: dict[str, Any] = dict(data=_data(cfg), seed=cfg.seeds[0], shots=cfg.shots)
+    validation = None
+    if cfg.method == "act" and cfg.select == "joint":
+        # balanced prompts rank the heads; prompts with the task's own label mix pick the size
+        calib, validation = calibration_split(
+            task_objs, cfg.calib_size, val_fraction=cfg.val_fraction, balance=cfg.balance,
+            **common,
+        )  # fmt: skip
+    else:
         # drawing equal counts per label reads the labels: not for an unsupervised search
-        balance=cfg.balance and not cfg.unsupervised,
-    )
+        calib = calibration_mix(
+            task_objs, cfg.calib_size, balance=cfg.balance and not cfg.unsupervised, **common
+        )
     if cfg.method == "zerotuning":
         from act_lens.analysis.zerotuning_search import zerotuning_search
 
@@ -98,17 +105,16 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
         cfg.max_heads,
         cfg.top_k,
         cfg.val_fraction,
+        cfg.confidence,
     )
     head_set = search_heads(
         model,
         calib,
         layers=cfg.layers,
-        metric=cfg.metric,
-        select=selection,
         settings=cfg.sink_settings,
-        screen=cfg.screen,
-        schedule=cfg.schedule,  # type: ignore[arg-type]
-        batch_size=cfg.batch_size,
+        selection=selection,
+        config=search_config(cfg),
+        validation=validation,
         checkpoint=out / f"search{tag}.ckpt",
         effects_out=effects,
     )
@@ -131,6 +137,19 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
             head_set, path=out / "figures" / f"selection_curve{tag}.png"
         )
     return head_set
+
+
+def search_config(cfg: RunConfig) -> SearchConfig:
+    """How this run's search runs: the search options of the command line, as one object."""
+    return SearchConfig(
+        metric=cfg.metric,
+        screen=cfg.screen,
+        schedule=cfg.schedule,  # type: ignore[arg-type]  # checked by preflight
+        workers="auto" if cfg.workers == "auto" else int(cfg.workers),
+        ray_address=cfg.ray_address,
+        precision=cfg.precision,  # type: ignore[arg-type]
+        batch_size=cfg.batch_size,
+    )
 
 
 def _search(cfg: RunConfig, model: Any, out: Path) -> HeadSets:
@@ -265,7 +284,8 @@ def cmd_eval(cfg: RunConfig) -> str:
     out = Path(cfg.out)
     model = _model(cfg)
     sets = _head_sets(cfg, model) if cfg.head_set else None
-    results = _eval(cfg, model, sets, out)
+    with precision_context(cfg.precision, model):
+        results = _eval(cfg, model, sets, out)
     _eval_figure(results, out)
     return results_table(results)
 
@@ -296,7 +316,8 @@ def cmd_run(cfg: RunConfig) -> str:
     model = _model(cfg)
     census = _census(cfg, model, out)
     sets = _head_sets(cfg, model) if cfg.head_set else _search(cfg, model, out)
-    results = _eval(cfg, model, sets, out)
+    with precision_context(cfg.precision, model):
+        results = _eval(cfg, model, sets, out)
     _eval_figure(results, out)
     atomic_write_text(out / "report.md", render_report(cfg, census, sets, results))
     from act_lens.app import report_data, report_html

@@ -172,6 +172,22 @@ def _check_ranges(cfg: Any) -> None:
         raise ConfigError(f"--schedule must be exhaustive or halving, got {cfg.schedule!r}")
     if not 0.0 < cfg.val_fraction < 1.0:
         raise ConfigError(f"--val-fraction must be in (0, 1), got {cfg.val_fraction}")
+    if not 0.5 < cfg.confidence < 1.0:
+        raise ConfigError(f"--confidence must be in (0.5, 1), e.g. 0.9; got {cfg.confidence}")
+    if cfg.precision not in ("fp32", "bf16"):
+        raise ConfigError(f"--precision must be fp32 or bf16, got {cfg.precision!r}")
+    workers = str(cfg.workers)
+    if workers != "auto" and not (workers.isdigit() and int(workers) >= 1):
+        raise ConfigError(f"--workers must be auto or a number >= 1, got {cfg.workers!r}")
+    if workers not in ("auto", "1"):
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(
+                f"--workers {workers} needs Ray: pip install 'act-lens[ray]' (or --workers 1)"
+            )
+        if cfg.schedule == "halving":
+            raise ConfigError("--schedule halving runs in-process: use --workers 1")
     if cfg.command in ("search", "run") and not cfg.head_set:
         minimum = min_calib_size(cfg)
         if cfg.calib_size < minimum:

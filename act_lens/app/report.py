@@ -81,12 +81,20 @@ def curve_table(head_set: HeadSet) -> str:
     metric = prov.get("metric", "choice_logprob")
     rows = [
         f"| {r['size']}{' (chosen)' if r['size'] == prov.get('selected_size') else ''} | "
-        f"{r[metric]:.4f} +/- {r.get('stderr', 0.0):.4f} | {100 * r['accuracy']:.1f} |"
+        f"{r[metric]:.4f} +/- {r.get('stderr', 0.0):.4f} | {100 * r['accuracy']:.1f} | "
+        + (
+            f"{100 * r['gain']:+.1f} ({r['gained']}/{r['lost']}) | {100 * r['lower']:+.1f} | "
+            f"{'yes' if r['eligible'] else 'no'} |"
+            if "lower" in r
+            else "- | - | - |"
+        )
         for r in prov.get("curve", [])
     ]
-    return "\n".join(
-        [f"| heads | validation {metric} | validation accuracy (%) |", "|---|---|---|", *rows]
+    head = (
+        f"| heads | validation {metric} | validation accuracy (%) | gain, points (fixed/broken) "
+        "| lower bound | eligible |"
     )
+    return "\n".join([head, "|---|---|---|---|---|---|", *rows])
 
 
 def _head_set_section(task: str | None, hs: HeadSet) -> str:
@@ -103,7 +111,9 @@ def _head_set_section(task: str | None, hs: HeadSet) -> str:
     if "curve" in prov:
         parts += [
             "",
-            f"Validation prompts (split off the calibration set): {prov.get('validation_set', '-')}.",
+            f"Validation prompts (kept apart from the ranking prompts): {prov.get('validation_set', '-')}.",
+            "",
+            f"Decision: {prov.get('decision', {}).get('reason', '-')}",
             "",
             curve_table(hs),
             "",

@@ -99,10 +99,12 @@ class HeadSet:
     def summary(self) -> str:
         parts = [f"L{layer}:{list(self.heads[layer])}" for layer in self.layers]
         what = "" if self.method == "act" else f"{self.method} {dict(self.params)}, "
+        reason = self.provenance.get("decision", {}).get("reason")
         return (
             what
             + f"{len(self)} heads in {len(self.heads)} layers"
             + (": " + " ".join(parts) if parts else "")
+            + (f"\n  decision: {reason}" if reason else "")
         )
 
     def validate(

@@ -77,11 +77,22 @@ def load_model(
         (30, 9)
     """
     device = check_device(device)  # before the load: a GGUF takes tens of seconds
+    # How to load this model again: worker processes load their own copy from it.
+    how = {
+        "spec": os.fspath(spec),
+        "device": device,
+        "dtype": str(dtype).removeprefix("torch."),
+        "cache_dir": None if cache_dir is None else os.fspath(cache_dir),
+        "hf_name": hf_name,
+        "prepend_bos": prepend_bos,
+    }
     if os.fspath(spec) == "tiny-random":
         # A 3-layer random Llama with a byte tokenizer: for tests and smoke runs, not for results.
         from act_lens.models.tiny import tiny_model
 
-        return tiny_model(dtype=dtype, add_bos=prepend_bos, device=device)
+        tiny = tiny_model(dtype=dtype, add_bos=prepend_bos, device=device)
+        tiny.act_lens_load = how  # type: ignore[attr-defined]
+        return tiny
     parsed = parse_spec(spec)
     t0 = time.perf_counter()
     if parsed.kind == "known":
@@ -104,6 +115,7 @@ def load_model(
         name = hf_name or parsed.value
     bridge = boot_bridge(hf, tok, name, device=device, dtype=dtype, prepend_bos=prepend_bos)
     bridge.act_lens_spec = os.fspath(spec)  # type: ignore[attr-defined]
+    bridge.act_lens_load = how  # type: ignore[attr-defined]
     log.info("loaded %s in %.1f s", spec, time.perf_counter() - t0)
     return bridge
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import act_lens.analysis.search
+import act_lens.analysis.units
 import act_lens.hooks.strategies
 from act_lens.analysis.ablation import ScoredPrompts
 from act_lens.analysis.effects import metric_values
@@ -113,22 +114,32 @@ def _count_act_calls(monkeypatch) -> list[int]:
     return calls
 
 
-def _interrupt_after(monkeypatch, n_layers: int) -> None:
-    """Make the search's engine raise KeyboardInterrupt once ``n_layers`` layers are checkpointed."""
-    real = act_lens.analysis.search.head_effects
+@pytest.fixture(autouse=True)
+def _one_layer_per_unit(monkeypatch):
+    """The tiny model has 3 layers: one work unit per layer, so an interrupt can fall between."""
+    monkeypatch.setattr(act_lens.analysis.units, "LAYERS_PER_UNIT", 1)
 
-    def interrupted(*args, on_layer_done, **kwargs):
+
+def _interrupt_after(monkeypatch, n_units: int) -> None:
+    """Make the search raise KeyboardInterrupt once ``n_units`` work units are checkpointed."""
+    real = act_lens.analysis.units.map_units
+
+    def interrupted(*args, on_result, **kwargs):
         done = []
 
-        def callback(layer, values):
-            on_layer_done(layer, values)  # the search writes its checkpoint here
-            done.append(layer)
-            if len(done) == n_layers:
+        def callback(i, value):
+            on_result(i, value)  # the search writes its checkpoint here
+            done.append(i)
+            if len(done) == n_units:
                 raise KeyboardInterrupt
 
-        return real(*args, on_layer_done=callback, **kwargs)
+        return real(*args, on_result=callback, **kwargs)
 
-    monkeypatch.setattr(act_lens.analysis.search, "head_effects", interrupted)
+    monkeypatch.setattr(act_lens.analysis.units, "map_units", interrupted)
+
+
+def _units(path) -> list[str]:
+    return sorted(torch.load(path, weights_only=True)["units"])
 
 
 def _scores(head_set: HeadSet) -> dict[str, float]:
@@ -148,12 +159,12 @@ def test_resume_after_interrupt_equals_uninterrupted_run(tiny, prompts, tmp_path
         with pytest.raises(KeyboardInterrupt):
             search_heads(tiny, prompts, checkpoint=ckpt, **SEARCH)
     assert n_hooks(tiny) == 0
-    assert sorted(torch.load(ckpt, weights_only=True)["layers"]) == ["0", "1"]
+    assert _units(ckpt) == ["L0:P0-4", "L1:P0-4"]
     assert list(tmp_path.iterdir()) == [ckpt]  # no temporary file left behind
 
     calls.clear()
     resumed = search_heads(tiny, prompts, checkpoint=ckpt, **SEARCH)
-    assert calls == [2, 2]  # layers 0 and 1 came from the checkpoint
+    assert calls == [2, 2]  # the units of layers 0 and 1 came from the checkpoint
     assert resumed.heads == full.heads
     assert _scores(resumed) == pytest.approx(_scores(full), abs=1e-6)
     assert not ckpt.exists()  # removed once the search finished
@@ -179,7 +190,7 @@ def test_crash_while_writing_the_checkpoint_never_leaves_a_half_file(
     tiny, prompts, tmp_path, monkeypatch
 ):
     """The second checkpoint write dies after its data reached the temporary file, before the
-    rename: the checkpoint still holds the first layer, intact, and the search resumes from it."""
+    rename: the checkpoint still holds the first unit, intact, and the search resumes from it."""
     ckpt = tmp_path / "search.ckpt"
     real_fsync, writes = os.fsync, []
 
@@ -194,7 +205,7 @@ def test_crash_while_writing_the_checkpoint_never_leaves_a_half_file(
         with pytest.raises(KeyboardInterrupt):
             search_heads(tiny, prompts, checkpoint=ckpt, **SEARCH)
     assert list(tmp_path.iterdir()) == [ckpt]
-    assert sorted(torch.load(ckpt, weights_only=True)["layers"]) == ["0"]
+    assert _units(ckpt) == ["L0:P0-4"]
     calls = _count_act_calls(monkeypatch)
     resumed = search_heads(tiny, prompts, checkpoint=ckpt, **SEARCH)
     assert sorted(set(calls)) == [1, 2]

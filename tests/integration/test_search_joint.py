@@ -26,10 +26,14 @@ def test_joint_selection_picks_the_best_prefix_on_the_validation_part(tiny):
     curve = prov["curve"]
     assert curve[0]["size"] == 0 and [r["size"] for r in curve][-1] == len(order)
     chosen = prov["selected_size"]
-    best = max(r["choice_logprob"] for r in curve)
     row = next(r for r in curve if r["size"] == chosen)
-    assert row["choice_logprob"] == best  # never a size the curve says is worse
-    assert all(r["choice_logprob"] < best for r in curve if r["size"] < chosen)
+    eligible = [r for r in curve if r["eligible"]]
+    assert all(r["size"] > 0 and r["lower"] > 0 for r in eligible)
+    if chosen:  # the eligible size with the best validation accuracy, never an ineligible one
+        assert row["eligible"] and row["accuracy"] == max(r["accuracy"] for r in eligible)
+    else:
+        assert not eligible
+    assert prov["decision"]["selected_size"] == chosen and prov["decision"]["reason"]
     assert sorted(f"{la}.{h}" for la, h in hs) == sorted(order[:chosen])
     top = search_heads(tiny, prompts, layers=[0, 1, 2], threshold=0.05, select="top_k", top_k=2,
                        batch_size=4, progress=False)  # fmt: skip

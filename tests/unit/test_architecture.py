@@ -21,9 +21,10 @@ LAYERS: dict[str, frozenset[str]] = {
     "models": frozenset({"base"}),
     "hooks": frozenset({"core", "base"}),
     "evaluation": frozenset({"hooks", "core", "base"}),
-    "analysis": frozenset({"evaluation", "hooks", "core", "base"}),
+    "runtime": frozenset({"models", "base"}),
+    "analysis": frozenset({"evaluation", "runtime", "hooks", "core", "base"}),
     "integrations": frozenset({"evaluation", "hooks", "models", "core", "base"}),
-    "app": frozenset({"analysis", "evaluation", "hooks", "models", "core", "base"}),
+    "app": frozenset({"analysis", "evaluation", "runtime", "hooks", "models", "core", "base"}),
 }
 BASE = {"act_lens.errors", "act_lens.io"}
 # Deprecated aliases of old paths (see the README): each imports only what it aliases, and no

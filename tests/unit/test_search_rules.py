@@ -7,6 +7,8 @@ import random
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from act_lens.analysis.calibration_set import (
     balanced_sample,
@@ -111,7 +113,9 @@ def test_split_calibration_keeps_each_task_and_label_in_both_parts():
 
 def test_size_grid_and_selection_validation():
     assert size_grid(1) == [1] and size_grid(0) == []
-    assert size_grid(100)[:13] == list(range(1, 13)) + [14] and size_grid(100)[-1] == 100
+    assert size_grid(100) == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 100]
+    with pytest.raises(ConfigError, match="confidence must be in"):
+        Selection(confidence=0.4)
     with pytest.raises(ConfigError, match="top_k >= 1"):
         Selection("top_k")
     with pytest.raises(ConfigError, match="val_fraction must be in"):
@@ -199,11 +203,48 @@ def test_paper_multiple_choice_prompts():
         get_task("sst2", "fancy")
 
 
-def test_pick_size_takes_the_best_validation_size_never_a_worse_one():
+def test_pick_size_takes_the_best_eligible_size_never_an_ineligible_one():
     from act_lens.analysis.selection import pick_size
 
-    curve = [
-        {"size": k, "m": v} for k, v in [(0, -0.50), (1, -0.40), (2, -0.30), (3, -0.35), (5, -0.30)]
-    ]
-    assert pick_size(curve, "m") == 2  # 5 ties with 2: the smaller set
-    assert pick_size([{"size": 0, "m": -0.1}, {"size": 1, "m": -0.2}], "m") == 0  # none helps
+    def row(k, acc, m, eligible):
+        return {"size": k, "accuracy": acc, "m": m, "eligible": eligible}
+
+    curve = [row(0, 0.5, -0.5, False), row(1, 0.6, -0.4, True), row(2, 0.7, -0.3, True),
+             row(3, 0.9, -0.2, False), row(5, 0.7, -0.1, True)]  # fmt: skip
+    assert pick_size(curve, "m") == 5  # 2 and 5 tie on accuracy: the metric breaks the tie
+    assert pick_size([row(0, 0.5, -0.5, False), row(1, 0.9, -0.1, False)], "m") == 0
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), min_size=1, max_size=8),
+    st.sampled_from([0.8, 0.9, 0.95]),
+)
+def test_the_lower_bound_rule_never_picks_a_size_whose_bound_is_not_above_zero(flips, conf):
+    from act_lens.analysis.selection import decision
+    from act_lens.evaluation.stats import paired_lower_bound
+
+    n = 64
+    curve = [{"size": 0, "n": n, "accuracy": 0.5, "m": 0.0, "gain": 0.0, "lower": 0.0,
+              "p_value": 1.0, "eligible": False}]  # fmt: skip
+    for k, (g, lost) in enumerate(flips, start=1):
+        lost = min(lost, n - g)
+        lower, p = paired_lower_bound(g, lost, n, confidence=conf)
+        curve.append({"size": k, "n": n, "accuracy": 0.5 + (g - lost) / n, "m": g / n,
+                      "gain": (g - lost) / n, "lower": lower, "p_value": p,
+                      "eligible": lower > 0})  # fmt: skip
+    d = decision(curve, "m", conf)
+    chosen = curve[d["selected_size"]]
+    assert d["selected_size"] == 0 or chosen["lower"] > 0
+    if not any(r["lower"] > 0 for r in curve[1:]):
+        assert d["selected_size"] == 0 and "no heads" in d["reason"]
+
+
+def test_exact_lower_bound_agrees_with_the_one_sided_sign_test():
+    from act_lens.evaluation.stats import paired_lower_bound
+
+    for g, lost in [(3, 0), (4, 0), (6, 1), (7, 1), (10, 4), (20, 9), (0, 5)]:
+        lower, p = paired_lower_bound(g, lost, 40, confidence=0.9)
+        assert (lower > 0) == (p < 0.1), (g, lost, lower, p)
+    assert paired_lower_bound(3, 0, 24)[1] == pytest.approx(0.125)
+    with pytest.raises(ConfigError, match="confidence"):
+        paired_lower_bound(3, 0, 24, confidence=0.3)

@@ -1,0 +1,81 @@
+"""SearchConfig: how the head search runs (metric, screening, schedule, workers, precision).
+
+What the search finds is decided by the calibration prompts, the sink settings, the
+``Selection`` and the metric; the rest of this object decides how fast it gets there.
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from act_lens.analysis.effects import DEFAULT_METRIC, check_metric
+from act_lens.analysis.halving import Halving
+from act_lens.errors import ConfigError
+from act_lens.runtime.pool import auto_workers
+from act_lens.runtime.precision import check_precision
+
+Schedule = Literal["exhaustive", "halving"]
+# Jobs smaller than this many head-prompt evaluations run in-process under workers="auto":
+# starting Ray and loading a model per worker costs more than such a job.
+AUTO_MIN_EVALUATIONS = 1500
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How the single-head search runs.
+
+    Attributes:
+        metric: the per-head ranking metric (``act_lens.analysis.metrics.METRIC_HELP``).
+        screen: rank every candidate by attribution patching first and evaluate only the best
+            ``screen`` exactly (``None``: every candidate).
+        schedule: ``"exhaustive"`` (every evaluated head on every ranking prompt) or
+            ``"halving"`` (successive halving over prompts, ``halving``; in-process only).
+        halving: the schedule's settings when ``schedule="halving"``.
+        workers: ``"auto"`` (one Ray worker per core where Ray is installed and the job is
+            big enough, else in-process), 1 (in-process) or a number of Ray workers.
+        ray_address: ``None`` starts a local Ray instance; ``"auto"`` joins a running cluster.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast) for the engine, screening and the
+            validation curve.
+        batch_size: prompts per batch.
+        progress: show progress bars.
+
+    Example:
+        >>> SearchConfig(screen=48, workers=2, precision="bf16").workers
+        2
+    """
+
+    metric: str = DEFAULT_METRIC
+    screen: int | None = None
+    schedule: Schedule = "exhaustive"
+    halving: Halving = Halving()
+    workers: "int | Literal['auto']" = "auto"
+    ray_address: str | None = None
+    precision: Literal["fp32", "bf16"] = "fp32"
+    batch_size: int = 8
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_metric(self.metric)
+        check_precision(self.precision)
+        if self.schedule not in ("exhaustive", "halving"):
+            raise ConfigError(f"schedule must be 'exhaustive' or 'halving', got {self.schedule!r}")
+        if self.screen is not None and (isinstance(self.screen, bool) or self.screen < 1):
+            raise ConfigError(f"screen must be a number of heads >= 1, got {self.screen!r}")
+        if self.workers != "auto" and (
+            isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1
+        ):
+            raise ConfigError(f"workers must be 'auto' or an int >= 1, got {self.workers!r}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    def n_workers(self, evaluations: int, has_spec: bool) -> int:
+        """The number of workers this job runs on (``"auto"`` resolved)."""
+        if self.workers != "auto":
+            return int(self.workers)
+        if self.schedule == "halving" or not has_spec or evaluations < AUTO_MIN_EVALUATIONS:
+            return 1
+        return auto_workers()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["halving"] = asdict(self.halving) if self.schedule == "halving" else None
+        return d

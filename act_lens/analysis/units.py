@@ -1,0 +1,153 @@
+"""The per-head engine's work split into units: (a few layers, a chunk of prompts).
+
+A unit is one call of ``head_effects`` on its layers and prompts; units run in-process or on
+Ray actors (:mod:`act_lens.runtime.pool`) and their per-example values are merged in a fixed
+order, so the result does not depend on the number of workers. The plan depends only on the
+layers and the number of prompts, never on the workers, so a serial run and a parallel run
+compute the very same batches. Finished units go to a :class:`Checkpoint` as they land.
+"""
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from act_lens.analysis.effects import METRICS, HeadEffects
+from act_lens.core.settings import SinkSettings
+from act_lens.evaluation.tasks import Prompt
+from act_lens.runtime.checkpoint import Checkpoint
+from act_lens.runtime.pool import WorkerPool, map_units
+
+# Layers per unit: each unit repeats one clean forward of its prompts, so a few layers per unit
+# keep that overhead near 5% of the ablated passes while leaving enough units to share.
+LAYERS_PER_UNIT = 3
+# Prompts per unit: bounds a unit's memory and the work lost to an interrupt.
+PROMPTS_PER_UNIT = 32
+
+Unit = tuple[tuple[int, ...], tuple[int, int]]
+
+
+def plan_units(layers: Sequence[int], n_prompts: int) -> list[Unit]:
+    """Units in the order they should start: the costliest (earliest layers) first.
+
+    Example:
+        >>> plan_units([2, 3, 4, 5], 40)
+        [((2, 3, 4), (0, 32)), ((2, 3, 4), (32, 40)), ((5,), (0, 32)), ((5,), (32, 40))]
+    """
+    layers = sorted(layers)
+    groups = [
+        tuple(layers[i : i + LAYERS_PER_UNIT]) for i in range(0, len(layers), LAYERS_PER_UNIT)
+    ]
+    chunks = [
+        (a, min(a + PROMPTS_PER_UNIT, n_prompts)) for a in range(0, n_prompts, PROMPTS_PER_UNIT)
+    ]
+    return [(g, c) for g in groups for c in chunks]
+
+
+def unit_name(unit: Unit) -> str:
+    (layers, (a, b)) = unit
+    return f"L{'-'.join(map(str, layers))}:P{a}-{b}"
+
+
+def job_key(model_digest: str, prompts: Sequence[Prompt], recorded: Mapping[str, Any]) -> str:
+    """Fingerprint of a job: the model's weights, the prompts and every setting."""
+    digest = hashlib.sha256(repr(sorted(recorded.items())).encode())
+    digest.update(model_digest.encode())
+    for p in prompts:
+        digest.update(p.uid.encode())
+        digest.update(p.text.encode())
+    return digest.hexdigest()[:24]
+
+
+def unit_effects(
+    model: Any,
+    prompts: Sequence[Prompt],
+    *,
+    strategy: Any,
+    layers: Sequence[int],
+    settings: SinkSettings,
+    heads_by_layer: Mapping[int, Sequence[int]] | None = None,
+    batch_size: int = 8,
+    pool: WorkerPool | None = None,
+    precision: str = "fp32",
+    checkpoint: Checkpoint | None = None,
+) -> HeadEffects:
+    """``head_effects`` over all ``layers`` and ``prompts``, unit by unit (see the module)."""
+    n_heads = int(model.cfg.n_heads)
+    if heads_by_layer is not None:
+        layers = sorted(la for la in heads_by_layer if heads_by_layer[la])
+    layers = sorted(set(layers))
+    plan = plan_units(layers, len(prompts))
+    todo = [u for u in plan if checkpoint is None or unit_name(u) not in checkpoint]
+    jobs = []
+    for group, (a, b) in todo:
+        job: dict[str, Any] = dict(
+            prompts=list(prompts[a:b]), strategy=strategy, layers=list(group),
+            settings=settings, batch_size=batch_size, progress=False,
+        )  # fmt: skip
+        if heads_by_layer is not None:
+            job["heads_by_layer"] = {la: list(heads_by_layer[la]) for la in group}
+        jobs.append(job)
+
+    def keep(i: int, eff: HeadEffects) -> None:
+        if checkpoint is not None:
+            checkpoint.put(unit_name(todo[i]), _compact(eff))
+
+    results = map_units(
+        model, "act_lens.analysis.ablation:head_effects", jobs, pool=pool,
+        precision=precision, on_result=keep,
+    )  # fmt: skip
+    finished = {unit_name(u): _compact(r) for u, r in zip(todo, results, strict=True)}
+    if checkpoint is not None:  # the file may also hold other steps' entries (the screen)
+        names = {unit_name(u) for u in plan}
+        finished = {**{k: v for k, v in checkpoint.done.items() if k in names}, **finished}
+    return _merge(plan, finished, layers, n_heads, prompts, settings, strategy)
+
+
+def _compact(eff: HeadEffects) -> dict[str, Any]:
+    return {
+        "layers": list(eff.layers),
+        "heads": list(eff.heads),
+        "per_example": {m: eff.per_example[m] for m in METRICS},
+        "baseline": {m: eff.baseline[m] for m in METRICS},
+        "strategy": eff.strategy,
+        "settings": dict(eff.settings),
+    }
+
+
+def _merge(
+    plan: Sequence[Unit],
+    finished: Mapping[str, dict[str, Any]],
+    layers: Sequence[int],
+    n_heads: int,
+    prompts: Sequence[Prompt],
+    settings: SinkSettings,
+    strategy: Any,
+) -> HeadEffects:
+    n = len(prompts)
+    per_example = {m: torch.full((len(layers), n_heads, n), float("nan")) for m in METRICS}
+    baseline: dict[str, Tensor] = {m: torch.zeros(n) for m in METRICS}
+    first = None
+    for unit in plan:  # fixed order: the result never depends on which unit finished first
+        part = finished[unit_name(unit)]
+        first = first or part
+        (_, (a, b)) = unit
+        for li, layer in enumerate(part["layers"]):
+            gi = layers.index(layer)
+            for hi, head in enumerate(part["heads"]):
+                for m in METRICS:
+                    per_example[m][gi, head, a:b] = part["per_example"][m][li, hi]
+        for m in METRICS:
+            baseline[m][a:b] = part["baseline"][m]
+    assert first is not None, "no units"
+    return HeadEffects.from_per_example(
+        strategy=first["strategy"],
+        layers=tuple(layers),
+        heads=tuple(range(n_heads)),
+        uids=tuple(p.uid for p in prompts),
+        baseline=baseline,
+        per_example=per_example,
+        settings=first["settings"],
+    )

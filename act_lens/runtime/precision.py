@@ -1,0 +1,70 @@
+"""Numeric precision of a forward pass: fp32, or bf16 under ``torch.autocast``."""
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from act_lens.errors import ConfigError
+
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+
+
+def check_precision(precision: str) -> Precision:
+    """``precision`` if known; a ConfigError naming the choices otherwise."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision  # type: ignore[return-value]
+
+
+def bf16_supported(device: "str | torch.device" = "cpu") -> bool:
+    """Whether bf16 matmuls are native here (CUDA with bf16, or a CPU with avx512_bf16/AMX)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        flags = open("/proc/cpuinfo").read()  # noqa: SIM115 - Linux only; elsewhere: unknown
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@contextlib.contextmanager
+def precision_context(precision: str, model: Any = None) -> Iterator[None]:
+    """Run the block in ``precision``: nothing changes for fp32; bf16 autocasts matmuls.
+
+    Softmaxes and log-softmaxes stay in float32 under autocast, and every metric is computed
+    from float32 log-probabilities, so bf16 changes the forward's matmuls only. With a
+    ``model``, bf16 also gives the queries of left padding finite scores: in bf16 the mask
+    overflows their rows to -inf everywhere, the softmax gives NaN, and 0 x NaN (forward) or
+    NaN gradients (screening) would carry it into the real tokens. Such a row becomes all
+    zeros before the softmax (uniform attention); nothing reads a padding query's output.
+
+    Example:
+        >>> with precision_context("bf16", model):                 # doctest: +SKIP
+        ...     effects = head_effects(model, prompts)
+    """
+    check_precision(precision)
+    if precision == "fp32":
+        yield
+        return
+    kind = torch.device(model.cfg.device if model is not None else "cpu").type
+    handles = []
+    if model is not None:
+        for name, module in model.named_modules():
+            if name.endswith("hook_attn_scores"):  # masked, pre-softmax scores of every layer
+                handles.append(module.register_forward_hook(_finite_masked_rows))
+    try:
+        with torch.autocast(kind if kind in ("cuda", "cpu") else "cpu", dtype=torch.bfloat16):
+            yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _finite_masked_rows(module: Any, args: Any, scores: Tensor) -> Tensor:
+    dead = torch.isneginf(scores).all(dim=-1, keepdim=True)
+    return scores.masked_fill(dead, 0.0)
