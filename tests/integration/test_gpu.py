@@ -288,10 +288,11 @@ def _same_json(got: Any, want: Any, where: str = "") -> None:
 
 
 def _outputs(folder: Path) -> dict[str, Any]:
-    """Every JSON file a command wrote (config.json names the device: left out)."""
+    """Every JSON file a command wrote (config.json and provenance.json name the device and
+    the folder: left out)."""
     out = {}
     for path in sorted(folder.rglob("*.json")):
-        if path.name == "config.json":
+        if path.name in ("config.json", "provenance.json"):
             continue
         data = json.loads(path.read_text())
         if path.name.startswith("head_set"):
