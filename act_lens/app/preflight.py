@@ -166,6 +166,11 @@ def _check_ranges(cfg: Any) -> None:
         raise ConfigError("--select top_k needs --top-k N with N >= 1")
     if cfg.method not in ("act", "zerotuning"):
         raise ConfigError(f"--method must be act or zerotuning, got {cfg.method!r}")
+    if cfg.method == "zerotuning" and cfg.beta is not None and cfg.command in ("search", "run"):
+        raise ConfigError(
+            "--beta is an ACT setting; --method zerotuning scales the first token's attention "
+            "by a gamma it searches for: drop --beta"
+        )
     if cfg.unsupervised and cfg.method != "zerotuning":
         raise ConfigError("--unsupervised is for --method zerotuning (ACT's search needs labels)")
     if cfg.schedule not in ("exhaustive", "halving"):

@@ -131,6 +131,7 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["search", *r, "--per-task"], "--per-task needs at least two"),
         (["search", *r, "--select", "top_k"], "--select top_k needs --top-k"),
         (["search", *r, "--unsupervised"], "--unsupervised is for --method zerotuning"),
+        (["search", *r, "--method", "zerotuning", "--beta", "0.3"], "--beta is an ACT setting"),
         (["search", *r, "--val-fraction", "1.5"], "--val-fraction must be in (0, 1)"),
         (["search", *r, "--calib-size", "2"], "the minimum per task is 4"),
         (["run", *r, "--calib-size", "3"], "the minimum per task is 4"),

@@ -1,10 +1,14 @@
 """Out-of-range layers and heads in the Python API are ActLensErrors, not raw KeyError or
-index errors."""
+index errors; plain texts are refused by the head search with a message naming the fix."""
+
+import subprocess
+import sys
 
 import pytest
 
 import act_lens as al
 from act_lens.errors import ConfigError, HeadSetError
+from tests.conftest import REPO
 
 
 def _tokens(model):
@@ -27,6 +31,24 @@ def test_act_hook_refuses_a_head_out_of_range_at_the_forward(tiny):
 def test_sink_census_refuses_layers_the_model_lacks(tiny):
     with pytest.raises(ConfigError, match=r"layers \[7\] are not layers.*0\.\.2"):
         al.sink_census(tiny, ["Review: fine."], layers=[7], progress=False)
+
+
+def test_search_heads_refuses_plain_texts():
+    # In a plain interpreter: under pytest's runtime type checks the call would be refused by
+    # beartype before search_heads could say what to do instead.
+    code = (
+        "import act_lens as al\n"
+        "from act_lens.models.tiny import tiny_model\n"
+        "try:\n"
+        "    al.search_heads(tiny_model(), ['a plain text', 'another one'], layers=[1])\n"
+        "except al.ConfigError as err:\n"
+        "    print('refused:', err)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "refused:" in proc.stdout and "calibration_mix" in proc.stdout
 
 
 def test_validate_names_the_fix_it_is_given(tiny):
