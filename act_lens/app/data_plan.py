@@ -124,7 +124,14 @@ def plan_data(cfg: Any) -> tuple[dict[str, TaskData], list[Notice]]:
     for index, name in enumerate(cfg.tasks):
         task = get_task(name, cfg.prompts)
         if isinstance(data, str) and data.startswith(HF_PREFIX):
-            plans[name] = TaskData(name)  # read through the hub when the command runs
+            # read through the hub when the command runs: no check here, only the names
+            plans[name] = TaskData(
+                name,
+                calibration=describe(task, data, task.train_split)
+                if wants_calib and task.train_split
+                else None,
+                eval=describe(task, data, task.eval_split) if wants_eval else None,
+            )
             continue
         try:
             evaluated = _load(task, data, task.eval_split, "eval")
