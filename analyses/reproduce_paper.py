@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from act_lens import load_model
-from act_lens.analysis.calibration_set import calibration_mix
+from act_lens.analysis.calibration_set import calibration_split
 from act_lens.analysis.effects import HeadEffects
 from act_lens.analysis.search import search_heads
+from act_lens.analysis.search_config import SearchConfig
 from act_lens.analysis.selection import Selection, heads_from_effects
 from act_lens.app.result_figures import plot_eval_comparison, plot_selection_curve
 from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
@@ -48,6 +49,7 @@ from act_lens.evaluation.stats import summarize_seeds
 from act_lens.evaluation.tasks import get_task
 from act_lens.hooks.act import ActConfig
 from act_lens.hooks.headset import HeadSet
+from act_lens.runtime.precision import precision_context
 
 REPO = Path(__file__).resolve().parents[1]
 CLS = ("sst2", "sst5", "mr", "subj", "agnews", "trec", "cb", "boolq", "dbpedia")
@@ -92,13 +94,18 @@ class Runner:
         if path.exists() and not self.args.fresh:
             return HeadSet.load(path, model=self.model)
         t0 = time.perf_counter()
-        calib = calibration_mix(
+        calib, val = calibration_split(
             [self.task(t) for t in tasks], per_task * len(tasks), data=self.data, seed=seed
         )
         effects: list[HeadEffects] = []
+        config = SearchConfig(
+            screen=self.args.screen, workers=self.args.workers, precision=self.args.precision,
+            batch_size=self.args.batch_size, progress=False,
+        )  # fmt: skip
         hs = search_heads(
-            self.model, calib, layers=self.layers(), screen=self.args.screen, batch_size=self.args.batch_size,
-            checkpoint=self.out / f"search_{tag}.ckpt", effects_out=effects, progress=False,
+            self.model, calib, layers=self.layers(), validation=val, config=config,
+            selection=Selection(confidence=self.args.confidence),
+            checkpoint=self.out / f"search_{tag}.ckpt", effects_out=effects,
         )  # fmt: skip
         hs = hs.with_provenance(
             tasks=list(tasks), prompts=self.args.prompts, search_s=time.perf_counter() - t0,
@@ -125,12 +132,17 @@ class Runner:
         path = self.out / f"{task}_{name}.json"
         if path.exists() and not self.args.fresh:
             return EvalResult.load(path)
-        res = evaluate(self.model, self.task(task), data=self.data, limit=self.args.limit, hooks=hooks,
-                       batch_size=self.args.batch_size, progress=False, **kw)  # fmt: skip
+        with precision_context(self.args.precision, self.model):
+            res = evaluate(self.model, self.task(task), data=self.data, limit=self.args.limit,
+                           hooks=hooks, batch_size=self.args.batch_size, progress=False, **kw)  # fmt: skip
         res.save(path)
         return res
 
     def cc(self, task: str, result: EvalResult, hooks: Any, **kw: Any) -> EvalResult:
+        with precision_context(self.args.precision, self.model):
+            return self._cc(task, result, hooks, **kw)
+
+    def _cc(self, task: str, result: EvalResult, hooks: Any, **kw: Any) -> EvalResult:
         mc = self.task(task).kind == "multiple_choice"
         prior = {
             n: content_free_scores(self.model, self.task(task), data=self.data, hooks=hooks,
@@ -371,7 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--mixed-per-task", type=int, default=16)
     parser.add_argument("--mc-per-task", type=int, default=16)
-    parser.add_argument("--screen", type=int, default=None)
+    parser.add_argument("--screen", type=int, default=SearchConfig().screen)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=SearchConfig().precision)
+    parser.add_argument("--workers", default="auto", help="auto or a number (Ray workers)")
+    parser.add_argument("--confidence", type=float, default=Selection().confidence)
     parser.add_argument(
         "--layers", default=None, help="candidate layers: comma list or 'all' (default: 2..L-2)"
     )
@@ -389,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     if not parts or set(parts) - set(PARTS):
         parser.error(f"--parts: choose from {', '.join(PARTS)}")
     args.tasks = tuple(t for t in args.tasks.split(",") if t)
+    args.workers = args.workers if args.workers == "auto" else int(args.workers)
     args.kshot_tasks = tuple(t for t in args.kshot_tasks.split(",") if t)
     args.mc_tasks = tuple(t for t in args.mc_tasks.split(",") if t)
     if set(args.mc_tasks) - set(MC):

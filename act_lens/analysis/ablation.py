@@ -28,6 +28,7 @@ from act_lens.hooks.check import require_pattern_editable
 from act_lens.hooks.names import pattern_hook, z_hook
 from act_lens.hooks.strategies import AblationContext, Strategy, get_strategy
 from act_lens.runtime.pool import WorkerPool, use_pool
+from act_lens.runtime.precision import current_precision
 
 # Rows (prompts x heads) per ablated pass: bounds the memory of one pass for models with many
 # heads and long prompts. (On the bundled model, 8 to 72 rows per pass ran at the same speed
@@ -195,7 +196,8 @@ def head_effects(
         workers: ``None``/1 runs here; an int > 1 or a ``WorkerPool`` splits the work into
             units (a few layers x a chunk of prompts, :mod:`act_lens.analysis.units`) run on
             Ray actors and merged in a fixed order (equal to the serial units up to float
-            error; checkpoints and ``heads`` are not supported there).
+            error; checkpoints and ``heads`` are not supported there). The workers run in
+            the caller's precision (``precision_context``).
 
     Returns:
         HeadEffects with, per metric, the mean change and its standard error per head.
@@ -220,6 +222,7 @@ def head_effects(
                 model, prompts, strategy=strategy, settings=settings, batch_size=batch_size,
                 layers=range(n_layers) if layers is None else layers,
                 heads_by_layer=heads_by_layer, pool=pool,
+                precision=current_precision(model.cfg.device),
             )  # fmt: skip
     if heads_by_layer is not None:
         layers = sorted(heads_by_layer)

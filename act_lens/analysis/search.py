@@ -27,7 +27,7 @@ from act_lens.analysis.calibration_set import (
     describe_calibration,
     split_calibration,
 )
-from act_lens.analysis.effects import DEFAULT_METRIC, HeadEffects
+from act_lens.analysis.effects import HeadEffects
 from act_lens.analysis.halving import Halving, halving_effects
 from act_lens.analysis.screening import screen_heads
 from act_lens.analysis.search_config import SearchConfig
@@ -233,18 +233,16 @@ def _objects(
     elif selection is None:
         selection = Selection(select, keywords.get("margin", 0.0), keywords.get("min_z"),
                               keywords.get("max_heads"), keywords.get("top_k"))  # fmt: skip
-    if config is None:
+    if config is None:  # the defaults, with any keyword of earlier releases
+        kw = {
+            k: keywords[k] for k in ("metric", "screen", "batch_size", "progress") if k in keywords
+        }
         schedule = keywords.get("schedule", "exhaustive")
-        halving = schedule if isinstance(schedule, Halving) else Halving()
-        config = SearchConfig(
-            metric=keywords.get("metric", DEFAULT_METRIC),
-            screen=keywords.get("screen"),
-            schedule="halving" if isinstance(schedule, Halving) else schedule,
-            halving=halving,
-            batch_size=keywords.get("batch_size", 8),
-            progress=keywords.get("progress", True),
-            workers=1,  # the keyword spelling runs in-process, as it always did
-        )
+        if isinstance(schedule, Halving):
+            kw.update(schedule="halving", halving=schedule)
+        else:
+            kw["schedule"] = schedule
+        config = SearchConfig(**kw)
     settings = resolve_settings(
         settings, beta=keywords.get("beta"), threshold=keywords.get("threshold")
     )
@@ -342,8 +340,8 @@ def _screen(
 ) -> tuple[dict[int, list[int]] | None, dict[str, float] | None]:
     """The ``config.screen`` heads with the best first-order estimate (checkpointed: a resumed
     search evaluates the very heads it screened before)."""
-    if config.screen is None:
-        return None, None
+    if config.screen is None or config.screen >= len(layers) * int(model.cfg.n_heads):
+        return None, None  # nothing to leave out
     t0 = time.perf_counter()
     if ckpt is not None and "screen" in ckpt:
         est = ckpt.get("screen")

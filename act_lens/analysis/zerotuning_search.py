@@ -32,6 +32,7 @@ from act_lens.evaluation.tasks import Prompt
 from act_lens.hooks.check import require_pattern_editable
 from act_lens.hooks.headset import HeadSet, model_identity, provenance_now
 from act_lens.hooks.zerotuning import ZeroTuningConfig, zerotuning_strategy
+from act_lens.runtime.pool import WorkerPool, use_pool
 
 GRID = {
     "down": (1.0, 0.85, 0.7, 0.55, 0.4, 0.25, 0.1, 0.0),
@@ -55,6 +56,7 @@ def zerotuning_search(
     gammas: Sequence[float] | None = None,
     batch_size: int = 8,
     progress: bool = True,
+    workers: "int | WorkerPool | None" = None,
 ) -> HeadSet:
     """A ZeroTuning head set (``method="zerotuning"``, gamma in ``params``) for ``model``.
 
@@ -72,6 +74,8 @@ def zerotuning_search(
         val_fraction: share of the calibration set that chooses gamma.
         gammas: the grid (default: ``GRID`` of the dominant direction).
         batch_size: prompts per batch.
+        workers: an int > 1 or a ``WorkerPool``: the two profiles run as work units on Ray
+            actors (as ``head_effects(workers=...)``).
 
     Returns:
         The HeadSet; ``provenance`` holds the profile, the dominant type and the gamma curve.
@@ -107,11 +111,16 @@ def zerotuning_search(
             f"{layers[i // n_heads]}.{i % n_heads}": float(est.flatten()[i]) for i in order
         }
     profile = {}
-    for direction, gamma in (("up", gamma_up), ("down", gamma_down)):
-        eff = head_effects(
-            model, search_part, strategy=zerotuning_strategy(gamma), layers=layers,
-            heads_by_layer=heads_by_layer, batch_size=batch_size, progress=progress,
-        )  # fmt: skip
+    with use_pool(model, workers) as pool:
+        effects = {
+            direction: head_effects(
+                model, search_part, strategy=zerotuning_strategy(gamma), layers=layers,
+                heads_by_layer=heads_by_layer, batch_size=batch_size, progress=progress,
+                workers=pool,
+            )
+            for direction, gamma in (("up", gamma_up), ("down", gamma_down))
+        }  # fmt: skip
+    for direction, eff in effects.items():
         values, errs = eff.effects[metric], eff.stderr[metric]
         profile[direction] = {
             (la, h): (float(values[li, hi]), float(errs[li, hi]))

@@ -119,7 +119,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--max-heads", type=int, default=None, help="keep at most this many heads")
     common.add_argument(
-        "--screen", type=int, default=None, help="exact-evaluate only the top-N screened heads"
+        "--screen",
+        type=int,
+        default=None,
+        help="exact-evaluate only the N heads the first-order screen ranks best (default 48; "
+        "0: every candidate head)",
     )
     common.add_argument(
         "--schedule",

@@ -24,7 +24,7 @@ class RunConfig:
     data_file: str | None = None
     prompts: str = "plain"
     limit: int | None = None
-    calib_size: int = 64
+    calib_size: int = 128
     balance: bool = True
     shots: int = 0
     seeds: tuple[int, ...] = (0,)
@@ -44,7 +44,7 @@ class RunConfig:
     margin: float = 0.0
     min_z: float | None = None
     max_heads: int | None = None
-    screen: int | None = None
+    screen: int | None = 48
     schedule: str = "exhaustive"
     confidence: float = 0.9
     workers: str = "auto"

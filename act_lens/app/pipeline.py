@@ -90,11 +90,16 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
     if cfg.method == "zerotuning":
         from act_lens.analysis.zerotuning_search import zerotuning_search
 
-        zt = zerotuning_search(
-            model, calib, supervised=not cfg.unsupervised, metric=cfg.metric, layers=cfg.layers,
-            max_heads=cfg.max_heads, screen=cfg.screen, val_fraction=cfg.val_fraction,
-            batch_size=cfg.batch_size, progress=True,
-        ).with_provenance(tasks=list(tasks), prompts=cfg.prompts)  # fmt: skip
+        n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
+        evaluations = 2 * (cfg.screen or len(cfg.layers or range(n_layers)) * n_heads) * len(calib)
+        workers = search_config(cfg).n_workers(evaluations, hasattr(model, "act_lens_load"))
+        with precision_context(cfg.precision, model):
+            zt = zerotuning_search(
+                model, calib, supervised=not cfg.unsupervised, metric=cfg.metric,
+                layers=cfg.layers, max_heads=cfg.max_heads, screen=cfg.screen or None,
+                val_fraction=cfg.val_fraction, batch_size=cfg.batch_size, progress=True,
+                workers=workers,
+            ).with_provenance(tasks=list(tasks), prompts=cfg.prompts)  # fmt: skip
         zt.save(out / f"head_set{tag}.json")
         return zt
     effects: list[HeadEffects] = []
@@ -143,7 +148,7 @@ def search_config(cfg: RunConfig) -> SearchConfig:
     """How this run's search runs: the search options of the command line, as one object."""
     return SearchConfig(
         metric=cfg.metric,
-        screen=cfg.screen,
+        screen=cfg.screen or None,  # 0: every candidate head
         schedule=cfg.schedule,  # type: ignore[arg-type]  # checked by preflight
         workers="auto" if cfg.workers == "auto" else int(cfg.workers),
         ray_address=cfg.ray_address,

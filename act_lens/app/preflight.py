@@ -123,11 +123,12 @@ def _check_ranges(cfg: Any) -> None:
         "--calib-size": cfg.calib_size,
         "--batch-size": cfg.batch_size,
         "--max-heads": cfg.max_heads,
-        "--screen": cfg.screen,
     }
     for flag, value in positive.items():
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be >= 1, got {value}")
+    if cfg.screen is not None and cfg.screen < 0:
+        raise ConfigError(f"--screen must be >= 0 (0: every candidate head), got {cfg.screen}")
     if cfg.shots < 0:
         raise ConfigError(f"--shots must be >= 0, got {cfg.shots}")
     if any(s < 0 for s in cfg.seeds):

@@ -152,6 +152,9 @@ class WorkerPool:
             }
             if ray_address is None:
                 kwargs["num_cpus"] = max(n, os.cpu_count() or 1)
+                # Ray starts its workers at nice 15 by default: on a shared machine any other
+                # process then starves the search, which is the job the user is waiting for.
+                os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(address=ray_address, **kwargs)
             self._started = True
         gpu = str(self.load["device"]).startswith("cuda")

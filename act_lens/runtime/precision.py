@@ -32,6 +32,16 @@ def bf16_supported(device: "str | torch.device" = "cpu") -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def current_precision(device: "str | torch.device" = "cpu") -> Precision:
+    """The precision the caller runs in: ``"bf16"`` inside a bf16 autocast, else ``"fp32"``
+    (work sent to workers follows the caller's ``precision_context``)."""
+    kind = torch.device(device).type
+    kind = kind if kind in ("cuda", "cpu") else "cpu"
+    if torch.is_autocast_enabled(kind) and torch.get_autocast_dtype(kind) == torch.bfloat16:
+        return "bf16"
+    return "fp32"
+
+
 @contextlib.contextmanager
 def precision_context(precision: str, model: Any = None) -> Iterator[None]:
     """Run the block in ``precision``: nothing changes for fp32; bf16 autocasts matmuls.
