@@ -106,6 +106,7 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
     f = _fixtures(tmp)
     t = ["--model", "tiny-random"]
     r = [*t, "--task", "reviews"]
+    rs = [*r, "--layers", "1-2"]  # the tiny model has no default candidate layers
     s2 = [*t, "--task", "sst2"]
     good = [*s2, "--data-file", f["good"]]
     return [
@@ -115,7 +116,7 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["eval", *r, "--rule", "median"], "argument --rule: invalid choice"),
         ([], "the following arguments are required"),
         (["eval", *r, "--limit", "0"], "--limit must be >= 1"),
-        (["search", *r, "--calib-size", "0"], "--calib-size must be >= 1"),
+        (["search", *rs, "--calib-size", "0"], "--calib-size must be >= 1"),
         (["eval", *r, "--batch-size", "0"], "--batch-size must be >= 1"),
         (["eval", *r, "--shots", "-1"], "--shots must be >= 0"),
         (["eval", *r, "--beta", "1.5"], "--beta must be in [0, 1]"),
@@ -124,22 +125,22 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["eval", *r, "--threshold", "5"], "finds no sink"),
         (["sinks", *r, "--threshold", "1"], "finds no sink"),
         (["eval", *r, "--seed", "-1"], "--seed values must be >= 0"),
-        (["search", *r, "--layers", "2-1"], "runs backwards"),
-        (["search", *r, "--layers", "a-b"], "expected numbers and ranges"),
-        (["search", *r, "--layers", "1-2-3"], "expected numbers and ranges"),
-        (["search", *r, "--layers", "0-5"], "has 3 layers"),
-        (["search", *r, "--per-task"], "--per-task needs at least two"),
-        (["search", *r, "--select", "top_k"], "--select top_k needs --top-k"),
-        (["search", *r, "--unsupervised"], "--unsupervised is for --method zerotuning"),
-        (["search", *r, "--method", "zerotuning", "--beta", "0.3"], "--beta is an ACT setting"),
-        (["search", *r, "--val-fraction", "1.5"], "--val-fraction must be in (0, 1)"),
-        (["search", *r, "--calib-size", "2"], "the minimum per task is 4"),
-        (["run", *r, "--calib-size", "3"], "the minimum per task is 4"),
-        (["search", *r, "--min-z", "-1"], "--min-z must be >= 0"),
-        (["search", *r, "--max-heads", "0"], "--max-heads must be >= 1"),
-        (["search", *r, "--screen", "0"], "--screen must be >= 1"),
-        (["search", *r, "--metric", "gold_logprob"], "choice_logprob"),
-        (["search", *r, "--metric", "nope"], "choice_logprob"),
+        (["search", *rs, "--layers", "2-1"], "runs backwards"),
+        (["search", *rs, "--layers", "a-b"], "expected numbers and ranges"),
+        (["search", *rs, "--layers", "1-2-3"], "expected numbers and ranges"),
+        (["search", *rs, "--layers", "0-5"], "has 3 layers"),
+        (["search", *rs, "--per-task"], "--per-task needs at least two"),
+        (["search", *rs, "--select", "top_k"], "--select top_k needs --top-k"),
+        (["search", *rs, "--unsupervised"], "--unsupervised is for --method zerotuning"),
+        (["search", *rs, "--method", "zerotuning", "--beta", "0.3"], "--beta is an ACT setting"),
+        (["search", *rs, "--val-fraction", "1.5"], "--val-fraction must be in (0, 1)"),
+        (["search", *rs, "--calib-size", "2"], "the minimum per task is 4"),
+        (["run", *rs, "--calib-size", "3"], "the minimum per task is 4"),
+        (["search", *rs, "--min-z", "-1"], "--min-z must be >= 0"),
+        (["search", *rs, "--max-heads", "0"], "--max-heads must be >= 1"),
+        (["search", *rs, "--screen", "-1"], "--screen must be >= 0"),
+        (["search", *rs, "--metric", "gold_logprob"], "choice_logprob"),
+        (["search", *rs, "--metric", "nope"], "choice_logprob"),
         # tasks and data
         (["eval", *t, "--task", "nope"], "unknown task 'nope'"),
         (["eval", *r, "--task", "reviews"], "--task reviews is given 2 times"),
@@ -153,7 +154,10 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["eval", *s2, "--data-file", f["latin"]], "latin.txt:1: not valid utf-8"),
         (["eval", *s2, "--data-file", f["badlabel"]], "badlabel.txt:1: expected '<label 0..1>"),
         (["sinks", *s2, "--data-file", f["nolabel"]], "nolabel.txt:1: expected '<label 0..1>"),
-        (["run", *s2, "--data-file", f["onerow"]], "none of its 1 examples falls in the"),
+        (
+            ["run", *s2, "--layers", "1-2", "--data-file", f["onerow"]],
+            "none of its 1 examples falls in the",
+        ),
         (["eval", *r, "--data-file", f["keys"]], "keys.jsonl:1: expected a string field 'review'"),
         (["eval", *r, "--data-file", f["rlabel"]], "rlabel.jsonl:1: expected label in"),
         (["eval", *r, "--shots", "400"], "--shots 400: task 'reviews' has only 300"),
@@ -196,8 +200,8 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["eval", *r, "--config", f["cfg_bytes"]], "cannot read --config"),
         (["eval", *r, "--config", str(tmp / "none.json")], "cannot read --config"),
         # output folders
-        (["run", *r, "--out", "/proc/act_lens_x"], "cannot be written"),
-        (["run", *r, "--out", str(Path(f["a_file"]) / "sub")], "is a file"),
+        (["run", *rs, "--out", "/proc/act_lens_x"], "cannot be written"),
+        (["run", *rs, "--out", str(Path(f["a_file"]) / "sub")], "is a file"),
         (["sinks", *r, "--out", f["other_run"]], "holds the results of a run with another"),
         (["eval", *r, "--resume", "--out", f["other_run"]], "--resume: --out"),
         (["eval", *r, "--out", f["no_config"]], "no readable config.json"),
