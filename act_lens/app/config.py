@@ -32,7 +32,7 @@ class RunConfig:
     method: str = "act"
     unsupervised: bool = False
     # None: not given. The search and the census use SinkSettings' defaults; eval uses those
-    # stored in the head set (``sink_settings_for``), and a given value overrides them.
+    # stored in the head set (``app.intervention.settings_for``); a given value overrides them.
     beta: float | None = None
     threshold: float | None = None
     rule: str | None = None
