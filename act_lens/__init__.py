@@ -58,6 +58,9 @@ _EXPORTS: dict[str, str] = {
     "tiny_model": "act_lens.models.tiny",
     "ZeroTuningConfig": "act_lens.hooks.zerotuning",
     "Compose": "act_lens.hooks.interventions",
+    "intervention_for": "act_lens.hooks.interventions",
+    "Intervention": "act_lens.hooks.spec",
+    "Hooks": "act_lens.hooks.spec",
     "scale_initial_attention": "act_lens.core.zerotuning",
     "zerotuning_search": "act_lens.analysis.zerotuning_search",
     "SinkSettings": "act_lens.core.settings",
@@ -78,6 +81,8 @@ __all__ = [
     "HeadEffects",
     "HeadSet",
     "HeadSetError",
+    "Hooks",
+    "Intervention",
     "ModelLoadError",
     "PairedComparison",
     "PatternNotEditableError",
@@ -103,6 +108,7 @@ __all__ = [
     "get_task",
     "head_effects",
     "head_effects_naive",
+    "intervention_for",
     "load_model",
     "random_head_set",
     "scale_initial_attention",
@@ -162,8 +168,9 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from act_lens.hooks.act import ActConfig, act_hooks
     from act_lens.hooks.check import check_pattern_editable
     from act_lens.hooks.headset import HeadSet
-    from act_lens.hooks.interventions import Compose, calibrated
+    from act_lens.hooks.interventions import Compose, calibrated, intervention_for
     from act_lens.hooks.recorder import SinkRecorder
+    from act_lens.hooks.spec import Hooks, Intervention
     from act_lens.hooks.strategies import Strategy
     from act_lens.hooks.zerotuning import ZeroTuningConfig
     from act_lens.models.loading import load_model

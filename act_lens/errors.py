@@ -1,4 +1,4 @@
-"""One exception family for act_lens.
+"""One exception family for act_lens, and the deprecation of old spellings.
 
 Every error names what was wrong, what was expected and how to fix it. All are
 ``ValueError`` subclasses so that callers catching bad input keep working.
@@ -40,3 +40,51 @@ class ConfigError(ActLensError):
 class ActLensWarning(UserWarning):
     """Input that works but is probably not what was meant (a request larger than its pool,
     a capped value); the command line prints these as ``act-lens: warning: ...``."""
+
+
+def warn_deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
+    """Say that ``old`` (a spelling of an earlier release) is now ``new``.
+
+    The old spelling keeps working for one release; the warning names what to write instead.
+    ``stacklevel`` 3 points at the caller of the function that calls this one.
+    """
+    import warnings
+
+    warnings.warn(
+        f"{old} is deprecated and will be removed in the next release; use {new}",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def old_keywords(where: str, given: dict, known: tuple[str, ...]) -> dict:
+    """The keywords of earlier releases that a call gave (None values dropped).
+
+    Raises:
+        ConfigError: a keyword that is neither a parameter nor one of ``known``.
+    """
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{where}() got unexpected keyword arguments {unknown}; see help({where}) for its "
+            "parameters"
+        )
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def renamed_keyword(
+    where: str, new: str, value: object, old: dict, old_name: str, *, stacklevel: int = 4
+) -> object:
+    """``value`` of the parameter ``new``, or what the call gave under its old name
+    ``old_name`` (popped from ``old``, with a DeprecationWarning naming ``new``).
+
+    Raises:
+        ConfigError: both names given.
+    """
+    if old_name not in old:
+        return value
+    given = old.pop(old_name)
+    warn_deprecated(f"{where}({old_name}=...)", f"{where}({new}=...)", stacklevel=stacklevel)
+    if value is not None:
+        raise ConfigError(f"{where}: {old_name}= is the old name of {new}=; pass {new}= only")
+    return given

@@ -254,7 +254,8 @@ evaluates only the best 12 exactly.
 
 Then we evaluate the `reviews` eval split (a fixed subsample of 48, disjoint from the
 calibration prompts) with and without ACT on the found heads. Evaluation batches are padded,
-so we pass the `ActConfig` itself as `hooks=`: it is called with each batch's attention mask.
+so we pass the `ActConfig` itself as `intervention=`: it is called with each batch's attention
+mask.
 """)
 
 code("""
@@ -273,7 +274,7 @@ plot_selection_curve(head_set)
 
 code("""
 base = evaluate(model, "reviews", limit=48, progress=False)
-treated = evaluate(model, "reviews", limit=48, hooks=ActConfig(head_set), progress=False)
+treated = evaluate(model, "reviews", limit=48, intervention=ActConfig(head_set), progress=False)
 cmp = compare(base, treated)
 print("baseline:", base.summary())
 print("ACT     :", treated.summary())

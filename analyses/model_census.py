@@ -96,9 +96,9 @@ def main() -> None:
             kw: dict[str, Any] = dict(
                 data=args.data, limit=args.eval_limit, batch_size=args.batch_size
             )
-            treated = evaluate(model, task, hooks=ActConfig(heads), **kw)
+            treated = evaluate(model, task, intervention=ActConfig(heads), **kw)
             rand = random_head_set(heads, model.cfg.n_layers, model.cfg.n_heads, seed=0)
-            random_run = evaluate(model, task, hooks=ActConfig(rand), **kw)
+            random_run = evaluate(model, task, intervention=ActConfig(rand), **kw)
             cc = contextual_calibration(base, content_free_scores(model, task, data=args.data))
             result["sst2_acc_act"] = treated.accuracy
             result["compare"] = str(compare(base, treated))

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 def _eval(model, task, data, limit, hooks, path: Path) -> EvalResult:
     if path.exists():
         return EvalResult.load(path)
-    res = evaluate(model, task, data=data, limit=limit, hooks=hooks, progress=False)
+    res = evaluate(model, task, data=data, limit=limit, intervention=hooks, progress=False)
     res.save(path)
     return res
 

@@ -42,6 +42,7 @@ from act_lens.analysis.search import search_heads
 from act_lens.analysis.search_config import SearchConfig
 from act_lens.analysis.selection import Selection, heads_from_effects
 from act_lens.app.result_figures import plot_eval_comparison, plot_selection_curve
+from act_lens.core.settings import SinkSettings
 from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
 from act_lens.evaluation.controls import random_head_set
 from act_lens.evaluation.evaluate import EvalResult, compare, evaluate
@@ -134,7 +135,7 @@ class Runner:
             return EvalResult.load(path)
         with precision_context(self.args.precision, self.model):
             res = evaluate(self.model, self.task(task), data=self.data, limit=self.args.limit,
-                           hooks=hooks, batch_size=self.args.batch_size, progress=False, **kw)  # fmt: skip
+                           intervention=hooks, batch_size=self.args.batch_size, progress=False, **kw)  # fmt: skip
         res.save(path)
         return res
 
@@ -145,7 +146,7 @@ class Runner:
     def _cc(self, task: str, result: EvalResult, hooks: Any, **kw: Any) -> EvalResult:
         mc = self.task(task).kind == "multiple_choice"
         prior = {
-            n: content_free_scores(self.model, self.task(task), data=self.data, hooks=hooks,
+            n: content_free_scores(self.model, self.task(task), data=self.data, intervention=hooks,
                                    n_options=n if mc else None, **kw)
             for n in sorted({len(row) for row in result.scores})
         }  # fmt: skip
@@ -219,7 +220,7 @@ def part_sweeps(run: Runner) -> None:
         )
     for thr in (0.05, 0.1, 0.2, 0.3):
         res["threshold"][str(thr)] = _row(
-            base, run.evaluation("sst2", f"thr{thr}", ActConfig(hs, threshold=thr))
+            base, run.evaluation("sst2", f"thr{thr}", ActConfig(hs, SinkSettings(threshold=thr)))
         )
     _write(run.out / "sweeps.json", res)
 

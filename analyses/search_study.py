@@ -82,7 +82,7 @@ def held_out(model, task, heads, settings, args, precision, cache) -> dict[str, 
         if heads:
             hs = HeadSet([tuple(h) for h in heads])
             treated = evaluate(model, task, data=args.data_dir, limit=args.limit,
-                               hooks=ActConfig(hs, settings), progress=False)  # fmt: skip
+                               intervention=ActConfig(hs, settings), progress=False)  # fmt: skip
         else:
             treated = base
     cmp = compare(base, treated)

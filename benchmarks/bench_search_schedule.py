@@ -84,7 +84,7 @@ def main() -> None:
                 t,
                 data=args.data_dir,
                 limit=args.limit,
-                hooks=ActConfig(r["head_set"]),
+                intervention=ActConfig(r["head_set"]),
                 progress=False,
             )
             row[name] = res.accuracy

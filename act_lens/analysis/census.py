@@ -13,11 +13,12 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from act_lens.core.settings import SinkRule, SinkSettings, resolve_settings
+from act_lens.core.settings import SinkSettings, settings_from
 from act_lens.core.token_classes import TOKEN_CLASSES, classify_token
-from act_lens.errors import ConfigError, DataError
+from act_lens.errors import ConfigError, DataError, old_keywords
 from act_lens.evaluation.batching import encode, make_batches, pad_id_of
-from act_lens.hooks.arch import fill_windows
+from act_lens.hooks.arch import model_settings
+from act_lens.hooks.interventions import as_intervention
 from act_lens.hooks.recorder import SinkRecorder
 from act_lens.io import atomic_write_text
 
@@ -143,12 +144,12 @@ def sink_census(
     *,
     layers: Sequence[int] | None = None,
     settings: SinkSettings | None = None,
-    threshold: float | None = None,
-    rule: SinkRule | None = None,
+    intervention: Any = None,
     batch_size: int = 8,
     example_index: int | None = 0,
     add_special_tokens: bool = True,
     progress: bool = True,
+    **deprecated: Any,
 ) -> SinkCensus:
     """Run the model over ``prompts`` and count sinks per layer x head.
 
@@ -156,9 +157,12 @@ def sink_census(
         model: a TransformerBridge.
         prompts: prompt texts (tokenized with the model's tokenizer).
         layers: layers to record (default: all).
-        settings: the sink rule (``threshold``, ``rule``; default: method.md's); the model's
-            sliding windows are filled in when ``settings.windows`` is None.
-        threshold, rule: keyword conveniences on top of ``settings``.
+        settings: the sink rule (``threshold``, ``rule``; default: ``SinkSettings()``); the
+            model's sliding windows are filled in when ``settings.windows`` is None.
+            ``threshold=`` and ``rule=`` of earlier releases still work for one release, with
+            a DeprecationWarning.
+        intervention: active while recording (anything ``as_intervention`` takes): the census
+            then counts the sinks of the patterns the intervention left, e.g. after ACT.
         batch_size: prompts per forward (left-padded, sorted by length).
         example_index: prompt whose head-averaged maps are kept for figures (None: none).
         add_special_tokens: let the tokenizer add its BOS.
@@ -166,6 +170,9 @@ def sink_census(
 
     Returns:
         A SinkCensus.
+
+    Raises:
+        ConfigError: no prompts, layers the model lacks, or a keyword beside ``settings``.
 
     Example:
         >>> census = sink_census(model, ["Sentence: fine.\\nSentiment:"])   # doctest: +SKIP
@@ -181,8 +188,10 @@ def sink_census(
             f"sink_census: layers {outside or '[]'} are not layers of this model, which has "
             f"{n_layers} (0..{n_layers - 1}); pass layers in that range, or None for all"
         )
+    loose = old_keywords("sink_census", deprecated, ("threshold", "rule"))
     # Sliding-window layers score each key over the queries that can see it (act_lens.hooks.arch).
-    settings = fill_windows(resolve_settings(settings, threshold=threshold, rule=rule), model)
+    settings = model_settings(model, settings_from(settings, loose=loose, where="sink_census"))
+    applied = as_intervention(intervention).for_model(model)
     tok = model.tokenizer
     ids = encode(tok, list(prompts), add_special_tokens=add_special_tokens)
     specials = set(getattr(tok, "all_special_ids", []) or [])
@@ -201,11 +210,13 @@ def sink_census(
     for batch in make_batches(ids, batch_size, pad_id_of(tok)):
         want_example = example_index is not None and example_index in batch.index
         rec = SinkRecorder(layers, settings, keep_patterns=keep if want_example else {})
+        mask = batch.attention_mask.to(device)
         with torch.inference_mode():
+            # the recorder goes last: it sees the patterns the intervention left
             model.run_with_hooks(
                 batch.tokens.to(device),
-                attention_mask=batch.attention_mask.to(device),
-                fwd_hooks=rec.hooks(batch.attention_mask.to(device)),
+                attention_mask=mask,
+                fwd_hooks=[*applied.hooks(mask), *rec.hooks(mask)],
             )
         for li, layer in enumerate(layers):
             r = rec.records[layer][0]

@@ -12,12 +12,13 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from act_lens.core.settings import SinkSettings, resolve_settings
+from act_lens.core.settings import SinkSettings
 from act_lens.errors import ConfigError, DataError, HeadSetError
 from act_lens.evaluation.batching import encode
-from act_lens.hooks.arch import fill_windows
+from act_lens.hooks.arch import model_settings
+from act_lens.hooks.interventions import as_intervention
 from act_lens.hooks.recorder import SinkRecorder
-from act_lens.hooks.spec import HookSpec, resolve_hooks
+from act_lens.hooks.spec import Hooks
 from act_lens.io import atomic_write_text
 
 FORMAT = "act_lens.AttentionPatterns/1"
@@ -109,9 +110,9 @@ def describe_intervention(intervention: Any) -> str:
         return f"ACT beta={intervention.beta} on {head_set.summary()}"
     if head_set is not None:
         return f"{type(intervention).__name__} on {head_set.summary()}"
-    if callable(intervention):
-        return type(intervention).__name__
-    return f"{len(list(intervention))} hooks"
+    if isinstance(intervention, Hooks):
+        return f"{len(intervention)} hooks"
+    return type(intervention).__name__
 
 
 def record_attention(
@@ -119,7 +120,7 @@ def record_attention(
     prompt: str,
     heads: Iterable[tuple[int, int]],
     *,
-    intervention: "HookSpec | None" = None,
+    intervention: Any = None,
     settings: SinkSettings | None = None,
 ) -> AttentionPatterns:
     """Run ``prompt`` once plainly (and once with ``intervention``) and keep the patterns of
@@ -129,11 +130,11 @@ def record_attention(
         model: a TransformerBridge.
         prompt: the text (tokenized as the evaluation does, BOS included).
         heads: ``(layer, head)`` pairs, e.g. a ``HeadSet`` or ``[(3, 0), (3, 1)]``.
-        intervention: a hook list or a ``mask -> hooks`` factory (``ActConfig(head_set)``,
-            ``Compose(...)``); its hooks run before the recording ones, so ``after`` is the
-            pattern the model used.
-        settings: the sink rule (default: method.md's); the model's sliding windows are
-            filled in.
+        intervention: anything ``as_intervention`` takes (``ActConfig(head_set)``,
+            ``Compose(...)``, a hook list); its hooks run before the recording ones, so
+            ``after`` is the pattern the model used.
+        settings: the sink rule (default: ``SinkSettings()``); the model's sliding windows
+            are filled in.
 
     Returns:
         AttentionPatterns.
@@ -156,7 +157,7 @@ def record_attention(
         )
     if not prompt:
         raise ConfigError("record_attention needs a non-empty prompt")
-    settings = fill_windows(resolve_settings(settings), model)
+    settings = model_settings(model, settings)
     ids = encode(model.tokenizer, [prompt])[0]
     tokens = torch.tensor([ids], dtype=torch.long, device=model.cfg.device)
     layers = sorted({layer for layer, _ in pairs})
@@ -179,11 +180,10 @@ def record_attention(
     after = scores_after = None
     described = None
     if intervention is not None:
-        if hasattr(intervention, "for_model"):  # ActConfig, ZeroTuningConfig, Compose
-            intervention = intervention.for_model(model)  # type: ignore[union-attr]
+        applied = as_intervention(intervention).for_model(model)
         # one unpadded prompt: no attention mask
-        after, _, scores_after = pick(run(resolve_hooks(intervention, None)))
-        described = describe_intervention(intervention)
+        after, _, scores_after = pick(run(applied.hooks(None)))
+        described = describe_intervention(applied)
     return AttentionPatterns(
         model=str(getattr(model.cfg, "model_name", "model")),
         prompt=prompt,

@@ -82,7 +82,7 @@ def zerotuning_search(
 
     Example:
         >>> zt = zerotuning_search(model, calibration_mix(["sst2"], 48, data=D))  # doctest: +SKIP
-        >>> evaluate(model, "sst2", data=D, hooks=ZeroTuningConfig(zt))           # doctest: +SKIP
+        >>> evaluate(model, "sst2", data=D, intervention=ZeroTuningConfig(zt))    # doctest: +SKIP
     """
     metric = check_metric(metric) if supervised else "neg_entropy"
     if not (gamma_down < 1.0 < gamma_up):

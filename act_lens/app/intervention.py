@@ -4,7 +4,9 @@ A head set found by ``search`` records the sink settings it was searched with (`
 ``threshold``, ``rule``, ``redistribute`` in its provenance). ``eval`` applies those, so the
 set is evaluated as it was chosen; a ``--beta``/``--threshold``/``--rule`` given on the command
 line (or in ``--config``) overrides the stored value and says so. A ZeroTuning set has no sink
-settings: the ACT flags are refused with it. No torch here (preflight uses it).
+settings: the ACT flags are refused with it. The head set becomes its intervention through
+``act_lens.hooks.interventions.intervention_for``, as in the Python API. No torch at import
+(preflight uses this module).
 """
 
 from collections.abc import Mapping
@@ -12,10 +14,9 @@ from typing import Any
 
 from act_lens.core.settings import SinkSettings
 from act_lens.errors import ConfigError, HeadSetError
-from act_lens.hooks.headset import HeadSet
+from act_lens.hooks.headset import STORED_SETTINGS, HeadSet, stored_settings
 
 ACT_FLAGS = {"beta": "--beta", "threshold": "--threshold", "rule": "--rule"}
-STORED = ("beta", "threshold", "rule", "redistribute")
 LABELS = {"act": "ACT", "zerotuning": "ZeroTuning"}
 
 
@@ -27,12 +28,6 @@ def method_label(head_set: HeadSet) -> str:
 def given_flags(cfg: Any) -> dict[str, Any]:
     """The ACT settings given on the command line or in ``--config`` (None: not given)."""
     return {k: getattr(cfg, k) for k in ACT_FLAGS if getattr(cfg, k) is not None}
-
-
-def stored_settings(head_set: HeadSet) -> dict[str, Any]:
-    """The sink settings recorded in an ACT head set's provenance (empty for a bare set)."""
-    prov = head_set.provenance
-    return {k: prov[k] for k in STORED if k in prov}
 
 
 def settings_for(cfg: Any, head_set: HeadSet) -> SinkSettings:
@@ -87,16 +82,15 @@ def check_flags(cfg: Any, sets: Mapping[str | None, HeadSet], source: str) -> li
 
 
 def intervention(cfg: Any, head_set: HeadSet, heads: HeadSet | None = None) -> Any:
-    """The hook factory for ``head_set`` (or for ``heads``, e.g. a random control, with
-    ``head_set``'s method and settings)."""
+    """What eval applies for ``head_set`` (or for ``heads``, e.g. a random control, with
+    ``head_set``'s method and settings): ``intervention_for`` with the settings of
+    :func:`settings_for`."""
+    from act_lens.hooks.interventions import intervention_for  # imports torch
+
     target = head_set if heads is None else heads
-    if head_set.method == "zerotuning":
-        from act_lens.hooks.zerotuning import ZeroTuningConfig
-
-        return ZeroTuningConfig(target)
-    from act_lens.hooks.act import ActConfig
-
-    return ActConfig(target, settings_for(cfg, head_set))
+    if head_set.method != "act":
+        return intervention_for(target)
+    return intervention_for(target, settings_for(cfg, head_set))
 
 
 def describe(cfg: Any, head_set: HeadSet) -> dict[str, Any]:
@@ -107,7 +101,7 @@ def describe(cfg: Any, head_set: HeadSet) -> dict[str, Any]:
     given, stored = given_flags(cfg), stored_settings(head_set)
     origin = {
         k: "command line" if k in given else "head set" if k in stored else "default"
-        for k in ("beta", "threshold", "rule", "redistribute")
+        for k in STORED_SETTINGS
     }
     return {
         "method": "ACT",

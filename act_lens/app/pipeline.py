@@ -192,7 +192,7 @@ def _cc_prior(
     mc = task.kind == "multiple_choice"
     return {
         n: content_free_scores(
-            model, task, data=_data(cfg), hooks=hooks, n_options=n if mc else None,
+            model, task, data=_data(cfg), intervention=hooks, n_options=n if mc else None,
             shots=cfg.shots, seed=seed,
         )
         for n in counts
@@ -240,7 +240,7 @@ def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> dict[
             }
             if head_set is not None:
                 act_cfg = _intervention(cfg, head_set)
-                treated = evaluate(model, task, hooks=act_cfg, **kw)
+                treated = evaluate(model, task, intervention=act_cfg, **kw)
                 treated.save(out / "eval" / f"{stem}_act.json")
                 cmp = compare(base, treated)
                 row.update(
@@ -259,7 +259,9 @@ def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> dict[
                     rand = random_head_set(
                         head_set, int(model.cfg.n_layers), int(model.cfg.n_heads), seed=seed
                     )
-                    rnd = evaluate(model, task, hooks=_intervention(cfg, head_set, rand), **kw)
+                    rnd = evaluate(
+                        model, task, intervention=_intervention(cfg, head_set, rand), **kw
+                    )
                     rnd.save(out / "eval" / f"{stem}_random.json")
                     row["random"] = _compare_row("", base, rnd)
                     cc = contextual_calibration(base, _cc_prior(model, task, cfg, base, seed, None))

@@ -1,17 +1,17 @@
 """How sinks are found and calibrated: one small frozen object passed through every layer.
 
 The engine, the search, the census, validation, generation and the CLI take a
-:class:`SinkSettings` instead of four or five loose keyword arguments; only the top-level
-functions users call keep keyword conveniences (``beta=...``) that build one
-(:func:`resolve_settings`). Pure data: no torch, no model; the hooks layer fills in a model's
-sliding windows (``act_lens.hooks.arch.fill_windows``).
+:class:`SinkSettings` instead of four or five loose keyword arguments. Public functions take
+``settings=`` and at most a ``beta=`` convenience (:func:`settings_from`: giving both is a
+``ConfigError``, never a silent override). Pure data: no torch, no model; the hooks layer fills
+in a model's sliding windows (``act_lens.hooks.arch.model_settings``).
 """
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from act_lens.errors import ConfigError
+from act_lens.errors import ConfigError, warn_deprecated
 
 # The sink rule of ``detect_sinks`` and where ``calibrate_pattern`` puts the freed mass.
 SinkRule = Literal["mean", "alpha"]
@@ -20,7 +20,7 @@ Redistribute = Literal["all", "non_initial"]
 
 @dataclass(frozen=True)
 class SinkSettings:
-    """Sink detection and ACT calibration settings (method.md defaults).
+    """Sink detection and ACT calibration settings (the defaults of the paper's official code).
 
     Attributes:
         beta: sink columns are scaled by beta (1: identity, 0: sinks removed).
@@ -107,8 +107,9 @@ def resolve_settings(
     redistribute: Redistribute | None = None,
     windows: Mapping[int, int] | None = None,
 ) -> SinkSettings:
-    """``settings`` (default: method.md's) with the keyword conveniences that are not None
-    applied on top (and validated).
+    """``settings`` (default: ``SinkSettings()``) with the keywords that are not None applied
+    on top (and validated). Internal building block: public functions use
+    :func:`settings_from`, which refuses a keyword given beside ``settings``.
 
     Example:
         >>> resolve_settings(beta=0.2).beta
@@ -120,3 +121,51 @@ def resolve_settings(
     if windows is not None:
         overrides["windows"] = windows
     return replace(out, **overrides) if overrides else out
+
+
+# Keywords of earlier releases that now live only inside SinkSettings.
+LOOSE_KEYWORDS = ("threshold", "rule", "redistribute", "windows")
+
+
+def settings_from(
+    settings: SinkSettings | None,
+    *,
+    beta: float | None = None,
+    loose: Mapping[str, Any] | None = None,
+    where: str,
+) -> SinkSettings:
+    """The one ``SinkSettings`` a public function runs with.
+
+    Args:
+        settings: the settings object (None: ``SinkSettings()``).
+        beta: the one keyword convenience, for a one-liner (``ActConfig(hs, beta=0.2)``).
+        loose: keywords of earlier releases that the call gave (``threshold``, ``rule``,
+            ``redistribute``, ``windows``); they still apply, with a DeprecationWarning
+            naming ``settings=SinkSettings(...)``.
+        where: the function's name, for the messages.
+
+    Raises:
+        ConfigError: ``settings`` that is not a SinkSettings, or ``beta`` or a loose keyword
+            given beside ``settings`` (one of them would be ignored).
+
+    Example:
+        >>> settings_from(None, beta=0.2, where="ActConfig").beta
+        0.2
+    """
+    given = {k: v for k, v in (loose or {}).items() if v is not None}
+    if given:
+        shown = ", ".join(f"{k}={v!r}" for k, v in given.items())
+        warn_deprecated(f"{where}({shown})", f"settings=SinkSettings({shown})", stacklevel=4)
+    if settings is not None and not isinstance(settings, SinkSettings):
+        raise ConfigError(
+            f"{where}: settings must be a SinkSettings, got {settings!r}; "
+            "write settings=SinkSettings(beta=..., threshold=...)"
+        )
+    beside = [k for k in ("beta", *given) if (beta if k == "beta" else given[k]) is not None]
+    if settings is not None and beside:
+        raise ConfigError(
+            f"{where}: {', '.join(beside)} given beside settings=; set "
+            f"{'it' if len(beside) == 1 else 'them'} inside the SinkSettings "
+            f"(dataclasses.replace(settings, {beside[0]}=...))"
+        )
+    return resolve_settings(settings, beta=beta, **given)

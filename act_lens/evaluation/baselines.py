@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-from act_lens.errors import ConfigError
+from act_lens.errors import ConfigError, old_keywords, renamed_keyword
 from act_lens.evaluation.evaluate import EvalResult, build_prompts, score_prompts
 from act_lens.evaluation.stats import accuracy_interval
 from act_lens.evaluation.tasks import Example, Task, get_task
-from act_lens.hooks.spec import HookSpec
+from act_lens.hooks.interventions import as_intervention
 
 CONTENT_FREE = ("N/A", "", "[MASK]")
 
@@ -30,16 +30,23 @@ def content_free_scores(
     shots: int = 0,
     seed: int = 0,
     data: Any = None,
-    hooks: "HookSpec | None" = None,
+    intervention: Any = None,
     content_free: Sequence[str] = CONTENT_FREE,
     n_options: int | None = None,
+    **deprecated: Any,
 ) -> torch.Tensor:
     """Mean label probabilities for content-free inputs (every text field replaced).
 
     Returns ``[n_labels]`` for a classification task; for a multiple-choice task, the mean
     option-letter probabilities ``[n_options]`` of a prompt whose question and ``n_options``
     options (default: as many as the first eval example has) are all the content-free text.
+    ``intervention``: active while scoring (as in ``evaluate``; CC on top of ACT needs the
+    prior of the calibrated model); ``hooks=`` is its deprecated old name.
     """
+    old = old_keywords("content_free_scores", deprecated, ("hooks",))
+    intervention = renamed_keyword(
+        "content_free_scores", "intervention", intervention, old, "hooks"
+    )
     task = get_task(task) if isinstance(task, str) else task
     if task.kind not in ("classification", "multiple_choice"):
         raise ConfigError(
@@ -60,7 +67,8 @@ def content_free_scores(
         for i, text in enumerate(content_free)
     ]
     prompts = build_prompts(task, examples, shots=shots, seed=seed, data=data)
-    scores, _ = score_prompts(model, task, prompts, hooks=hooks, progress=False)
+    applied = as_intervention(intervention).for_model(model)
+    scores, _ = score_prompts(model, task, prompts, hooks=applied, progress=False)
     probs = torch.softmax(torch.tensor(scores), dim=-1)
     return probs.mean(0)
 

@@ -1,4 +1,4 @@
-"""Evaluate a model on a task, with any hooks active, and compare two runs pairwise."""
+"""Evaluate a model on a task, with any intervention active, and compare two runs pairwise."""
 
 import csv
 import io
@@ -13,12 +13,13 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from act_lens.errors import ConfigError, DataError, ShapeError
+from act_lens.errors import ConfigError, DataError, ShapeError, old_keywords, renamed_keyword
 from act_lens.evaluation.batching import encode
 from act_lens.evaluation.scoring import continuation_logprobs, first_token_ids, last_token_logprobs
 from act_lens.evaluation.stats import PairedComparison, accuracy_interval, compare_correct
 from act_lens.evaluation.tasks import Example, Prompt, Task, get_task
 from act_lens.evaluation.tasks.holdout import SplitFile, calibration_pool, without_overlap
+from act_lens.hooks.interventions import as_intervention
 from act_lens.hooks.spec import HookSpec
 from act_lens.io import atomic_write_text
 
@@ -221,13 +222,14 @@ def evaluate(
     limit: int | None = None,
     shots: int = 0,
     seed: int = 0,
-    hooks: "HookSpec | None" = (),
+    intervention: Any = None,
     batch_size: int = 8,
     scoring: Scoring = "first_token",
     progress: bool = True,
     examples: Sequence[Example] | None = None,
+    **deprecated: Any,
 ) -> EvalResult:
-    """Accuracy of ``model`` on ``task`` with ``hooks`` active.
+    """Accuracy of ``model`` on ``task`` with ``intervention`` active.
 
     Args:
         model: a TransformerBridge.
@@ -237,8 +239,10 @@ def evaluate(
         limit: evaluate a fixed random subsample of this size.
         shots: in-context demonstrations from the train split (drawn once per ``seed``).
         seed: demonstration seed.
-        hooks: a hook list, or a factory ``mask -> hook list`` (needed by ACT under padding,
-            e.g. ``ActConfig(head_set)``).
+        intervention: what to apply (``ActConfig(head_set)``, ``ZeroTuningConfig``,
+            ``Compose``, a ``HeadSet``, a hook list...; see ``as_intervention``). It is
+            checked against the model and called with each batch's attention mask, so ACT
+            ignores padding. ``hooks=`` is its deprecated old name.
         batch_size: prompts per forward (left-padded, sorted by length).
         scoring: ``"first_token"`` (next-token log-prob of each choice's first token: label
             words, option letters) or ``"full"`` (log-likelihood of each full continuation;
@@ -251,12 +255,13 @@ def evaluate(
 
     Example:
         >>> r = evaluate(model, "reviews", limit=50)                      # doctest: +SKIP
-        >>> r2 = evaluate(model, "reviews", limit=50, hooks=ActConfig(hs))  # doctest: +SKIP
+        >>> r2 = evaluate(model, "reviews", limit=50, intervention=ActConfig(hs))  # doctest: +SKIP
         >>> print(compare(r, r2))                                        # doctest: +SKIP
     """
+    old = old_keywords("evaluate", deprecated, ("hooks",))
+    intervention = renamed_keyword("evaluate", "intervention", intervention, old, "hooks")
     task = get_task(task) if isinstance(task, str) else task
-    if hasattr(hooks, "for_model"):  # ActConfig, ZeroTuningConfig, Compose: check and fill in
-        hooks = hooks.for_model(model)  # type: ignore[union-attr]
+    applied = as_intervention(intervention).for_model(model)  # checked, windows filled in
     split_name = task.resolve_split(split)
     if examples is None:
         examples = subsample(task.load(data, split_name), limit)
@@ -264,7 +269,13 @@ def evaluate(
         raise DataError(f"no examples to evaluate for task {task.name!r}")
     prompts = build_prompts(task, examples, shots=shots, seed=seed, data=data)
     scores, norm = score_prompts(
-        model, task, prompts, scoring=scoring, hooks=hooks, batch_size=batch_size, progress=progress
+        model,
+        task,
+        prompts,
+        scoring=scoring,
+        hooks=applied,
+        batch_size=batch_size,
+        progress=progress,
     )
     preds = [int(torch.tensor(s).argmax()) for s in scores]
     labels = [p.label for p in prompts]

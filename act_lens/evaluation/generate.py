@@ -1,7 +1,8 @@
 """Greedy generation with ACT, with a defined decode-step policy.
 
 act_lens runs its own decode loop: every step is a full forward over prompt + generated tokens
-(no KV cache; the bridge's cached generation is broken with transformers 5.x, see models.md).
+(no KV cache; the bridge's cached generation is broken with transformers 5.x, see the
+documentation's *Models and architectures* page).
 Decode-step policy, the same as a KV-cache implementation would give:
 
 * ``policy="prompt"`` (default): sinks are detected on the prompt rows and columns only, and
@@ -11,7 +12,8 @@ Decode-step policy, the same as a KV-cache implementation would give:
 * ``policy="prompt+new"``: sinks are re-detected on every step over all rows, so generated
   tokens can become sinks too.
 
-Rows always sum to 1; with ``beta=1`` the output equals plain greedy decoding.
+Rows always sum to 1; with ``beta=1`` the output equals plain greedy decoding. The policy is
+the ``sink_queries`` argument of :meth:`Intervention.hooks <act_lens.hooks.spec.Intervention.hooks>`.
 """
 
 from collections.abc import Sequence
@@ -20,12 +22,13 @@ from typing import Any, Literal
 
 import torch
 
-from act_lens.core.settings import SinkRule, SinkSettings
-from act_lens.errors import ConfigError
-from act_lens.hooks.act import ActConfig, act_hooks
-from act_lens.hooks.headset import HeadSet
-from act_lens.hooks.interventions import Compose, intervention_for
-from act_lens.hooks.spec import Hook
+from act_lens.errors import ConfigError, old_keywords, renamed_keyword, warn_deprecated
+from act_lens.hooks.interventions import (
+    OLD_SETTINGS_KEYWORDS,
+    Compose,
+    as_intervention,
+    with_old_settings,
+)
 
 Policy = Literal["prompt", "prompt+new"]
 
@@ -59,65 +62,68 @@ def prompt_ids(
 def generate(
     model: Any,
     prompt: str,
-    head_set: "HeadSet | Any | None" = None,
+    intervention: Any = None,
     *,
     max_new_tokens: int = 32,
-    settings: SinkSettings | None = None,
-    beta: float | None = None,
-    threshold: float | None = None,
-    rule: SinkRule | None = None,
     policy: Policy = "prompt",
     chat: bool = False,
     system: str | None = None,
-    hooks: Sequence[Hook] = (),
     stop_at_eos: bool = True,
     stop: Sequence[str] = (),
+    **deprecated: Any,
 ) -> Generation:
-    """Greedy decoding with ACT on ``head_set`` (None or empty: plain decoding).
+    """Greedy decoding with an intervention (None: plain decoding).
 
     Args:
         model: a TransformerBridge.
         prompt: the prompt text.
-        head_set: heads to calibrate (ACT with ``settings``; a
-            ``method="zerotuning"`` set gets its ZeroTuning hooks), or an intervention config
-            (``ActConfig``, ``ZeroTuningConfig``, ``Compose``): ACT parts follow ``policy``,
-            ZeroTuning scales the first token's attention in every row.
+        intervention: anything ``as_intervention`` takes: ``ActConfig``, ``ZeroTuningConfig``,
+            ``Compose``, a hook list, or a ``HeadSet`` (its own method and the sink settings it
+            was searched with). ACT parts follow ``policy``; ZeroTuning scales the first
+            token's attention in every row; hook lists run unchanged on every step.
         max_new_tokens: tokens to generate at most.
-        settings: how ACT finds and calibrates sinks (default: method.md's).
-        beta, threshold, rule: keyword conveniences on top of ``settings``.
         policy: ``"prompt"`` or ``"prompt+new"`` (see the module docstring).
         chat: wrap the prompt in the chat template.
         system: optional system message for ``chat``.
-        hooks: other hooks active during generation (after ACT's on the same point).
         stop_at_eos: stop at the end-of-sequence token.
         stop: stop once the decoded new text contains one of these strings (the returned text
             still contains it, as Hugging Face's ``stop_strings`` do; cut it off yourself).
 
+    Deprecated for one release, still working: ``head_set=`` (now ``intervention=``),
+    ``hooks=`` (other hooks: write ``Compose(intervention, hooks)``), and ``settings``,
+    ``beta``, ``threshold``, ``rule`` for a HeadSet (write ``ActConfig(head_set, settings)``).
+
+    Raises:
+        ConfigError: a bad ``policy`` or ``max_new_tokens``, or an intervention that is none.
+        HeadSetError: heads the model lacks.
+
     Example:
         >>> generate(model, "What is the capital of France?", chat=True).text   # doctest: +SKIP
         'The capital of France is Paris.'
+        >>> generate(model, "Hello", ActConfig(head_set, beta=0.2)).text         # doctest: +SKIP
     """
     if policy not in ("prompt", "prompt+new"):
         raise ConfigError(f"policy must be 'prompt' or 'prompt+new', got {policy!r}")
     if max_new_tokens < 0:
         raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    head_set = head_set if head_set is not None else HeadSet()
-    if isinstance(head_set, HeadSet) and head_set.method == "act":
-        config: Any = ActConfig(head_set, settings, beta=beta, threshold=threshold, rule=rule)
-    else:
-        config = _as_config(head_set)
-    config = config.for_model(model)
+    old = old_keywords("generate", deprecated, (*OLD_SETTINGS_KEYWORDS, "head_set", "hooks"))
+    intervention = renamed_keyword("generate", "intervention", intervention, old, "head_set")
+    intervention = with_old_settings("generate", intervention, old)
+    if old.get("hooks"):
+        warn_deprecated("generate(..., hooks=...)", "generate(..., Compose(intervention, hooks))")
+        intervention = Compose(as_intervention(intervention), old["hooks"])
+    applied = as_intervention(intervention).for_model(model)
     ids = prompt_ids(model, prompt, chat=chat, system=system)
     n_prompt = len(ids)
     eos = model.tokenizer.eos_token_id
     device = model.cfg.device
     new: list[int] = []
     stops = (stop,) if isinstance(stop, str) else tuple(stop)
-    calib = generation_hooks(config, n_prompt if policy == "prompt" else None)
+    calib = applied.hooks(None, sink_queries=n_prompt if policy == "prompt" else None)
     with torch.inference_mode():
         for _ in range(max_new_tokens):
             tokens = torch.tensor([ids + new], device=device)
-            logits = model.run_with_hooks(tokens, fwd_hooks=[*calib, *hooks])
+            logits = model.run_with_hooks(tokens, fwd_hooks=calib)
             next_id = int(logits[0, -1].argmax())
             new.append(next_id)
             if stop_at_eos and next_id == eos:
@@ -126,32 +132,6 @@ def generate(
                 break
     text = model.tokenizer.decode(new, skip_special_tokens=True)
     return Generation(prompt, text, tuple(ids), tuple(new))
-
-
-def _as_config(head_set: Any) -> Any:
-    if isinstance(head_set, HeadSet):
-        return intervention_for(head_set)
-    if not hasattr(head_set, "for_model"):
-        raise ConfigError(
-            f"head_set must be a HeadSet or an intervention config (ActConfig, ZeroTuningConfig, "
-            f"Compose), got {type(head_set).__name__}"
-        )
-    return head_set
-
-
-def generation_hooks(config: Any, sink_queries: int | None) -> list[Hook]:
-    """The hooks of one decode step: ACT parts detect sinks on the first ``sink_queries``
-    rows (the prompt; None: every row), any other part is called with no mask (one prompt)."""
-    parts = config.parts if isinstance(config, Compose) else (config,)
-    hooks: list[Hook] = []
-    for part in parts:
-        if isinstance(part, ActConfig):
-            hooks += act_hooks(part.head_set, part.settings, sink_queries=sink_queries)
-        elif callable(part):
-            hooks += list(part(None))
-        else:
-            hooks += list(part)
-    return hooks
 
 
 def _ends_decoding(tokenizer: Any, new: list[int], stops: Sequence[str]) -> bool:

@@ -1,4 +1,5 @@
-"""ACT as TransformerLens hooks: ``(hook_name, fn)`` pairs that register nothing.
+"""ACT as TransformerLens hooks: ``(hook_name, fn)`` pairs that register nothing, and
+``ActConfig``, ACT as an intervention.
 
 Composition is list concatenation. Hooks on the same hook point run in list order, each
 receiving the previous one's output: ``[*act_hooks(...), *recorder.hooks()]`` lets the recorder
@@ -15,14 +16,16 @@ from torch import Tensor
 
 from act_lens.core.calibrate import calibrate_pattern
 from act_lens.core.settings import (
+    LOOSE_KEYWORDS,
     Redistribute,
     SettingsView,
     SinkRule,
     SinkSettings,
     resolve_settings,
+    settings_from,
 )
 from act_lens.core.sinks import detect_sinks
-from act_lens.errors import ConfigError, HeadSetError, ShapeError
+from act_lens.errors import HeadSetError, ShapeError, old_keywords, warn_deprecated
 from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.check import require_pattern_editable
 from act_lens.hooks.headset import HeadSet
@@ -32,19 +35,24 @@ from act_lens.hooks.spec import HookList
 
 @dataclass(frozen=True)
 class ActConfig(SettingsView):
-    """ACT on a head set with one ``SinkSettings``; calling it with an attention mask gives the
-    hooks for that batch.
+    """ACT on a head set with one ``SinkSettings``: an :class:`~act_lens.hooks.spec.Intervention`.
 
     Args:
         head_set: the heads to calibrate.
-        settings: how sinks are found and calibrated (default: method.md's).
-        beta, threshold, rule, redistribute, windows: keyword conveniences applied on top of
-            ``settings`` (``windows``: ``{layer: sliding-window size}`` of the model's local
-            layers, filled in by :meth:`for_model`; missing layers: global attention).
+        settings: how sinks are found and calibrated (default: ``SinkSettings()``; its
+            ``windows`` are filled in from the model by :meth:`for_model`).
+        beta: convenience for ``settings=SinkSettings(beta=...)``; not together with
+            ``settings``.
+
+    Raises:
+        ConfigError: ``beta`` beside ``settings``, or a setting out of range.
+
+    ``threshold=``, ``rule=``, ``redistribute=`` and ``windows=`` of earlier releases still
+    work for one release, with a DeprecationWarning (write ``settings=SinkSettings(...)``).
 
     Example:
         >>> cfg = ActConfig(HeadSet({2: [0, 3]}), beta=0.4)
-        >>> [name for name, _ in cfg(None)]
+        >>> [name for name, _ in cfg.hooks()]
         ['blocks.2.attn.hook_pattern']
     """
 
@@ -57,28 +65,12 @@ class ActConfig(SettingsView):
         settings: SinkSettings | None = None,
         *,
         beta: float | None = None,
-        threshold: float | None = None,
-        rule: SinkRule | None = None,
-        redistribute: Redistribute | None = None,
-        windows: Mapping[int, int] | None = None,
+        **deprecated: Any,
     ) -> None:
-        if settings is not None and not isinstance(settings, SinkSettings):
-            raise ConfigError(
-                f"ActConfig(head_set, settings): settings must be a SinkSettings, got "
-                f"{settings!r}; pass beta=..., threshold=... as keywords"
-            )
+        loose = old_keywords("ActConfig", deprecated, LOOSE_KEYWORDS)
         object.__setattr__(self, "head_set", head_set)
         object.__setattr__(
-            self,
-            "settings",
-            resolve_settings(
-                settings,
-                beta=beta,
-                threshold=threshold,
-                rule=rule,
-                redistribute=redistribute,
-                windows=windows,
-            ),
+            self, "settings", settings_from(settings, beta=beta, loose=loose, where="ActConfig")
         )
 
     # beta, threshold, rule, redistribute: SettingsView; windows under its own name too.
@@ -88,22 +80,35 @@ class ActConfig(SettingsView):
 
     @classmethod
     def from_settings(cls, head_set: HeadSet, settings: SinkSettings) -> "ActConfig":
+        """Deprecated: the constructor, ``ActConfig(head_set, settings)``."""
+        warn_deprecated(
+            "ActConfig.from_settings(head_set, settings)", "ActConfig(head_set, settings)"
+        )
         return cls(head_set, settings)
 
     def for_model(self, model: Any, *, allow_model_mismatch: bool = False) -> "ActConfig":
         """Checked against ``model`` (pattern editable, heads in range, made for it), with the
-        model's sliding windows filled in when not given. ``evaluate`` calls this itself."""
+        model's sliding windows filled in when not given."""
         if len(self.head_set):
             require_pattern_editable(model)
         self.head_set.validate(model, allow_model_mismatch=allow_model_mismatch)
         filled = fill_windows(self.settings, model)
         return self if filled is self.settings else ActConfig(self.head_set, filled)
 
+    def hooks(
+        self, attention_mask: Tensor | None = None, *, sink_queries: int | None = None
+    ) -> HookList:
+        """The ACT hooks for one batch (``sink_queries``: sinks from the first rows only)."""
+        return act_hooks(
+            self.head_set, self.settings, attention_mask=attention_mask, sink_queries=sink_queries
+        )
+
     def __call__(self, attention_mask: Tensor | None = None) -> HookList:
-        return act_hooks(self.head_set, self.settings, attention_mask=attention_mask)
+        return self.hooks(attention_mask)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
+            "method": "act",
             "head_set": self.head_set.to_dict(),
             "beta": self.beta,
             "threshold": self.threshold,
@@ -195,13 +200,10 @@ def act_hooks(
     settings: SinkSettings | None = None,
     *,
     beta: float | None = None,
-    threshold: float | None = None,
-    rule: SinkRule | None = None,
-    redistribute: Redistribute | None = None,
-    windows: Mapping[int, int] | None = None,
     attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
     sink_queries: int | None = None,
     model: Any = None,
+    **deprecated: Any,
 ) -> HookList:
     """``(hook_name, fn)`` pairs that apply ACT to the heads of ``head_set``.
 
@@ -211,11 +213,11 @@ def act_hooks(
 
     Args:
         head_set: the heads to calibrate.
-        settings: how sinks are found and calibrated (default: method.md's). Its ``windows``
-            (``{layer: sliding-window size}`` of local-attention layers,
+        settings: how sinks are found and calibrated (default: ``SinkSettings()``). Its
+            ``windows`` (``{layer: sliding-window size}`` of local-attention layers,
             ``act_lens.hooks.arch.layer_windows(model)``) make sink scores there count only
             the queries that can see each key; None: every layer is global.
-        beta, threshold, rule, redistribute, windows: keyword conveniences on top of
+        beta: convenience for ``settings=SinkSettings(beta=...)``; not together with
             ``settings``.
         attention_mask: the batch's mask when it is padded (pad rows/keys are then ignored).
         sink_queries: detect sinks on the first ``sink_queries`` rows only (generation policy).
@@ -225,7 +227,10 @@ def act_hooks(
 
     Raises:
         HeadSetError: with ``model``, a layer or head the model does not have.
-        ConfigError: a setting out of range (SinkSettings).
+        ConfigError: a setting out of range (SinkSettings), or ``beta`` beside ``settings``.
+
+    ``threshold=``, ``rule=``, ``redistribute=``, ``windows=``: as in ``ActConfig``
+    (deprecated, still applied).
 
     Example:
         >>> hooks = act_hooks(HeadSet({3: [1, 4]}), beta=0.4)
@@ -243,14 +248,8 @@ def act_hooks(
                     f"({n_layers} layers x {n_heads} heads); was the head set made for another "
                     "model?"
                 )
-    settings = resolve_settings(
-        settings,
-        beta=beta,
-        threshold=threshold,
-        rule=rule,
-        redistribute=redistribute,
-        windows=windows,
-    )
+    loose = old_keywords("act_hooks", deprecated, LOOSE_KEYWORDS)
+    settings = settings_from(settings, beta=beta, loose=loose, where="act_hooks")
     return [
         (
             pattern_hook(layer),

@@ -19,7 +19,8 @@ for it. act_lens keeps every definition *per visible pair*:
 
 When every prompt is shorter than the window (all SST-2 prompts here, for example) these are
 exactly the global-layer definitions. ``layer_windows`` returns ``{layer: window}`` for the
-local layers only; :func:`fill_windows` puts it into a ``SinkSettings`` (``sink_census``,
+local layers only; :func:`fill_windows` puts it into a ``SinkSettings`` and
+:func:`model_settings` builds the settings an analysis runs a model with (``sink_census``,
 ``head_effects``, ``screen_heads``, ``search_heads`` and ``ActConfig.for_model`` do so
 themselves).
 """
@@ -27,7 +28,7 @@ themselves).
 from dataclasses import replace
 from typing import Any
 
-from act_lens.core.settings import SinkSettings
+from act_lens.core.settings import SinkSettings, resolve_settings
 
 _SLIDING = {"sliding_attention", "local", "local_attention", "sliding"}
 
@@ -92,3 +93,17 @@ def fill_windows(settings: SinkSettings, model: Any) -> SinkSettings:
     if settings.windows is not None:
         return settings
     return replace(settings, windows=layer_windows(model))
+
+
+def model_settings(
+    model: Any, settings: SinkSettings | None = None, **keywords: Any
+) -> SinkSettings:
+    """The settings an analysis runs ``model`` with: ``settings`` (default: ``SinkSettings()``),
+    the ``keywords`` that are not None on top, and the model's sliding windows filled in.
+
+    Example:
+        >>> from act_lens import tiny_model
+        >>> model_settings(tiny_model(), SinkSettings(beta=0.2)).windows
+        {}
+    """
+    return fill_windows(resolve_settings(settings, **keywords), model)

@@ -257,6 +257,21 @@ def head_set_for(sets: Mapping[str | None, HeadSet], task: str) -> HeadSet:
     )
 
 
+# The sink settings a search records in a head set's provenance (read by ``intervention_for``).
+STORED_SETTINGS = ("beta", "threshold", "rule", "redistribute")
+
+
+def stored_settings(head_set: HeadSet) -> dict[str, Any]:
+    """The sink settings recorded in a head set's provenance (empty for a hand-made set).
+
+    Example:
+        >>> stored_settings(HeadSet({1: [0]}, {"beta": 0.2, "tasks": ["sst2"]}))
+        {'beta': 0.2}
+    """
+    prov = head_set.provenance
+    return {k: prov[k] for k in STORED_SETTINGS if k in prov}
+
+
 def provenance_now() -> dict[str, Any]:
     from act_lens import __version__
 

@@ -6,19 +6,24 @@ def pattern_hook(layer: int) -> str:
     return f"blocks.{layer}.attn.hook_pattern"
 
 
-def scores_hook(layer: int) -> str:
-    """Pre-softmax attention scores ``[batch, head_index, query_pos, key_pos]``."""
-    return f"blocks.{layer}.attn.hook_attn_scores"
+def is_pattern_hook(hook_name: str) -> bool:
+    """A filter for every layer's ``hook_pattern`` (TransformerLens takes it as a hook name)."""
+    parts = hook_name.split(".")
+    return (
+        len(parts) == 4
+        and parts[0] == "blocks"
+        and parts[1].isdigit()
+        and parts[2:]
+        == [
+            "attn",
+            "hook_pattern",
+        ]
+    )
 
 
 def z_hook(layer: int) -> str:
     """Per-head attention output before the output projection ``[batch, pos, head_index, d_head]``."""
     return f"blocks.{layer}.attn.hook_z"
-
-
-def resid_pre_hook(layer: int) -> str:
-    """Residual stream entering block ``layer`` ``[batch, pos, d_model]``."""
-    return f"blocks.{layer}.hook_resid_pre"
 
 
 def layer_of(hook_name: str) -> int:

@@ -13,9 +13,10 @@ import torch
 from torch import Tensor
 
 from act_lens.core.masks import first_real_onehot, real_keys
-from act_lens.core.settings import SinkRule, SinkSettings, resolve_settings
+from act_lens.core.settings import SinkSettings, settings_from
 from act_lens.core.sinks import detect_sinks, head_statistics, sink_scores
-from act_lens.hooks.names import layer_of, pattern_hook
+from act_lens.errors import old_keywords
+from act_lens.hooks.names import is_pattern_hook, layer_of, pattern_hook
 from act_lens.hooks.spec import HookList
 
 
@@ -39,13 +40,15 @@ class SinkRecorder:
     """Hooks that reduce each ``hook_pattern`` to sink statistics, plus the store they fill.
 
     Args:
-        layers: layers to record (None: every layer the model has, resolved at hook time).
+        layers: layers to record (None: every layer the model has, through one hook filter).
         settings: the sink rule (``threshold``, ``rule``) and the sliding-window size per layer
             (``windows``, for models with local attention layers; layers not in it are global);
-            default: method.md's, every layer global.
+            default: ``SinkSettings()``, every layer global.
         keep_patterns: ``{layer: heads or None}`` whose full patterns are kept (None heads: all).
         query_window: keep only these query rows of kept patterns (e.g. ``slice(-16, None)``).
-        threshold, rule, windows: keyword conveniences on top of ``settings``.
+
+    ``threshold=``, ``rule=`` and ``windows=`` of earlier releases still work for one release,
+    with a DeprecationWarning (write ``settings=SinkSettings(...)``).
 
     Example:
         >>> rec = SinkRecorder(layers=[0, 1])
@@ -54,7 +57,7 @@ class SinkRecorder:
         torch.Size([1, 9])
     """
 
-    layers: Sequence[int]
+    layers: Sequence[int] | None
     settings: SinkSettings
     keep_patterns: Mapping[int, Sequence[int] | None]
     query_window: slice | None
@@ -62,23 +65,24 @@ class SinkRecorder:
 
     def __init__(
         self,
-        layers: Sequence[int],
+        layers: Sequence[int] | None = None,
         settings: SinkSettings | None = None,
         *,
         keep_patterns: Mapping[int, Sequence[int] | None] | None = None,
         query_window: slice | None = None,
-        threshold: float | None = None,
-        rule: SinkRule | None = None,
-        windows: Mapping[int, int] | None = None,
+        **deprecated: Any,
     ) -> None:
-        self.layers = layers
-        self.settings = resolve_settings(settings, threshold=threshold, rule=rule, windows=windows)
+        loose = old_keywords("SinkRecorder", deprecated, ("threshold", "rule", "windows"))
+        self.layers = None if layers is None else tuple(layers)
+        self.settings = settings_from(settings, loose=loose, where="SinkRecorder")
         self.keep_patterns = keep_patterns if keep_patterns is not None else {}
         self.query_window = query_window
         self.records = {}
 
     def hooks(self, attention_mask: Tensor | None = None) -> HookList:
         """``(hook_name, fn)`` pairs for one batch (pass its mask when padded); registers nothing."""
+        if self.layers is None:  # one filter matching every layer's pattern hook
+            return [(is_pattern_hook, self._hook_fn(attention_mask))]
         return [(pattern_hook(layer), self._hook_fn(attention_mask)) for layer in self.layers]
 
     __call__ = hooks

@@ -1,8 +1,9 @@
 """ZeroTuning (initial-token attention scaling) as TransformerLens hooks.
 
-``ZeroTuningConfig(head_set, gamma=...)`` is a ``mask -> hooks`` factory like ``ActConfig``:
-pass it to ``evaluate``, ``calibrated``, ``generate`` or the lm-eval adapter, alone or in
-``Compose`` (``act_lens.hooks.interventions``, where the order of composed parts is explained).
+``ZeroTuningConfig(head_set, gamma=...)`` is an intervention like ``ActConfig``: pass it as
+``intervention=`` to ``evaluate``, ``calibrated``, ``generate``, ``sink_census`` or the lm-eval
+adapter, alone or in ``Compose`` (``act_lens.hooks.interventions``, where the order of composed
+parts is explained).
 """
 
 from collections.abc import Callable, Sequence
@@ -50,7 +51,7 @@ def zt_pattern_fn(
 
 @dataclass(frozen=True)
 class ZeroTuningConfig:
-    """Initial-token scaling on a head set; calling it with a batch's mask gives its hooks.
+    """Initial-token scaling on a head set: an :class:`~act_lens.hooks.spec.Intervention`.
 
     Args:
         head_set: the heads (a ``method="zerotuning"`` HeadSet carries its gamma in
@@ -59,7 +60,7 @@ class ZeroTuningConfig:
 
     Example:
         >>> cfg = ZeroTuningConfig(HeadSet({4: [1, 2]}), gamma=0.5)
-        >>> [name for name, _ in cfg(None)]
+        >>> [name for name, _ in cfg.hooks()]
         ['blocks.4.attn.hook_pattern']
     """
 
@@ -91,12 +92,19 @@ class ZeroTuningConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"method": "zerotuning", "head_set": self.head_set.to_dict(), "gamma": self.value}
 
-    def __call__(self, attention_mask: Tensor | None = None) -> HookList:
+    def hooks(
+        self, attention_mask: Tensor | None = None, *, sink_queries: int | None = None
+    ) -> HookList:
+        """The hooks for one batch. ``sink_queries`` is ignored: the first token's attention is
+        scaled in every row, generated rows included."""
         return [
             (pattern_hook(layer), zt_pattern_fn(self.head_set.heads[layer], gamma=self.value,
                                                 attention_mask=attention_mask))
             for layer in self.head_set.layers
         ]  # fmt: skip
+
+    def __call__(self, attention_mask: Tensor | None = None) -> HookList:
+        return self.hooks(attention_mask)
 
 
 def zerotuning_strategy(gamma: float) -> Strategy:

@@ -1,7 +1,8 @@
-"""lm-evaluation-harness model class: run any lm-eval task with act_lens hooks (ACT) active.
+"""lm-evaluation-harness model class: run any lm-eval task with an act_lens intervention (ACT)
+active.
 
-``ActLensLM(model, hooks=ActConfig(head_set))`` answers lm-eval's three request types with
-act_lens's own machinery, so padding-aware ACT works in batches:
+``ActLensLM(model, intervention=ActConfig(head_set))`` answers lm-eval's three request types
+with act_lens's own machinery, so padding-aware ACT works in batches:
 
 * ``loglikelihood``: :func:`act_lens.evaluation.scoring.continuation_scores` (left-padded, length-sorted
   batches, one forward each), the same scores as ``act_lens.evaluate(..., scoring="full")``.
@@ -34,13 +35,13 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         'act_lens.integrations.lm_eval needs lm-evaluation-harness: pip install "act-lens[lm-eval]"'
     ) from err
 
-from act_lens.core.settings import resolve_settings
-from act_lens.errors import ConfigError
-from act_lens.evaluation.generate import Policy, generate, generation_hooks, prompt_ids
+from act_lens.core.settings import SinkSettings, settings_from
+from act_lens.errors import ConfigError, old_keywords, renamed_keyword
+from act_lens.evaluation.generate import Policy, generate, prompt_ids
 from act_lens.evaluation.scoring import continuation_scores
 from act_lens.hooks.headset import HeadSet
-from act_lens.hooks.interventions import intervention_for
-from act_lens.hooks.spec import HookSpec
+from act_lens.hooks.interventions import as_intervention, intervention_for
+from act_lens.hooks.spec import Intervention
 from act_lens.integrations.lm_eval_requests import (
     cut_at_stop,
     encode_request,
@@ -52,17 +53,19 @@ from act_lens.integrations.lm_eval_requests import (
 
 @register_model("act_lens")
 class ActLensLM(LM):
-    """An lm-eval ``LM`` backed by a TransformerBridge, with act_lens hooks on every forward.
+    """An lm-eval ``LM`` backed by a TransformerBridge, with an intervention on every forward.
 
     Args:
         model: a TransformerBridge, or a ``load_model`` spec (``"smollm2-135m"``, a ``.gguf``
             path, a checkpoint folder, ``"tiny-random"``): what ``--model_args model=...`` gives.
-        hooks: anything ``act_lens.evaluate`` takes: a hook list, or a factory ``mask -> hooks``
-            such as ``ActConfig(head_set)`` (checked against the model and given its sliding
-            windows). A factory other than ActConfig is called with ``mask=None`` in generation.
+        intervention: anything ``act_lens.evaluate`` takes (``ActConfig(head_set)``, a
+            ``HeadSet``, ``Compose``, a hook list...), or the path of a head-set JSON file
+            (``--model_args intervention=head_set.json``), applied with its own method and the
+            sink settings it was searched with. Checked against the model once.
         batch_size: sequences per forward for the log-likelihood requests.
-        head_set: path of a HeadSet JSON (command-line form of ``hooks=ActConfig(...)``).
-        beta, threshold, rule: ACT settings for ``head_set`` (ActConfig's defaults when None).
+        settings: the ACT settings for a head set given as a path or a ``HeadSet`` (replacing
+            its stored ones).
+        beta: convenience for the command line (``beta=0.4``): changes a head set's beta.
         decode_policy: ACT in ``generate_until``: ``"prompt"`` or ``"prompt+new"``.
         max_length: token window (default: the model's ``n_ctx``); longer inputs are cut from
             the left.
@@ -71,31 +74,34 @@ class ActLensLM(LM):
             the CPU, since lm-eval's CLI passes ``cuda:0`` by default); ignored for a model object.
         max_batch_size: accepted for lm-eval's CLI and ignored (no automatic batch size).
 
+    Deprecated for one release, still working: ``hooks=`` and ``head_set=`` (both now
+    ``intervention=``), ``threshold=`` and ``rule=`` (now ``settings=SinkSettings(...)``).
+
     Raises:
-        ConfigError: both ``hooks`` and ``head_set``, ACT settings without a head set, a batch
-            size that is not a positive integer, or an unknown decode policy.
+        ConfigError: ``settings`` or ``beta`` without a head set, or with an intervention that
+            carries its own settings, both ``settings`` and ``beta``, a batch size that is not
+            a positive integer, or an unknown decode policy.
 
     Example:
         >>> from lm_eval import simple_evaluate                              # doctest: +SKIP
-        >>> lm = ActLensLM(model, hooks=ActConfig(head_set), batch_size=8)
+        >>> lm = ActLensLM(model, ActConfig(head_set), batch_size=8)
         >>> simple_evaluate(model=lm, tasks=["arc_easy"], limit=100)["results"]
     """
 
     def __init__(
         self,
         model: Any = "smollm2-135m",
-        hooks: "HookSpec | None" = None,
+        intervention: Any = None,
         *,
         batch_size: int | str = 8,
-        head_set: str | None = None,
+        settings: SinkSettings | None = None,
         beta: float | None = None,
-        threshold: float | None = None,
-        rule: str | None = None,
         decode_policy: str = "prompt",
         max_length: int | None = None,
         max_gen_toks: int = 256,
         device: str | None = None,
         max_batch_size: int | None = None,
+        **deprecated: Any,
     ) -> None:
         super().__init__()
         # Arguments first: a bad one fails before a model is loaded.
@@ -110,8 +116,16 @@ class ActLensLM(LM):
         self._max_gen_toks = _positive_int(max_gen_toks, "max_gen_toks")
         if max_length is not None and _positive_int(max_length, "max_length") < 2:
             raise ConfigError(f"max_length must be >= 2 (context + continuation), got {max_length}")
+        old = old_keywords("ActLensLM", deprecated, ("hooks", "head_set", "threshold", "rule"))
+        for old_name in ("hooks", "head_set"):
+            intervention = renamed_keyword("ActLensLM", "intervention", intervention, old, old_name)
+        loose = {k: old.pop(k) for k in ("threshold", "rule") if k in old}
+        if loose:  # as earlier releases did: these and beta over the defaults
+            settings = settings_from(settings, beta=beta, loose=loose, where="ActLensLM")
+            beta = None
+        _check_settings(intervention, settings, beta)  # before a model is loaded
         self.bridge = _load(model, device) if isinstance(model, str) else model
-        self.hooks = _resolve_hooks(self.bridge, hooks, head_set, beta, threshold, rule)
+        self.intervention = _intervention(self.bridge, intervention, settings, beta)
         self._max_length = int(max_length or self.bridge.cfg.n_ctx)
         self._device = self.bridge.cfg.device
 
@@ -191,11 +205,13 @@ class ActLensLM(LM):
                     f"a {n_prompt}-token prompt plus max_gen_toks={settings.max_gen_toks} exceeds "
                     f"max_length={self.max_length}; lower max_gen_toks or num_fewshot"
                 )
+            # act_lens.generate's decode-step policy: ACT's sinks from the prompt rows
             gen = generate(
                 self.bridge,
                 context,
+                self.intervention,
                 max_new_tokens=settings.max_gen_toks,
-                hooks=self._generation_hooks(n_prompt),
+                policy=self.decode_policy,
                 stop=settings.until,
             )
             text = cut_at_stop(gen.text, settings.until)
@@ -204,13 +220,10 @@ class ActLensLM(LM):
         return out
 
     def get_model_info(self) -> dict[str, Any]:
-        """What lm-eval records in ``results["config"]``: the model and the hooks."""
-        hooks: Any = "none" if not self.hooks else "custom"
-        if hasattr(self.hooks, "to_dict"):  # ActConfig, ZeroTuningConfig, Compose
-            hooks = self.hooks.to_dict()  # type: ignore[union-attr]
+        """What lm-eval records in ``results["config"]``: the model and the intervention."""
         return {
             "act_lens_model": str(getattr(self.bridge.cfg, "model_name", "model")),
-            "act_lens_hooks": hooks,
+            "act_lens_intervention": self.intervention.to_dict(),
             "act_lens_decode_policy": self.decode_policy,
         }
 
@@ -223,21 +236,13 @@ class ActLensLM(LM):
                     self.bridge,
                     contexts,
                     continuations,
-                    hooks=self.hooks,
+                    hooks=self.intervention,
                     batch_size=self.batch_size,
                     progress=bar,
                 )
             )
         finally:
             bar.close()
-
-    def _generation_hooks(self, n_prompt: int) -> list:
-        if self.hooks is None or (not callable(self.hooks) and not self.hooks):
-            return []
-        if not callable(self.hooks):
-            return list(self.hooks)
-        # The decode-step policy of act_lens.generate: ACT's sinks from the prompt rows only.
-        return generation_hooks(self.hooks, n_prompt if self.decode_policy == "prompt" else None)
 
 
 def _load(spec: str, device: str | None) -> Any:
@@ -248,36 +253,30 @@ def _load(spec: str, device: str | None) -> Any:
     return load_model(spec, device=device)
 
 
-def _resolve_hooks(
-    model: Any,
-    hooks: "HookSpec | None",
-    head_set: str | None,
-    beta: float | None,
-    threshold: float | None,
-    rule: str | None,
-) -> "HookSpec | None":
-    settings = {
-        k: v
-        for k, v in {"beta": beta, "threshold": threshold, "rule": rule}.items()
-        if v is not None
-    }
-    if head_set is not None:
-        if hooks is not None:
-            raise ConfigError("pass either hooks= or head_set=, not both")
-        loaded = HeadSet.load(head_set, model=model)
-        if loaded.method != "act" and settings:
-            raise ConfigError(
-                f"{sorted(settings)} are ACT settings; {head_set} is a {loaded.method} set"
-            )
-        act = resolve_settings(beta=beta, threshold=threshold, rule=rule)  # type: ignore[arg-type]
-        hooks = intervention_for(loaded, act)  # ActConfig, or ZeroTuningConfig by its method
-    elif settings:
+def _check_settings(intervention: Any, settings: SinkSettings | None, beta: float | None) -> None:
+    given = [name for name, v in (("settings", settings), ("beta", beta)) if v is not None]
+    if not given:
+        return
+    if intervention is None:
         raise ConfigError(
-            f"{sorted(settings)} set without head_set: pass head_set=PATH (or hooks=ActConfig(...))"
+            f"{'/'.join(given)} set without a head set: pass intervention=PATH (a head-set JSON) "
+            "or intervention=ActConfig(head_set, settings)"
         )
-    if hasattr(hooks, "for_model"):  # ActConfig, ZeroTuningConfig, Compose: checked, windows filled
-        hooks = hooks.for_model(model)  # type: ignore[union-attr]
-    return hooks
+    if not isinstance(intervention, str | HeadSet):
+        raise ConfigError(
+            f"{'/'.join(given)} apply to a head set (a path or a HeadSet), but the intervention is "
+            f"a {type(intervention).__name__}, which carries its own settings: set them there"
+        )
+
+
+def _intervention(
+    model: Any, intervention: Any, settings: SinkSettings | None, beta: float | None
+) -> Intervention:
+    if isinstance(intervention, str):  # lm-eval's command line: a head-set file
+        intervention = HeadSet.load(intervention, model=model)
+    if isinstance(intervention, HeadSet):
+        intervention = intervention_for(intervention, settings, beta=beta)
+    return as_intervention(intervention).for_model(model)  # checked, windows filled in
 
 
 def _positive_int(value: Any, name: str, hint: str = "") -> int:

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from act_lens.core.settings import SinkSettings
 from act_lens.errors import HeadSetError, PatternNotEditableError
 from act_lens.evaluation.batching import pad_left
 from act_lens.evaluation.generate import generate
@@ -28,7 +29,7 @@ def test_calibrating_one_head_changes_logits(tiny):
     toks = _tokens(tiny, TEXTS[0])
     with torch.inference_mode():
         base = tiny(toks)
-        cal = tiny.run_with_hooks(toks, fwd_hooks=act_hooks(HeadSet({1: [2]}), threshold=0.05))
+        cal = tiny.run_with_hooks(toks, fwd_hooks=act_hooks(HeadSet({1: [2]}), SinkSettings(threshold=0.05)))
     assert (cal - base).abs().max() > 1e-4
 
 
@@ -38,7 +39,7 @@ def test_empty_head_set_and_beta_one_leave_logits_unchanged(tiny):
         base = tiny(toks)
         empty = tiny.run_with_hooks(toks, fwd_hooks=act_hooks(HeadSet()))
         ident = tiny.run_with_hooks(
-            toks, fwd_hooks=act_hooks(HeadSet({0: [0, 1, 2, 3], 2: [1]}), beta=1.0, threshold=0.05)
+            toks, fwd_hooks=act_hooks(HeadSet({0: [0, 1, 2, 3], 2: [1]}), SinkSettings(beta=1.0, threshold=0.05))
         )
     assert torch.equal(base, empty)
     assert torch.allclose(base, ident, atol=1e-6)
@@ -51,7 +52,7 @@ def test_hook_order_recorder_sees_calibrated_patterns_when_after(tiny):
         SinkRecorder([1], keep_patterns={1: None}),
         SinkRecorder([1], keep_patterns={1: None}),
     )
-    act = act_hooks(hs, beta=0.0, threshold=0.05)
+    act = act_hooks(hs, SinkSettings(beta=0.0, threshold=0.05))
     with torch.inference_mode():
         tiny.run_with_hooks(toks, fwd_hooks=[*before.hooks(), *act, *after.hooks()])
     raw, cal = before.records[1][0].pattern, after.records[1][0].pattern
@@ -70,7 +71,7 @@ def test_recording_does_not_change_logits(tiny):
 def test_padded_batch_equals_rows_alone(tiny):
     ids = [tiny.tokenizer(t).input_ids for t in TEXTS]
     tokens, mask = pad_left(ids, tiny.tokenizer.pad_token_id)
-    cfg = ActConfig(HeadSet({0: [1, 3], 2: [0, 2]}), beta=0.2, threshold=0.05)
+    cfg = ActConfig(HeadSet({0: [1, 3], 2: [0, 2]}), SinkSettings(beta=0.2, threshold=0.05))
     with torch.inference_mode():
         batched = tiny.run_with_hooks(tokens, attention_mask=mask, fwd_hooks=cfg(mask))
         for row, row_ids in enumerate(ids):
@@ -104,7 +105,7 @@ def test_calibrated_context_changes_logits_and_validates(tiny):
     toks = _tokens(tiny, TEXTS[0])
     with torch.inference_mode():
         base = tiny(toks)
-        with calibrated(tiny, HeadSet({2: [0, 1, 2, 3]}), threshold=0.05, beta=0.0):
+        with calibrated(tiny, ActConfig(HeadSet({2: [0, 1, 2, 3]}), SinkSettings(threshold=0.05, beta=0.0))):
             inside = tiny(toks)
         after = tiny(toks)
     assert (inside - base).abs().max() > 1e-4
@@ -116,11 +117,11 @@ def test_calibrated_context_changes_logits_and_validates(tiny):
 def test_generation_beta_one_equals_plain(tiny):
     hs = HeadSet({layer: range(4) for layer in range(3)})
     plain = generate(tiny, TEXTS[0], max_new_tokens=6, stop_at_eos=False)
-    ident = generate(tiny, TEXTS[0], hs, beta=1.0, max_new_tokens=6, stop_at_eos=False)
+    ident = generate(tiny, TEXTS[0], ActConfig(hs, beta=1.0), max_new_tokens=6, stop_at_eos=False)
     assert plain.new_tokens == ident.new_tokens
     for policy in ("prompt", "prompt+new"):
         out = generate(
-            tiny, TEXTS[0], hs, beta=0.0, threshold=0.05, policy=policy, max_new_tokens=6
+            tiny, TEXTS[0], ActConfig(hs, SinkSettings(beta=0.0, threshold=0.05)), policy=policy, max_new_tokens=6
         )
         assert len(out.new_tokens) >= 1
 
@@ -144,7 +145,9 @@ def test_decode_policy_prompt_sinks_used_for_new_rows(tiny):
         return pattern
 
     toks = _tokens(tiny, TEXTS[0] + " more words here")
-    hooks = act_hooks(HeadSet({1: [0, 1, 2, 3]}), beta=0.0, threshold=0.05, sink_queries=prompt_len)
+    hooks = act_hooks(
+        HeadSet({1: [0, 1, 2, 3]}), SinkSettings(beta=0.0, threshold=0.05), sink_queries=prompt_len
+    )
     with torch.inference_mode():
         tiny.run_with_hooks(toks, fwd_hooks=[*hooks, (pattern_hook(1), spy)])
     p = seen["p"][0]

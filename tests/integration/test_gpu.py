@@ -24,6 +24,7 @@ from act_lens.analysis.census import SinkCensus, sink_census
 from act_lens.analysis.effects import HeadEffects
 from act_lens.analysis.screening import screen_heads, screen_zerotuning
 from act_lens.app.cli import main
+from act_lens.core.settings import SinkSettings
 from act_lens.errors import ModelLoadError
 from act_lens.evaluation.evaluate import EvalResult, evaluate
 from act_lens.evaluation.generate import generate
@@ -125,7 +126,7 @@ def test_logits_and_the_pattern_check_match(tiny, gpu):
 
 
 def _intervention(name: str) -> Any:
-    act = ActConfig(HS, threshold=0.05)
+    act = ActConfig(HS, SinkSettings(threshold=0.05))
     zt = ZeroTuningConfig(HS, gamma=0.3)
     return {"none": (), "act": act, "zerotuning": zt, "compose": Compose(act, zt)}[name]
 
@@ -134,8 +135,8 @@ def _intervention(name: str) -> Any:
 @pytest.mark.parametrize("name", ["none", "act", "zerotuning", "compose"])
 def test_evaluate_matches(tiny, gpu, tmp_path, scoring, name):
     kw: dict[str, Any] = {"limit": 8, "batch_size": 3, "scoring": scoring, "progress": False}
-    want = evaluate(tiny, "reviews", hooks=_intervention(name), **kw)
-    got = evaluate(gpu, "reviews", hooks=_intervention(name), **kw)
+    want = evaluate(tiny, "reviews", intervention=_intervention(name), **kw)
+    got = evaluate(gpu, "reviews", intervention=_intervention(name), **kw)
     assert got.uids == want.uids and got.predictions == want.predictions
     assert got.accuracy_norm == want.accuracy_norm
     torch.testing.assert_close(torch.tensor(got.scores), torch.tensor(want.scores), **TOL)
@@ -149,7 +150,7 @@ def test_scoring_functions_return_cpu_tensors(tiny, gpu):
     ids = [tiny.tokenizer(t).input_ids for t in TEXTS]
     conts = [tiny.tokenizer(" ok", add_special_tokens=False).input_ids] * len(ids)
     wants = []
-    for hooks in (None, ActConfig(HS, threshold=0.2)):
+    for hooks in (None, ActConfig(HS, SinkSettings(threshold=0.2))):
         got = last_token_logprobs(gpu, ids, hooks=hooks, batch_size=3)
         want = last_token_logprobs(tiny, ids, hooks=hooks, batch_size=3)
         torch.testing.assert_close(_on_cpu(got), want, **TOL)

@@ -16,6 +16,7 @@ pytest.importorskip("lm_eval")
 
 from lm_eval.api.instance import Instance  # noqa: E402
 
+from act_lens.core.settings import SinkSettings  # noqa: E402
 from act_lens.errors import ConfigError  # noqa: E402
 from act_lens.evaluation.generate import generate  # noqa: E402
 from act_lens.evaluation.scoring import continuation_logprobs  # noqa: E402
@@ -92,7 +93,7 @@ def test_is_greedy_is_true_exactly_for_the_argmax_continuation(tiny):
 
 
 def test_act_config_changes_loglikelihoods_and_batches_like_batch_one(tiny):
-    cfg = ActConfig(HEADS, beta=0.0, threshold=0.05)
+    cfg = ActConfig(HEADS, SinkSettings(beta=0.0, threshold=0.05))
     base = torch.tensor([lp for lp, _ in _lls(ActLensLM(tiny, batch_size=4), PAIRS)])
     act1 = torch.tensor([lp for lp, _ in _lls(ActLensLM(tiny, cfg, batch_size=1), PAIRS)])
     act4 = torch.tensor([lp for lp, _ in _lls(ActLensLM(tiny, cfg, batch_size=4), PAIRS)])
@@ -140,14 +141,12 @@ def test_generate_until_is_act_lens_generate_cut_at_the_stop_string(tiny, policy
     out = lm.generate_until([_req("generate_until", context, gen)], disable_tqdm=True)
     assert out == [cut_at_stop(ref.text, [stop])] and stop not in out[0]
 
-    cfg = ActConfig(HEADS, beta=0.0, threshold=0.05)
+    cfg = ActConfig(HEADS, SinkSettings(beta=0.0, threshold=0.05))
     act_lm = ActLensLM(tiny, cfg, decode_policy=policy)
     got = act_lm.generate_until(
         [_req("generate_until", context, {"max_gen_toks": 6})], disable_tqdm=True
     )
-    act_ref = generate(
-        tiny, context, HEADS, beta=0.0, threshold=0.05, policy=policy, max_new_tokens=6
-    )
+    act_ref = generate(tiny, context, cfg, policy=policy, max_new_tokens=6)
     assert got == [act_ref.text]
     assert act_ref.new_tokens != generate(tiny, context, max_new_tokens=6).new_tokens
 
@@ -167,7 +166,7 @@ def test_generate_until_refuses_sampling_arguments(tiny, gen, match):
 
 
 def test_no_hook_is_left_on_the_model_after_runs_and_errors(tiny):
-    lm = ActLensLM(tiny, ActConfig(HEADS, threshold=0.05))
+    lm = ActLensLM(tiny, ActConfig(HEADS, SinkSettings(threshold=0.05)))
     _lls(lm, PAIRS[:2])
     lm.loglikelihood_rolling([_req("loglikelihood_rolling", "some text")], disable_tqdm=True)
     lm.generate_until([_req("generate_until", "Hi", {"max_gen_toks": 2})], disable_tqdm=True)
@@ -187,19 +186,24 @@ def test_no_hook_is_left_on_the_model_after_runs_and_errors(tiny):
 def test_built_from_lm_eval_model_args(tiny, tmp_path):
     path = HeadSet({1: [0, 2]}).save(tmp_path / "head_set.json")
     lm = ActLensLM.create_from_arg_string(
-        f"model=tiny-random,head_set={path},beta=0.3",
+        f"model=tiny-random,intervention={path},beta=0.3",
         {"batch_size": 2, "device": "cuda:0", "max_batch_size": None},  # lm-eval CLI defaults
     )
-    assert isinstance(lm.hooks, ActConfig) and lm.hooks.beta == 0.3
-    assert lm.hooks.head_set == HeadSet({1: [0, 2]}) and lm.batch_size == 2
+    assert isinstance(lm.intervention, ActConfig) and lm.intervention.beta == 0.3
+    assert lm.intervention.head_set == HeadSet({1: [0, 2]}) and lm.batch_size == 2
     # lm-eval's default device is used where it exists and falls back to the CPU elsewhere
     assert str(lm.device) == ("cuda:0" if torch.cuda.is_available() else "cpu")
     assert lm.max_length == tiny.cfg.n_ctx
-    assert lm.get_model_info()["act_lens_hooks"]["beta"] == 0.3
-    with pytest.raises(ConfigError, match="not both"):
+    assert lm.get_model_info()["act_lens_intervention"]["beta"] == 0.3
+    with (
+        pytest.warns(DeprecationWarning),
+        pytest.raises(ConfigError, match="pass intervention= only"),
+    ):
         ActLensLM(tiny, ActConfig(HEADS), head_set=str(path))
-    with pytest.raises(ConfigError, match="without head_set"):
+    with pytest.raises(ConfigError, match="without a head set"):
         ActLensLM(tiny, beta=0.2)
+    with pytest.raises(ConfigError, match="carries its own settings"):
+        ActLensLM(tiny, ActConfig(HEADS), beta=0.2)
     with pytest.raises(ConfigError, match="batch_size must be a positive integer"):
         ActLensLM(tiny, batch_size="auto")
     with pytest.raises(ConfigError, match="decode_policy"):
@@ -235,7 +239,9 @@ def test_installing_registers_act_lens_lazily_in_lm_evals_registry(tmp_path):
         "    print(registry.get_model('act_lens').__module__)\n"
     )
     isolated = [sys.executable, "-S", "-c", probe]
-    bare = subprocess.run([*isolated, "bare", "", purelib], env=_env(), capture_output=True, text=True)
+    bare = subprocess.run(
+        [*isolated, "bare", "", purelib], env=_env(), capture_output=True, text=True
+    )
     assert bare.stdout.split() == ["False", "False", "False", "False"], bare.stderr
     out = subprocess.run(
         [*isolated, "installed", str(site_dir), purelib], env=_env(), capture_output=True, text=True
@@ -315,4 +321,4 @@ def test_readme_lm_eval_example_runs(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert 0.0 <= namespace["out"]["results"]["al_reviews"]["acc,none"] <= 1.0
-    assert isinstance(namespace["lm"].hooks, ActConfig)
+    assert isinstance(namespace["lm"].intervention, ActConfig)

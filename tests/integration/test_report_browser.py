@@ -12,6 +12,7 @@ import pytest
 
 from act_lens.app import views
 from act_lens.app.cli import main
+from act_lens.core.settings import SinkSettings
 from act_lens.hooks.act import ActConfig
 from act_lens.hooks.headset import HeadSet
 from tests.chromium import Chromium, find_chromium
@@ -114,7 +115,7 @@ def test_report_opens_offline_in_chromium(run_dir, tmp_path):
 @pytest.mark.browser
 @needs_chromium
 def test_saved_attention_view_opens_offline_and_responds(tiny, tmp_path):
-    act = ActConfig(HeadSet(HEADS), threshold=0.05)
+    act = ActConfig(HeadSet(HEADS), SinkSettings(threshold=0.05))
     view = views.attention(tiny, PROMPT, layers=[1, 2], intervention=act)
     path = view.save(tmp_path / "attention.html")
     tokens = [tiny.tokenizer.decode([t]) for t in tiny.tokenizer(PROMPT).input_ids]

@@ -13,6 +13,7 @@ from act_lens.analysis.ablation import ScoredPrompts
 from act_lens.analysis.effects import metric_values
 from act_lens.analysis.search import calibration_mix, screen_heads, search_heads
 from act_lens.core.calibrate import calibrate_pattern
+from act_lens.core.settings import SinkSettings
 from act_lens.core.sinks import detect_sinks
 from act_lens.errors import ConfigError, DataError
 from act_lens.evaluation.scoring import last_token_logprobs
@@ -280,7 +281,7 @@ def test_search_finds_a_planted_harmful_sink_and_ranks_it_first(tiny):
         return torch.log_softmax(lp[:, pair], dim=-1)[:, 0]
 
     # The premise: ACT on head (2, 1) alone raises the gold log-prob of every prompt.
-    act = act_hooks(HeadSet({LAYER: [HEAD]}), beta=BETA, threshold=0.1)
+    act = act_hooks(HeadSet({LAYER: [HEAD]}), SinkSettings(beta=BETA, threshold=0.1))
     premise = gold_over_choices(logprobs(*act)) - gold_over_choices(logprobs())
     assert (premise > 0.05).all(), premise
 

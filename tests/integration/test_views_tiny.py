@@ -6,6 +6,7 @@ import torch
 
 from act_lens.analysis.patterns import AttentionPatterns, record_attention
 from act_lens.app import views
+from act_lens.core.settings import SinkSettings
 from act_lens.errors import ConfigError, HeadSetError
 from act_lens.hooks.act import ActConfig
 from act_lens.hooks.headset import HeadSet
@@ -16,7 +17,7 @@ PROMPT = "Review: a fine, sturdy case.\nSentiment:"
 
 
 def test_act_changes_only_what_it_calibrates_and_the_layers_after(tiny):
-    act = ActConfig(HeadSet({1: [0]}), threshold=0.05)
+    act = ActConfig(HeadSet({1: [0]}), SinkSettings(threshold=0.05))
     heads = [(1, 0), (1, 1), (2, 0)]
     p = record_attention(tiny, PROMPT, heads, intervention=act, settings=act.settings)
     assert p.before.shape == p.after.shape == (3, len(p.tokens), len(p.tokens))

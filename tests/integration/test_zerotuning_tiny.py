@@ -6,6 +6,7 @@ import torch
 
 from act_lens.analysis.zerotuning_search import zerotuning_search
 from act_lens.app.cli import main
+from act_lens.core.settings import SinkSettings
 from act_lens.evaluation.evaluate import evaluate
 from act_lens.evaluation.scoring import last_token_logprobs
 from act_lens.evaluation.tasks import Prompt
@@ -44,7 +45,7 @@ def test_zerotuning_changes_logits_gamma_one_does_not_and_padding_is_handled(tin
 
 def test_compose_applies_in_order_and_the_order_matters(tiny):
     tokens = [tiny.tokenizer(t).input_ids for t in TEXTS[:3]]
-    act, zt = ActConfig(HS, threshold=0.05), ZeroTuningConfig(HS, gamma=0.2)
+    act, zt = ActConfig(HS, SinkSettings(threshold=0.05)), ZeroTuningConfig(HS, gamma=0.2)
     a_then_z = _lp(tiny, tokens, Compose(act, zt).for_model(tiny))
     z_then_a = _lp(tiny, tokens, Compose(zt, act).for_model(tiny))
     manual = _lp(tiny, tokens, lambda mask: [*act(mask), *zt(mask)])
@@ -56,7 +57,7 @@ def test_compose_applies_in_order_and_the_order_matters(tiny):
 def test_evaluate_takes_a_zerotuning_config(tiny):
     base = evaluate(tiny, "reviews", limit=6, batch_size=3, progress=False)
     zt = evaluate(tiny, "reviews", limit=6, batch_size=3, progress=False,
-                  hooks=ZeroTuningConfig(HS, gamma=0.1))  # fmt: skip
+                  intervention=ZeroTuningConfig(HS, gamma=0.1))  # fmt: skip
     assert base.uids == zt.uids and base.scores != zt.scores
 
 
@@ -138,6 +139,6 @@ def test_generate_takes_zerotuning_and_composed_configs(tiny):
         generate(tiny, "The cat", as_set, max_new_tokens=6, stop_at_eos=False).new_tokens
         == zt.new_tokens
     )
-    both = generate(tiny, "The cat", Compose(ActConfig(HS, threshold=0.05), ZeroTuningConfig(HS, gamma=0.0)),
+    both = generate(tiny, "The cat", Compose(ActConfig(HS, SinkSettings(threshold=0.05)), ZeroTuningConfig(HS, gamma=0.0)),
                     max_new_tokens=6, stop_at_eos=False)  # fmt: skip
     assert len(both.new_tokens) == 6 and n_hooks(tiny) == 0

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from act_lens.analysis.census import sink_census
+from act_lens.core.settings import SinkSettings
 from act_lens.evaluation.evaluate import evaluate
 from act_lens.evaluation.tasks import BUILTIN_TASK
 from act_lens.hooks.act import ActConfig
@@ -51,7 +52,7 @@ def check_act_changes_logits(model) -> None:
     tokens = model.tokenizer(PROMPTS[0], return_tensors="pt").input_ids
     n = model.cfg.n_layers
     heads = HeadSet({layer: list(range(model.cfg.n_heads)) for layer in range(2, n - 1)})
-    act = ActConfig(heads, beta=0.4, windows=layer_windows(model))
+    act = ActConfig(heads, SinkSettings(beta=0.4, windows=layer_windows(model)))
     with torch.inference_mode():
         clean = model(tokens)
         calibrated = model.run_with_hooks(tokens, fwd_hooks=act(None))
@@ -69,7 +70,7 @@ def check_evaluate(model) -> None:
         BUILTIN_TASK,
         limit=4,
         progress=False,
-        hooks=ActConfig(heads, windows=layer_windows(model)),
+        intervention=ActConfig(heads, SinkSettings(windows=layer_windows(model))),
     )
     assert base.n == act.n == 4 and base.uids == act.uids
     assert 0.0 <= base.accuracy <= 1.0

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from act_lens.analysis.census import sink_census
+from act_lens.core.settings import SinkSettings
 from act_lens.core.token_classes import TOKEN_CLASSES
 from act_lens.evaluation.tasks import get_task
 from act_lens.hooks.act import ActConfig, act_hooks
@@ -52,7 +53,7 @@ def test_one_head_changes_logits_and_empty_set_does_not(smollm2):
         base = smollm2(tokens)
         empty = smollm2.run_with_hooks(tokens, fwd_hooks=act_hooks(HeadSet()))
         one = smollm2.run_with_hooks(
-            tokens, fwd_hooks=act_hooks(HeadSet({12: [3]}), threshold=0.05)
+            tokens, fwd_hooks=act_hooks(HeadSet({12: [3]}), SinkSettings(threshold=0.05))
         )
     assert torch.equal(base, empty)
     assert (one[0, -1] - base[0, -1]).abs().max() > 1e-4
@@ -64,7 +65,7 @@ def test_recorder_after_act_sees_calibrated_patterns(smollm2):
         SinkRecorder([12], keep_patterns={12: [3]}),
         SinkRecorder([12], keep_patterns={12: [3]}),
     )
-    cfg = ActConfig(HeadSet({12: [3]}), beta=0.0, threshold=0.05)
+    cfg = ActConfig(HeadSet({12: [3]}), SinkSettings(beta=0.0, threshold=0.05))
     with torch.inference_mode():
         smollm2.run_with_hooks(tokens, fwd_hooks=[*raw.hooks(), *cfg(None), *seen.hooks()])
     before, after = raw.records[12][0].pattern, seen.records[12][0].pattern

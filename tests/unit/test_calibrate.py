@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from act_lens.core.calibrate import calibrate_pattern
+from act_lens.core.settings import SinkSettings
 from act_lens.core.sinks import detect_sinks
 from act_lens.errors import ConfigError, ShapeError
 from act_lens.hooks.act import ActConfig, act_hooks, act_pattern_fn
@@ -608,9 +609,9 @@ def test_act_hooks_names_and_heads() -> None:
 def test_act_config_validates(kwargs: dict, strict: bool) -> None:
     errors = ConfigError if strict else (ConfigError, TypeError)
     with pytest.raises(errors):
-        ActConfig(HeadSet({1: [0]}), **kwargs)
+        ActConfig(HeadSet({1: [0]}), SinkSettings(**kwargs))
     with pytest.raises(errors):
-        act_hooks(HeadSet({1: [0]}), **kwargs)
+        act_hooks(HeadSet({1: [0]}), SinkSettings(**kwargs))
 
 
 def test_act_pattern_fn_mask_length_mismatch() -> None:

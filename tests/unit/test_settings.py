@@ -1,5 +1,6 @@
-"""SinkSettings: one frozen object for how sinks are found and calibrated, and the keyword
-conveniences of the entry points users call that build one."""
+"""SinkSettings: one frozen object for how sinks are found and calibrated; public functions
+take it as ``settings=`` with at most a ``beta=`` convenience, never both, and the loose
+keywords of earlier releases still work with a DeprecationWarning."""
 
 from dataclasses import FrozenInstanceError
 from types import SimpleNamespace
@@ -7,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from act_lens.core.settings import SinkSettings, resolve_settings
+from act_lens.core.settings import SinkSettings, resolve_settings, settings_from
 from act_lens.errors import ConfigError
 from act_lens.hooks.act import ActConfig, act_hooks
-from act_lens.hooks.arch import fill_windows
+from act_lens.hooks.arch import fill_windows, model_settings
 from act_lens.hooks.headset import HeadSet
 from act_lens.hooks.recorder import SinkRecorder
 from act_lens.hooks.strategies import AblationContext, zero_sinks_strategy
@@ -58,19 +59,46 @@ def test_fill_windows_reads_the_model_only_when_windows_are_unset():
 def test_act_config_holds_one_settings_object():
     settings = SinkSettings(beta=0.2, threshold=0.05, redistribute="non_initial")
     cfg = ActConfig(HS, settings)
-    assert cfg == ActConfig(HS, beta=0.2, threshold=0.05, redistribute="non_initial")
-    assert cfg.settings is settings and ActConfig.from_settings(HS, settings) == cfg
+    assert cfg.settings is settings
     assert (cfg.beta, cfg.threshold, cfg.rule, cfg.redistribute) == (
         0.2,
         0.05,
         "mean",
         "non_initial",
     )
-    assert ActConfig(HS, settings, beta=0.5).settings == SinkSettings(
-        0.5, 0.05, "mean", "non_initial"
-    )
+    assert ActConfig(HS, beta=0.5).settings == SinkSettings(beta=0.5)  # the one convenience
+    with pytest.raises(ConfigError, match="beta given beside settings"):
+        ActConfig(HS, settings, beta=0.5)  # one of them would be ignored
     with pytest.raises((ConfigError, TypeError), match="SinkSettings|settings"):
         ActConfig(HS, 0.4)  # type: ignore[arg-type]  # the old positional beta
+
+
+def test_the_loose_keywords_of_earlier_releases_still_work_with_a_warning():
+    settings = SinkSettings(beta=0.2, threshold=0.05, redistribute="non_initial")
+    with pytest.warns(DeprecationWarning, match=r"settings=SinkSettings\(threshold=0.05"):
+        old = ActConfig(HS, beta=0.2, threshold=0.05, redistribute="non_initial")
+    assert old == ActConfig(HS, settings)
+    with pytest.warns(DeprecationWarning, match=r"use ActConfig\(head_set, settings\)"):
+        assert ActConfig.from_settings(HS, settings) == old
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="threshold"):
+        ActConfig(HS, settings, threshold=0.2)
+    with pytest.raises(ConfigError, match="unexpected keyword arguments \\['gamma'\\]"):
+        ActConfig(HS, gamma=0.2)
+    with pytest.warns(DeprecationWarning, match="SinkRecorder"):
+        rec = SinkRecorder([0], threshold=0.3, rule="alpha")
+    assert rec.settings == SinkSettings(threshold=0.3, rule="alpha")
+
+
+def test_settings_from_is_the_one_rule():
+    s = SinkSettings(beta=0.3)
+    assert settings_from(s, where="f") is s
+    assert settings_from(None, where="f") == SinkSettings()
+    assert settings_from(None, beta=0.1, where="f") == SinkSettings(beta=0.1)
+    with pytest.raises(ConfigError, match="f: beta given beside settings"):
+        settings_from(s, beta=0.1, where="f")
+    model = _model(sliding_window=8, layer_types=["sliding_attention"] * 4)
+    assert model_settings(model, s).windows == dict.fromkeys(range(4), 8)
+    assert model_settings(model, s, threshold=0.2).threshold == 0.2
 
 
 def test_act_hooks_from_settings_equal_the_keyword_form():
@@ -79,17 +107,17 @@ def test_act_hooks_from_settings_equal_the_keyword_form():
     pattern = pattern / pattern.sum(-1, keepdim=True)
     settings = SinkSettings(beta=0.1, threshold=0.15)
     ((name, by_settings),) = act_hooks(HS, settings)
-    ((_, by_keywords),) = act_hooks(HS, beta=0.1, threshold=0.15)
+    with pytest.warns(DeprecationWarning, match="act_hooks"):
+        ((_, by_keywords),) = act_hooks(HS, beta=0.1, threshold=0.15)
     assert name == "blocks.1.attn.hook_pattern"
     assert torch.equal(by_settings(pattern), by_keywords(pattern))
+    with pytest.raises(ConfigError, match="beta given beside settings"):
+        act_hooks(HS, settings, beta=0.2)
 
 
 def test_recorder_and_strategies_read_the_settings():
     rec = SinkRecorder([0, 2], SinkSettings(threshold=0.2, windows={2: 4}))
     assert rec.settings.threshold == 0.2 and rec.settings.window(2) == 4
-    assert SinkRecorder([0], threshold=0.3, rule="alpha").settings == SinkSettings(
-        threshold=0.3, rule="alpha"
-    )
     ctx = AblationContext(2, None, SinkSettings(beta=0.3, windows={2: 4}))
     assert (ctx.beta, ctx.threshold, ctx.rule, ctx.redistribute, ctx.window) == (
         0.3, 0.1, "mean", "all", 4,
