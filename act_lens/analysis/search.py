@@ -51,7 +51,7 @@ from act_lens.hooks.check import require_pattern_editable
 from act_lens.hooks.headset import HeadSet, model_identity, provenance_now
 from act_lens.runtime.checkpoint import Checkpoint
 from act_lens.runtime.pool import WorkerPool, use_pool, weights_digest
-from act_lens.runtime.precision import precision_context
+from act_lens.runtime.precision import precision_context, resolve_precision
 
 __all__ = [
     "Halving",
@@ -265,6 +265,7 @@ def _provenance(
         "keep_rule": selection.describe(config.metric),
         "selection": asdict(selection),
         "search": config.to_dict(),
+        "precision": resolve_precision(config.precision, model.cfg.device),
         "metric": config.metric,
         **{k: v for k, v in settings.to_dict().items() if k != "windows"},
         "candidate_layers": list(layers),

@@ -151,9 +151,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--precision",
-        choices=("fp32", "bf16"),
+        choices=("fp32", "bf16", "auto"),
         default=None,
-        help="search and evaluation precision: fp32 (default) or bf16 autocast",
+        help="search and evaluation precision: auto (default: bf16 autocast where the hardware "
+        "has it natively, else fp32), fp32 or bf16",
     )
     common.add_argument("--batch-size", type=int, default=None)
     common.add_argument("--out", default=None, help="output folder")

@@ -49,7 +49,7 @@ class RunConfig:
     confidence: float = 0.9
     workers: str = "auto"
     ray_address: str | None = None
-    precision: str = "fp32"
+    precision: str = "auto"
     per_task: bool = False
     controls: bool = True
     batch_size: int = 8

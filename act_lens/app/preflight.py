@@ -180,8 +180,8 @@ def _check_ranges(cfg: Any) -> None:
         raise ConfigError(f"--val-fraction must be in (0, 1), got {cfg.val_fraction}")
     if not 0.5 < cfg.confidence < 1.0:
         raise ConfigError(f"--confidence must be in (0.5, 1), e.g. 0.9; got {cfg.confidence}")
-    if cfg.precision not in ("fp32", "bf16"):
-        raise ConfigError(f"--precision must be fp32 or bf16, got {cfg.precision!r}")
+    if cfg.precision not in ("fp32", "bf16", "auto"):
+        raise ConfigError(f"--precision must be fp32, bf16 or auto, got {cfg.precision!r}")
     workers = str(cfg.workers)
     if workers != "auto" and not (workers.isdigit() and int(workers) >= 1):
         raise ConfigError(f"--workers must be auto or a number >= 1, got {cfg.workers!r}")

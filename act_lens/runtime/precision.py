@@ -9,8 +9,8 @@ from torch import Tensor
 
 from act_lens.errors import ConfigError
 
-Precision = Literal["fp32", "bf16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+Precision = Literal["fp32", "bf16", "auto"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "auto")
 
 
 def check_precision(precision: str) -> Precision:
@@ -18,6 +18,14 @@ def check_precision(precision: str) -> Precision:
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return precision  # type: ignore[return-value]
+
+
+def resolve_precision(precision: str, device: "str | torch.device" = "cpu") -> str:
+    """``"auto"`` -> ``"bf16"`` where the hardware has native bf16, else ``"fp32"``."""
+    check_precision(precision)
+    if precision != "auto":
+        return precision
+    return "bf16" if bf16_supported(device) else "fp32"
 
 
 def bf16_supported(device: "str | torch.device" = "cpu") -> bool:
@@ -44,7 +52,8 @@ def current_precision(device: "str | torch.device" = "cpu") -> Precision:
 
 @contextlib.contextmanager
 def precision_context(precision: str, model: Any = None) -> Iterator[None]:
-    """Run the block in ``precision``: nothing changes for fp32; bf16 autocasts matmuls.
+    """Run the block in ``precision``: nothing changes for fp32; bf16 autocasts matmuls
+    (``"auto"``: bf16 where the hardware has it natively, see :func:`resolve_precision`).
 
     Softmaxes and log-softmaxes stay in float32 under autocast, and every metric is computed
     from float32 log-probabilities, so bf16 changes the forward's matmuls only. With a
@@ -57,11 +66,11 @@ def precision_context(precision: str, model: Any = None) -> Iterator[None]:
         >>> with precision_context("bf16", model):                 # doctest: +SKIP
         ...     effects = head_effects(model, prompts)
     """
-    check_precision(precision)
-    if precision == "fp32":
+    device = model.cfg.device if model is not None else "cpu"
+    if resolve_precision(precision, device) == "fp32":
         yield
         return
-    kind = torch.device(model.cfg.device if model is not None else "cpu").type
+    kind = torch.device(device).type
     handles = []
     if model is not None:
         for name, module in model.named_modules():
