@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from act_lens.analysis.effects import RENAMED, HeadEffects
 from act_lens.app.figures import PathLike, finish, layer_head_axes
 from act_lens.errors import ConfigError, DataError
+from act_lens.evaluation.task_result import TaskResult
 from act_lens.hooks.headset import HeadSet
 
 
@@ -83,6 +84,17 @@ def plot_selection_curve(head_set: HeadSet, *, path: PathLike | None = None) -> 
     ax.axhline(mean[0], color="tab:gray", ls="--", lw=1, label="no heads (baseline)")
     chosen = int(prov.get("selected_size", 0))
     ax.axvline(chosen, color="tab:green", lw=1.5, label=f"chosen size {chosen}")
+    if all("lower" in r for r in curve):  # what decides: the paired accuracy gain and its bound
+        acc = ax.twinx()
+        gain = np.array([100 * r["gain"] for r in curve])
+        lower = np.array([100 * r["lower"] for r in curve])
+        acc.plot(sizes, gain, "s-", ms=3, color="tab:orange", label="accuracy gain (points)")
+        acc.plot(sizes, lower, ":", color="tab:orange", label="its lower bound")
+        ok = np.array([bool(r["eligible"]) for r in curve])
+        acc.plot(sizes[ok], gain[ok], "s", ms=6, mfc="none", color="tab:red", label="eligible")
+        acc.axhline(0, color="tab:orange", lw=0.5)
+        acc.set_ylabel("validation accuracy gain over no heads (points)")
+        acc.legend(fontsize=7, loc="lower right")
     ax.set_xlabel("heads applied together (in order of single-head gain)")
     ax.set_ylabel(f"mean {metric} (validation)")
     n = (prov.get("validation_set") or {}).get("n", "?")
@@ -188,3 +200,28 @@ def plot_eval_comparison(
     ax2.set_xticks(x, tasks, rotation=30, ha="right")
     ax2.margins(y=0.2)
     return finish(fig, path)
+
+
+def plot_task_results(
+    results: Mapping[str, TaskResult],
+    *,
+    path: PathLike | None = None,
+    treated_label: str = "ACT",
+) -> Figure:
+    """:func:`plot_eval_comparison` of the tasks of a ``results.json`` that have a treated run.
+
+    Example:
+        >>> plot_task_results(load_results("runs/demo"), path="eval.png")   # doctest: +SKIP
+    """
+    rows = [
+        {
+            "task": key,
+            "baseline": r.baseline.accuracy,
+            "treated": r.treated.accuracy,
+            "interval": r.comparison.interval,
+            "p_value": r.comparison.p_value,
+        }
+        for key, r in results.items()
+        if r.treated is not None and r.comparison is not None
+    ]
+    return plot_eval_comparison(rows, path=path, treated_label=treated_label)
