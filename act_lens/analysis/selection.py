@@ -227,7 +227,7 @@ def curve_values(
     choice = data.choice_tensor(list(range(len(data.uids))))
     out = []
     for k in sizes:
-        hooks = ActConfig.from_settings(HeadSet(order[:k]), settings) if k else None
+        hooks = ActConfig(HeadSet(order[:k]), settings) if k else None
         lp = last_token_logprobs(model, data.tokens, hooks=hooks, batch_size=batch_size)
         out.append(metric_values(lp, *choice))
     return out
