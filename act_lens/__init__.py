@@ -67,6 +67,8 @@ _EXPORTS: dict[str, str] = {
     "Selection": "act_lens.analysis.selection",
     "Halving": "act_lens.analysis.halving",
     "random_head_set": "act_lens.evaluation.controls",
+    "TaskResult": "act_lens.evaluation.task_result",
+    "load_results": "act_lens.evaluation.task_result",
 }
 
 __all__ = [
@@ -92,6 +94,7 @@ __all__ = [
     "SinkRecorder",
     "SinkSettings",
     "Strategy",
+    "TaskResult",
     "ZeroTuningConfig",
     "act_hooks",
     "calibrate_pattern",
@@ -110,6 +113,7 @@ __all__ = [
     "head_effects_naive",
     "intervention_for",
     "load_model",
+    "load_results",
     "random_head_set",
     "scale_initial_attention",
     "screen_heads",
@@ -164,6 +168,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from act_lens.evaluation.evaluate import EvalResult, compare, evaluate
     from act_lens.evaluation.generate import generate
     from act_lens.evaluation.stats import PairedComparison
+    from act_lens.evaluation.task_result import TaskResult, load_results
     from act_lens.evaluation.tasks import get_task, task_names
     from act_lens.hooks.act import ActConfig, act_hooks
     from act_lens.hooks.check import check_pattern_editable

@@ -20,6 +20,15 @@ from act_lens.errors import ConfigError
 from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
 from act_lens.evaluation.controls import random_head_set
 from act_lens.evaluation.evaluate import EvalResult, compare, evaluate, subsample
+from act_lens.evaluation.task_result import (
+    CONTROLS,
+    Accuracy,
+    Control,
+    Results,
+    TaskResult,
+    load_results,
+    save_results,
+)
 from act_lens.evaluation.tasks import Task, get_task
 from act_lens.hooks.headset import HeadSet, head_set_for, load_head_sets, save_head_sets
 from act_lens.io import atomic_write_text
@@ -199,19 +208,45 @@ def _cc_prior(
     }  # fmt: skip
 
 
-def _compare_row(prefix: str, base: EvalResult, other: EvalResult) -> dict[str, Any]:
-    cmp = compare(base, other)
-    return {
-        f"{prefix}accuracy": other.accuracy,
-        f"{prefix}interval": list(other.interval),
-        f"{prefix}delta": cmp.delta,
-        f"{prefix}delta_interval": list(cmp.interval),
-        f"{prefix}p_value": cmp.p_value,
-    }
+def _control(against: EvalResult, run: EvalResult, name: str) -> Control:
+    return Control.of(run, compare(against, run), CONTROLS[name])
 
 
-def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+def _treated(
+    cfg: RunConfig, model: Any, task: Task, head_set: HeadSet, base: EvalResult, seed: int,
+    kw: dict[str, Any], stem: str, out: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """The TaskResult fields of the head set's run and, unless ``--no-controls``, its controls."""
+    act_cfg = _intervention(cfg, head_set)
+    treated = evaluate(model, task, intervention=act_cfg, **kw)
+    treated.save(out / "eval" / f"{stem}_act.json")
+    fields: dict[str, Any] = dict(
+        treated=Accuracy.of(treated),
+        comparison=compare(base, treated),
+        method=method_label(head_set),
+        intervention=describe_intervention(cfg, head_set),
+        heads=len(head_set),
+    )
+    if cfg.controls:
+        n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
+        rand = random_head_set(head_set, n_layers, n_heads, seed=seed)
+        rnd = evaluate(model, task, intervention=_intervention(cfg, head_set, rand), **kw)
+        rnd.save(out / "eval" / f"{stem}_random.json")
+        cc = contextual_calibration(base, _cc_prior(model, task, cfg, base, seed, None))
+        cc_act = contextual_calibration(
+            treated, _cc_prior(model, task, cfg, treated, seed, act_cfg)
+        )
+        fields["controls"] = {
+            "random": _control(base, rnd, "random"),
+            "cc": _control(base, cc, "cc"),
+            "cc_act": _control(base, cc_act, "cc_act"),
+            "act_vs_cc": _control(cc, treated, "act_vs_cc"),
+        }
+    return fields
+
+
+def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> Results:
+    results: Results = {}
     (out / "eval").mkdir(parents=True, exist_ok=True)
     sources, _ = plan_data(cfg)  # where each part came from, recorded in every row
     for name in cfg.tasks:
@@ -226,53 +261,21 @@ def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> dict[
             )  # fmt: skip
             base = evaluate(model, task, **kw)
             base.save(out / "eval" / f"{stem}_baseline.json")
-            row: dict[str, Any] = {
-                "task": name,
-                "seed": seed,
-                "shots": cfg.shots,
-                "n": base.n,
-                "baseline_accuracy": base.accuracy,
-                "baseline_interval": list(base.interval),
-                "baseline_prediction_rate": base.prediction_rate(),
-                "eval_data": sources[name].eval,
-                "calibration_data": sources[name].calibration,
-                "config_id": config_id(cfg),
-            }
+            with_set = {}
             if head_set is not None:
-                act_cfg = _intervention(cfg, head_set)
-                treated = evaluate(model, task, intervention=act_cfg, **kw)
-                treated.save(out / "eval" / f"{stem}_act.json")
-                cmp = compare(base, treated)
-                row.update(
-                    method=method_label(head_set),
-                    intervention=describe_intervention(cfg, head_set),
-                    heads=len(head_set),
-                    act_accuracy=treated.accuracy,
-                    act_interval=list(treated.interval),
-                    act_prediction_rate=treated.prediction_rate(),
-                    delta=cmp.delta,
-                    interval=list(cmp.interval),
-                    p_value=cmp.p_value,
-                    flips=cmp.flips,
-                )
-                if cfg.controls:
-                    rand = random_head_set(
-                        head_set, int(model.cfg.n_layers), int(model.cfg.n_heads), seed=seed
-                    )
-                    rnd = evaluate(
-                        model, task, intervention=_intervention(cfg, head_set, rand), **kw
-                    )
-                    rnd.save(out / "eval" / f"{stem}_random.json")
-                    row["random"] = _compare_row("", base, rnd)
-                    cc = contextual_calibration(base, _cc_prior(model, task, cfg, base, seed, None))
-                    cc_act = contextual_calibration(
-                        treated, _cc_prior(model, task, cfg, treated, seed, act_cfg)
-                    )
-                    row["cc"] = _compare_row("", base, cc)
-                    row["cc_act"] = _compare_row("", base, cc_act)
-                    row["act_vs_cc"] = _compare_row("", cc, treated)
-            results[key] = row
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2))
+                with_set = _treated(cfg, model, task, head_set, base, seed, kw, stem, out)
+            results[key] = TaskResult(
+                task=name,
+                seed=seed,
+                shots=cfg.shots,
+                n=base.n,
+                baseline=Accuracy.of(base),
+                eval_data=sources[name].eval,
+                calibration_data=sources[name].calibration,
+                config_id=config_id(cfg),
+                **with_set,
+            )
+    save_results(out / "results.json", results)
     return results
 
 
@@ -297,23 +300,14 @@ def cmd_eval(cfg: RunConfig) -> str:
     return results_table(results)
 
 
-def _eval_figure(results: dict[str, Any], out: Path) -> None:
-    rows = [
-        {
-            "task": k,
-            "baseline": r["baseline_accuracy"],
-            "treated": r["act_accuracy"],
-            "interval": tuple(r["interval"]),
-            "p_value": r["p_value"],
-        }
-        for k, r in results.items()
-        if "act_accuracy" in r
-    ]
-    if rows:
+def _eval_figure(results: Results, out: Path) -> None:
+    if any(r.treated is not None for r in results.values()):
         from act_lens.app import result_figures
 
-        result_figures.plot_eval_comparison(
-            rows, path=out / "figures" / "eval_comparison.png", treated_label=method_name(results)
+        result_figures.plot_task_results(
+            results,
+            path=out / "figures" / "eval_comparison.png",
+            treated_label=method_name(results),
         )
 
 
@@ -372,7 +366,7 @@ def cmd_figures(cfg: RunConfig) -> str:
             result_figures.plot_selection_curve(hs, path=target)
             drawn.append(target)
     if (out / "results.json").exists():
-        _eval_figure(json.loads((out / "results.json").read_text()), out)
+        _eval_figure(load_results(out / "results.json"), out)
         drawn.append(out / "figures" / "eval_comparison.png")
     if not drawn:
         raise ConfigError(

@@ -2,10 +2,10 @@
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from act_lens.analysis.census import SinkCensus
 from act_lens.app.config import RunConfig
+from act_lens.evaluation.task_result import TaskResult
 from act_lens.hooks.headset import HeadSet
 
 
@@ -17,29 +17,39 @@ def _delta(d: float, lo: float, hi: float) -> str:
     return f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
-def method_name(results: Mapping[str, Any]) -> str:
+def method_name(results: Mapping[str, TaskResult]) -> str:
     """What the results' head sets applied: ``"ACT"``, ``"ZeroTuning"``, or both named."""
-    names = sorted({r["method"] for r in results.values() if "method" in r})
+    names = sorted({r.method for r in results.values() if r.method})
     return " / ".join(names) if names else "ACT"
 
 
-def data_lines(results: Mapping[str, Any]) -> str:
+def data_lines(results: Mapping[str, TaskResult]) -> str:
     """Where each task's evaluated and calibration examples came from (Markdown lines)."""
     lines = []
     seen: set[str] = set()
     for r in results.values():
-        task = r.get("task")
-        if task in seen or "eval_data" not in r:
+        if r.task in seen or r.eval_data is None:
             continue
-        seen.add(task)
-        calib = r.get("calibration_data") or "none drawn here (head set given)"
-        lines.append(f"- `{task}`: evaluated on {r['eval_data']}; calibration: {calib}")
+        seen.add(r.task)
+        calib = r.calibration_data or "none drawn here (head set given)"
+        lines.append(f"- `{r.task}`: evaluated on {r.eval_data}; calibration: {calib}")
     return "\n".join(lines)
 
 
-def results_table(results: Mapping[str, Any]) -> str:
+def _control_cells(r: TaskResult) -> str:
+    cells = [
+        f"{_pct(c.accuracy.accuracy)} ({100 * c.delta:+.1f}, {c.p_value:.2g})"
+        for c in (r.controls["random"], r.controls["cc"])
+    ]
+    cells.append(_pct(r.controls["cc_act"].accuracy.accuracy))
+    v = r.controls["act_vs_cc"]
+    cells.append(f"{100 * v.delta:+.1f}, {v.p_value:.2g}")
+    return " " + " | ".join(cells) + " |"
+
+
+def results_table(results: Mapping[str, TaskResult]) -> str:
     """One row per task: baseline, the method, the paired delta and McNemar p, the controls."""
-    controls = any("random" in r for r in results.values())
+    controls = any(r.controls for r in results.values())
     label = method_name(results)
     head = f"| task | n | heads | baseline | {label} | delta [95% CI] | p (McNemar) | flips +/- |"
     rule = "|---|---|---|---|---|---|---|---|"
@@ -50,27 +60,21 @@ def results_table(results: Mapping[str, Any]) -> str:
         rule += "---|---|---|---|"
     lines = [head, rule]
     for key, r in results.items():
-        lo, hi = r["baseline_interval"]
-        base = f"{_pct(r['baseline_accuracy'])} [{_pct(lo)}, {_pct(hi)}]"
-        if "act_accuracy" not in r:
-            lines.append(f"| {key} | {r['n']} | - | {base} | - | - | - | - |")
+        lo, hi = r.baseline.interval
+        base = f"{_pct(r.baseline.accuracy)} [{_pct(lo)}, {_pct(hi)}]"
+        if r.treated is None or r.comparison is None:
+            lines.append(f"| {key} | {r.n} | - | {base} | - | - | - | - |")
             continue
-        alo, ahi = r["act_interval"]
+        alo, ahi = r.treated.interval
+        cmp = r.comparison
         row = (
-            f"| {key} | {r['n']} | {r.get('heads', '-')} | {base} | "
-            f"{_pct(r['act_accuracy'])} [{_pct(alo)}, {_pct(ahi)}] | "
-            f"{_delta(r['delta'], *r['interval'])} | {r['p_value']:.3g} | "
-            f"{r['flips']['gained']}/{r['flips']['lost']} |"
+            f"| {key} | {r.n} | {r.heads if r.heads is not None else '-'} | {base} | "
+            f"{_pct(r.treated.accuracy)} [{_pct(alo)}, {_pct(ahi)}] | "
+            f"{_delta(cmp.delta, *cmp.interval)} | {cmp.p_value:.3g} | "
+            f"{cmp.flips['gained']}/{cmp.flips['lost']} |"
         )
-        if controls and "random" in r:
-            cells = []
-            for name in ("random", "cc"):
-                c = r[name]
-                cells.append(f"{_pct(c['accuracy'])} ({100 * c['delta']:+.1f}, {c['p_value']:.2g})")
-            cells.append(_pct(r["cc_act"]["accuracy"]))
-            v = r["act_vs_cc"]
-            cells.append(f"{100 * v['delta']:+.1f}, {v['p_value']:.2g}")
-            row += " " + " | ".join(cells) + " |"
+        if controls and r.controls:
+            row += _control_cells(r)
         lines.append(row)
     return "\n".join(lines)
 
@@ -140,7 +144,7 @@ def render_report(
     cfg: RunConfig,
     census: SinkCensus,
     sets: Mapping[str | None, HeadSet],
-    results: Mapping[str, Any],
+    results: Mapping[str, TaskResult],
 ) -> str:
     """``report.md``: accuracy with controls, hidden sinks, the head sets and their curves."""
     top = "\n".join(

@@ -14,6 +14,7 @@ from act_lens.analysis.census import SinkCensus
 from act_lens.analysis.patterns import record_attention
 from act_lens.app.config import RunConfig
 from act_lens.evaluation.evaluate import EvalResult, build_prompts, subsample
+from act_lens.evaluation.task_result import TaskResult
 from act_lens.evaluation.tasks import Prompt, get_task
 from act_lens.hooks.headset import HeadSet, head_set_for
 from act_lens.io import atomic_write_text
@@ -30,7 +31,7 @@ def save_view_data(
     cfg: RunConfig,
     model: Any,
     sets: Mapping[str | None, HeadSet],
-    results: Mapping[str, Any],
+    results: Mapping[str, TaskResult],
     out: Path,
     *,
     data: Any,
@@ -54,7 +55,7 @@ def save_view_data(
             continue
         base = EvalResult.load(out / "eval" / f"{stem}_baseline.json")
         treated = EvalResult.load(out / "eval" / f"{stem}_act.json")
-        prompts = _prompts(cfg, data, row["task"], int(row["seed"]), base)
+        prompts = _prompts(cfg, data, row.task, row.seed, base)
         changes = _changes(base, treated)
         flip_texts[key] = {
             uid: {"text": prompts[uid].text, "choices": list(prompts[uid].choices)}
@@ -62,7 +63,7 @@ def save_view_data(
             if uid in prompts
         }
         if examples is None:
-            head_set = head_set_for(sets, row["task"])
+            head_set = head_set_for(sets, row.task)
             examples = _attention_examples(
                 model,
                 head_set,

@@ -17,6 +17,7 @@ from act_lens.app.report import results_table
 from act_lens.app.report_data import EXAMPLES_FILE, FLIPS_FILE
 from act_lens.errors import ConfigError
 from act_lens.evaluation.evaluate import EvalResult
+from act_lens.evaluation.task_result import load_results
 from act_lens.evaluation.tasks import Prompt
 from act_lens.hooks.headset import HeadSet, load_head_sets
 from act_lens.io import atomic_write_text
@@ -106,7 +107,9 @@ def _png(path: Path, alt: str) -> str:
 
 
 def _summary(out: Path) -> tuple[str, str, str] | None:
-    results = _json(out / "results.json")
+    if not (out / "results.json").exists():
+        return None
+    results = load_results(out / "results.json")
     if not results:
         return None
     note = (

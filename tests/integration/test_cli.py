@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from act_lens.app.cli import main
+from act_lens.evaluation.task_result import SCHEMA, load_results
 
 TINY = ["--model", "tiny-random", "--task", "reviews", "--batch-size", "4"]
 
@@ -37,10 +38,11 @@ def test_run_writes_report_with_all_sections(tmp_path):
         "## Config",
     ):
         assert section in report
-    results = json.loads((out / "results.json").read_text())
-    row = results["reviews"]
-    for key in ("baseline_accuracy", "act_accuracy", "delta", "interval", "p_value"):
-        assert key in row
+    assert json.loads((out / "results.json").read_text())["schema"] == SCHEMA
+    row = load_results(out)["reviews"]  # typed: TaskResult
+    assert row.treated is not None and row.comparison is not None and row.heads is not None
+    assert set(row.controls) == {"random", "cc", "cc_act", "act_vs_cc"}
+    assert row.comparison.treated_accuracy == row.treated.accuracy
     for name in (
         "attention_map",
         "attention_grid",
@@ -85,7 +87,7 @@ def test_sinks_search_eval_subcommands(tmp_path):
         main(["eval", *TINY, "--limit", "6", "--head-set", str(hs), "--out", str(tmp_path / "e")])
         == 0
     )
-    assert "act_accuracy" in json.loads((tmp_path / "e" / "results.json").read_text())["reviews"]
+    assert load_results(tmp_path / "e")["reviews"].treated is not None
 
 
 @pytest.mark.parametrize(

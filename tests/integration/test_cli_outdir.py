@@ -15,6 +15,7 @@ import pytest
 
 from act_lens.app.cli import main
 from act_lens.app.outdir import LOCK_NAME, OutLock
+from act_lens.evaluation.task_result import load_results
 from tests.conftest import REPO
 
 TINY = ["--model", "tiny-random", "--task", "reviews", "--batch-size", "8"]
@@ -51,11 +52,10 @@ def test_replaying_a_runs_config_gives_the_same_results(tmp_path, capsys):
     capsys.readouterr()
     assert main(["run", "--config", str(first / "config.json"), "--out", str(again)]) == 0
     assert _snapshot(first) == before  # the old folder is not touched
-    one = json.loads((first / "results.json").read_text())["reviews"]
-    two = json.loads((again / "results.json").read_text())["reviews"]
-    assert one["heads"] == 2
-    for key in ("n", "baseline_accuracy", "act_accuracy", "delta", "p_value", "config_id"):
-        assert one[key] == two[key], key
+    one = load_results(first)["reviews"]
+    two = load_results(again)["reviews"]
+    assert one.heads == 2
+    assert one == two  # every field: accuracies, comparison, controls, config_id
     assert _eval_files(first) == _eval_files(again)
     hs = [json.loads((d / "head_set.json").read_text())["heads"] for d in (first, again)]
     assert hs[0] == hs[1]
@@ -99,8 +99,7 @@ def test_another_runs_results_are_refused_unless_overwrite(tmp_path, capsys):
     assert not (out / "census.json").exists() and not (out / "figures").exists()
     assert json.loads((out / "config.json").read_text())["command"] == "eval"
     record = json.loads((out / "provenance.json").read_text())
-    results = json.loads((out / "results.json").read_text())
-    assert results["reviews"]["config_id"] == record["config_id"]
+    assert load_results(out)["reviews"].config_id == record["config_id"]
     # --resume where there is nothing to resume, and both flags at once: refused
     assert main(["eval", *TINY, "--resume", "--out", str(tmp_path / "new")]) == 2
     assert main(["eval", *TINY, "--resume", "--overwrite", "--out", str(out)]) == 2

@@ -6,6 +6,7 @@ import pytest
 
 from act_lens.analysis.search import search_heads
 from act_lens.app.cli import main
+from act_lens.evaluation.task_result import load_results
 from tests.helpers import byte_prompts, n_hooks
 
 TEXTS = [
@@ -71,8 +72,8 @@ def test_per_task_search_then_eval_applies_each_tasks_own_set(tmp_path, data_dir
     assert main(["eval", *base, "--limit", "4", "--no-controls", "--head-set",
                  str(out / "head_sets.json"), "--out", str(ev)]) == 0  # fmt: skip
     assert applied == [("1.0",), ("2.1", "2.3")]  # reviews first, then sst2: each its own set
-    results = json.loads((ev / "results.json").read_text())
-    assert results["reviews"]["heads"] == 1 and results["sst2"]["heads"] == 2
+    results = load_results(ev)
+    assert results["reviews"].heads == 1 and results["sst2"].heads == 2
 
 
 @pytest.mark.parametrize("flag", [["--per-task"], []])

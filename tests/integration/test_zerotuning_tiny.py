@@ -9,6 +9,7 @@ from act_lens.app.cli import main
 from act_lens.core.settings import SinkSettings
 from act_lens.evaluation.evaluate import evaluate
 from act_lens.evaluation.scoring import last_token_logprobs
+from act_lens.evaluation.task_result import load_results
 from act_lens.evaluation.tasks import Prompt
 from act_lens.hooks.act import ActConfig
 from act_lens.hooks.headset import HeadSet
@@ -115,7 +116,7 @@ def test_cli_search_method_zerotuning_then_eval(tmp_path):
         )
         == 0
     )
-    assert "act_accuracy" in json.loads((ev / "results.json").read_text())["reviews"]
+    assert load_results(ev)["reviews"].treated is not None
     assert (
         main(["search", *tiny, "--unsupervised", "--out", str(tmp_path / "x")]) == 2
     )  # needs zerotuning
