@@ -72,8 +72,11 @@ def calibration_mix(
         split_name = split or task.train_split
         if split_name is None:
             raise DataError(f"task {task.name!r} has no train split here; pass split= explicitly")
-        # Never an example whose text is also in the eval split (see tasks.holdout).
-        pool = calibration_pool(task, data, split_name)
+        # Never an example whose text is also in the eval split (see tasks.holdout), nor one
+        # the caller excludes (calibration_split: the ranking prompts).
+        pool = [e for e in calibration_pool(task, data, split_name) if e.uid not in exclude]
+        if exclude:
+            pool = [e for e in pool if task.build(e).text not in exclude]
         if k > len(pool):
             warnings.warn(
                 f"calibration_mix: {k} prompts asked of task {task.name!r}, whose calibration "

@@ -248,3 +248,28 @@ def test_exact_lower_bound_agrees_with_the_one_sided_sign_test():
     assert paired_lower_bound(3, 0, 24)[1] == pytest.approx(0.125)
     with pytest.raises(ConfigError, match="confidence"):
         paired_lower_bound(3, 0, 24, confidence=0.3)
+
+
+def test_calibration_split_ranks_on_balanced_prompts_and_validates_on_the_natural_mix():
+    from act_lens.analysis.calibration_set import calibration_split
+    from act_lens.evaluation.tasks import Task
+
+    # a pool with 3 times as many label-0 examples as label-1 examples
+    pool = [Example(f"skew:train:{i}", {"review": f"t{i}"}, int(i % 4 == 3)) for i in range(400)]
+    task = get_task("reviews")
+
+    class Skewed(type(task)):  # the built-in task's prompts, this pool as its data
+        def load(self, data=None, split=None):
+            return pool if split == self.train_split else [Example("skew:dev:0", {"review": "d"}, 0)]
+
+    skew = Skewed(**{f: getattr(task, f) for f in task.__dataclass_fields__})
+    assert isinstance(skew, Task)
+    rank, val = calibration_split([skew], 200, seed=3)
+    assert len(rank) == len(val) == 100
+    assert describe_calibration(rank)["labels"]["skew"] == {"0": 50, "1": 50}
+    counts = describe_calibration(val)["labels"]["skew"]
+    assert counts["0"] > 2 * counts["1"]  # about 75% / 25%, as the pool
+    assert not {p.uid for p in rank} & {p.uid for p in val}
+    assert not {p.text for p in rank} & {p.text for p in val}
+    with pytest.raises(ConfigError, match="at least"):
+        calibration_split([skew], 3)
