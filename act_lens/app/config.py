@@ -4,12 +4,14 @@ Its own module so that the command line (which builds it) and the pipeline (whic
 both import it without importing each other.
 """
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from act_lens.core.settings import SinkSettings
 
 DEFAULT_TASK = "reviews"
+# Fields that config.json files of earlier releases hold and RunConfig no longer has (``extra``
+# was always empty): read and dropped, so such files still replay and resume.
+RETIRED_FIELDS = frozenset({"extra"})
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,6 @@ class RunConfig:
     controls: bool = True
     batch_size: int = 8
     out: str = "runs/act_lens"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sink_settings(self) -> SinkSettings:

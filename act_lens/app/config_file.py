@@ -14,6 +14,7 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from act_lens.app.config import RETIRED_FIELDS
 from act_lens.errors import ConfigError
 
 # Keys a config file may hold that the command line decides instead.
@@ -141,4 +142,6 @@ def read_config_file(path: str, config_type: type) -> tuple[dict[str, Any], dict
             f"got a {type(data).__name__}"
         )
     ignored = {k: data.pop(k) for k in NOT_FROM_FILE if k in data}
+    for key in RETIRED_FIELDS:  # written by earlier releases, never used
+        data.pop(key, None)
     return check_values(data, config_type, source), ignored

@@ -22,6 +22,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TextIO
 
+from act_lens.app.config import RETIRED_FIELDS
 from act_lens.errors import ConfigError
 
 LOCK_NAME = ".act_lens.lock"
@@ -78,7 +79,7 @@ def _differences(cfg: Any, saved: dict[str, Any]) -> list[str]:
     }
     now = fingerprint(cfg)
     diffs = []
-    for key in sorted(set(now) | (set(saved) - RESULT_NEUTRAL)):
+    for key in sorted(set(now) | (set(saved) - RESULT_NEUTRAL - RETIRED_FIELDS)):
         old = _plain(saved[key]) if key in saved else _plain(defaults.get(key))
         if old != now.get(key):
             diffs.append(f"{key} {old!r} -> {now.get(key)!r}")

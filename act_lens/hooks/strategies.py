@@ -7,7 +7,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -30,7 +30,6 @@ class AblationContext(SettingsView):
     attention_mask: Tensor | None  # [rows, key_pos]
     settings: SinkSettings = field(default_factory=SinkSettings)
     head_means: Tensor | None = None  # [head_index, d_head] mean z of this layer (mean_head)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def window(self) -> int | None:

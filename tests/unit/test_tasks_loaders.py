@@ -12,7 +12,6 @@ import pytest
 
 from act_lens.errors import ConfigError, DataError
 from act_lens.evaluation.tasks import BUILTIN_TASK, Example, get_task, task_names
-from act_lens.evaluation.tasks.make_builtin import generate, render
 
 PAPER_TASKS = (
     "sst2", "sst5", "mr", "subj", "agnews", "trec", "cb", "boolq", "dbpedia",
@@ -246,6 +245,18 @@ def test_missing_data_explains_what_to_pass(tmp_path: Path) -> None:
         get_task("piqa").load(tmp_path)
 
 
+def _make_builtin():
+    """analyses/make_builtin.py, the script that writes the packaged reviews file."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "analyses" / "make_builtin.py"
+    spec = importlib.util.spec_from_file_location("make_builtin", script)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_builtin_loads_without_data_and_matches_generator() -> None:
     task = get_task(BUILTIN_TASK)
     train, test = task.load(split="train"), task.load()
@@ -253,7 +264,9 @@ def test_builtin_loads_without_data_and_matches_generator() -> None:
     assert _label_counts(test) == [150, 150]
     assert not {ex.fields["review"] for ex in train} & {ex.fields["review"] for ex in test}
     packaged = Path(__file__).resolve().parents[2] / "act_lens" / "evaluation" / "tasks" / "data" / "reviews.jsonl"
-    assert packaged.read_text(encoding="utf-8") == render(generate())
+    make = _make_builtin()
+    assert make.OUT == packaged
+    assert packaged.read_text(encoding="utf-8") == make.render(make.generate())
 
 
 def test_sample_demos_is_deterministic_and_excludes_query() -> None:

@@ -3,8 +3,8 @@
 Short product reviews labelled negative / positive, built from templates and word lists
 with a fixed seed, so the file is reproducible byte for byte::
 
-    python -m act_lens.evaluation.tasks.make_builtin          # rewrites the packaged file
-    python -m act_lens.evaluation.tasks.make_builtin --check  # fails if the packaged file differs
+    python analyses/make_builtin.py          # rewrites the packaged file
+    python analyses/make_builtin.py --check  # fails if the packaged file differs
 
 Each review follows one pattern (``meta["pattern"]``) of graded difficulty for a small
 model: ``plain`` (one opinion), ``negated`` (``"not <adjective>"`` flips it), ``contrast``
@@ -25,7 +25,7 @@ from pathlib import Path
 SEED = 20240613
 PER_PATTERN = {"plain": 40, "negated": 60, "contrast": 140, "implicit": 60}  # per split
 SPLITS = ("train", "eval")
-OUT = Path(__file__).resolve().parent / "data" / "reviews.jsonl"
+OUT = Path(__file__).resolve().parents[1] / "act_lens" / "evaluation" / "tasks" / "data" / "reviews.jsonl"
 
 PRODUCTS = (
     "blender", "laptop", "backpack", "coffee maker", "phone case", "desk lamp", "pair of headphones",
