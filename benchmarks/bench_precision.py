@@ -1,6 +1,6 @@
 """bf16 autocast vs fp32, side by side: speed and fidelity of the forward, the engine and the screen.
 
-    python benchmarks/bench_precision.py [--prompts 24] [--layers 2-28] [--threads 1]
+    python benchmarks/bench_precision.py [--prompts 24] [--layers 2-6] [--threads 1]
 
 On the bundled SmolLM2-135M with SST-2 (``--data-dir``) or the built-in ``reviews`` prompts:
 a batched forward (speed, largest log-prob difference over the vocabulary, and over the label
@@ -42,7 +42,7 @@ def timed(fn):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--prompts", type=int, default=24)
-    ap.add_argument("--layers", default="2-28")
+    ap.add_argument("--layers", default="2-6")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     args = ap.parse_args()
