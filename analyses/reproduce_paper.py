@@ -5,7 +5,7 @@
         [--out figures/paper]
 
 Everything is incremental: every head set and every evaluation is a file in --out, reused
-when present (``--fresh`` recomputes), so parts can run in separate processes or sessions
+when present (``--fresh`` recomputes), so parts can run in separate processes or at separate times
 (e.g. two processes on disjoint ``--tasks``) and ``table.md`` is rebuilt from whatever is there.
 
 Parts:

@@ -11,7 +11,7 @@ single-head ACT effect on ``choice_logprob``; each keeps its ``--top-k`` best he
 Results go to ``benchmarks/results/search_schedule.json``. The exhaustive side costs about
 ``n x 243`` head-prompt evaluations on the bundled model (~0.3 s each on one core of this
 machine for ~85-token prompts), so ``--n 512`` is an overnight run here; pass a smaller
-``--n`` or ``--layers`` to fit a session, and say so.
+``--n`` or ``--layers`` to fit the time you have, and say so.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_search_schedule.py --n 512
 """

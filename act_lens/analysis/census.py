@@ -35,7 +35,7 @@ class SinkCensus:
         class_counts: [layer, head, class] number of sinks per token class (``classes``).
         top_tokens: the most frequent hidden-sink tokens, ``(text, count)``.
         example: one prompt's tokens, head-mean patterns per layer and per-head sink masks.
-        head_top_tokens: [layer][head] the head's most frequent hidden-sink tokens,
+        head_top_tokens: ``[layer][head]`` the head's most frequent hidden-sink tokens,
             ``(text, count)`` (empty in censuses saved before it was recorded).
     """
 

@@ -67,7 +67,8 @@ def zerotuning_search(
         supervised: choose by ``metric`` (labels) or by ``neg_entropy`` (no labels).
         metric: the supervised metric.
         layers: candidate layers (default: all but the first two and the last).
-        gamma_up, gamma_down: the probes of the profile.
+        gamma_up: the profile's probe above 1 (a stronger first token).
+        gamma_down: its probe below 1 (a weaker first token).
         margin: a head joins the set when its gain in the dominant direction exceeds this.
         max_heads: at most this many heads.
         screen: profile exactly only the heads with the largest first-order |d metric / d gamma|.

@@ -32,7 +32,7 @@ from act_lens.errors import ConfigError
 from act_lens.evaluation.evaluate import EvalResult
 from act_lens.evaluation.tasks import Prompt
 from act_lens.hooks.headset import HeadSet
-from act_lens.hooks.spec import HookSpec
+from act_lens.hooks.interventions import as_intervention
 from act_lens.io import atomic_write_text
 
 
@@ -67,7 +67,7 @@ def attention(
     *,
     layers: Iterable[int] | None = None,
     heads: Iterable[Any] | None = None,
-    intervention: "HookSpec | None" = None,
+    intervention: Any = None,
     settings: SinkSettings | None = None,
 ) -> View:
     """Per-head attention of one prompt: token strings on the axes, hover for query, key and
@@ -81,9 +81,10 @@ def attention(
         heads: head indices shown in each layer, or ``(layer, head)`` pairs / a ``HeadSet``
             (then without ``layers``). Default: every head; with neither ``layers`` nor
             ``heads``, an intervention with a ``head_set`` shows that set's heads.
-        intervention: a hook list or a ``mask -> hooks`` factory (``ActConfig``...).
+        intervention: anything ``as_intervention`` takes (``ActConfig``, a ``HeadSet``, a hook
+            list...).
         settings: the sink rule for the markers (default: the intervention's, else
-            method.md's).
+            ``SinkSettings()``).
 
     Returns:
         A View.
@@ -96,6 +97,8 @@ def attention(
         >>> v = attention(model, "Review: fine.\\nSentiment:", layers=[2], heads=[0, 1])  # doctest: +SKIP
         >>> v.save("attention.html")                                                      # doctest: +SKIP
     """
+    if intervention is not None:
+        intervention = as_intervention(intervention)  # a HeadSet: its own intervention
     pairs = _pairs(model, layers, heads, intervention)
     if settings is None:
         settings = getattr(intervention, "settings", None)

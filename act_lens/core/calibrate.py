@@ -1,4 +1,4 @@
-"""Attention calibration (ACT) of post-softmax patterns, method.md exactly.
+"""Attention calibration (ACT) of post-softmax patterns, exactly as docs/method.md states it.
 
 For every real query row of a selected head, with ``m`` the row's mass on the sink columns:
 sink columns are scaled by ``beta`` and the freed mass ``(1 - beta) * m`` goes to the other keys
@@ -96,7 +96,7 @@ def calibrate_pattern(
             rows = rows + torch.einsum("bhqk,bhk->bhq", p, first_col)
         _check_rows(rows, real_queries(valid, n_q), pattern.dtype)
     # Receivers grow by the freed mass (1 - beta) * m in proportion to their attention:
-    # factor 1 + freed / r. With "all" and r = 1 - m this is (1 - beta*m) / (1 - m) of method.md.
+    # factor 1 + freed / r. With "all" and r = 1 - m this is (1 - beta*m) / (1 - m) of docs/method.md.
     factor = 1.0 + (1.0 - beta) * sink_mass / receiver_mass.clamp(min=_EPS)
     changed = (sink_mass > 0) & (receiver_mass > _EPS) & real_queries(valid, n_q)[:, None, :]
     # A row that is not changed gets factor 1 and sink scale 1: it is returned exactly.

@@ -1,4 +1,4 @@
-"""Sink scores and sink detection on post-softmax attention patterns (method.md).
+"""Sink scores and sink detection on post-softmax attention patterns (docs/method.md).
 
 The sink score of key ``j`` is the mean attention it receives from the real queries that can
 see it: under a causal mask those are the queries ``i >= j`` (and ``i < j + window`` in a

@@ -25,7 +25,8 @@ def random_head_set(
 
     Args:
         like: the searched set (its size, method, params and candidate layers are copied).
-        n_layers, n_heads: the model's shape.
+        n_layers: the model's number of layers.
+        n_heads: its heads per layer.
         seed: the draw's seed.
         layers: candidate layers (default: ``like``'s recorded ones, else all but the first
             two and the last).

@@ -301,12 +301,12 @@ def test_lm_eval_command_line_runs_act_lens(tiny, tmp_path):
     assert metrics["acc,none"] == pytest.approx(sum(correct) / len(correct))
 
 
-def test_readme_lm_eval_example_runs(tmp_path, monkeypatch):
-    text = (REPO / "README.md").read_text()
+def test_docs_lm_eval_example_runs(tmp_path, monkeypatch):
+    text = (REPO / "docs" / "lm-eval.md").read_text()
     block = re.search(
         r"```python\n(import act_lens as al\nfrom act_lens.integrations.*?)```", text, re.S
     )
-    assert block, "README lost its lm-eval example"
+    assert block, "docs/lm-eval.md lost its Python example"
     code = block.group(1)
     small = [
         ('"smollm2-135m"', '"tiny-random"'),
@@ -314,11 +314,11 @@ def test_readme_lm_eval_example_runs(tmp_path, monkeypatch):
         ('include_path="lm_tasks")', 'include_path="lm_tasks", include_defaults=False)'),
     ]
     for old, new in small:
-        assert old in code, f"README example changed: {old!r} not found; update this test"
+        assert old in code, f"lm-eval example changed: {old!r} not found; update this test"
         code = code.replace(old, new)
     monkeypatch.chdir(tmp_path)
     HeadSet({1: [0, 2]}).save("head_set.json")
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/lm-eval.md", "exec"), namespace)
     assert 0.0 <= namespace["out"]["results"]["al_reviews"]["acc,none"] <= 1.0
     assert isinstance(namespace["lm"].intervention, ActConfig)

@@ -1,9 +1,12 @@
-"""The README's notebook example runs (on the tiny random model, at small sizes)."""
+"""The README's quick start runs (on the tiny random model, at small sizes), and the
+documentation's getting-started page shows the same code."""
 
 import re
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+GETTING_STARTED = README.parent / "docs" / "getting-started.md"
+QUICK_START = r"```python\n(import torch\nimport act_lens as al.*?)```"
 
 SMALL = [
     ('"smollm2-135m"', '"tiny-random"'),
@@ -17,7 +20,7 @@ SMALL = [
 
 def test_readme_example_runs(tmp_path, monkeypatch):
     text = README.read_text()
-    block = re.search(r"```python\n(import torch\nimport act_lens as al.*?)```", text, re.S)
+    block = re.search(QUICK_START, text, re.S)
     assert block, "README lost its notebook example"
     code = block.group(1)
     for old, new in SMALL:
@@ -28,3 +31,9 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), namespace)
     assert (tmp_path / "head_set.json").exists()
     assert namespace["logits"].shape[0] == 1
+
+
+def test_the_docs_quick_start_is_the_readmes():
+    readme = re.search(QUICK_START, README.read_text(), re.S)
+    docs = re.search(QUICK_START, GETTING_STARTED.read_text(), re.S)
+    assert readme and docs and docs.group(1) == readme.group(1)

@@ -27,7 +27,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "app": frozenset({"analysis", "evaluation", "runtime", "hooks", "models", "core", "base"}),
 }
 BASE = {"act_lens.errors", "act_lens.io"}
-# Deprecated aliases of old paths (see the README): each imports only what it aliases, and no
+# Deprecated aliases of old paths (see docs/api.md): each imports only what it aliases, and no
 # module of the package may import one.
 SHIMS = {"act_lens.cli": "act_lens.app.cli"}
 

@@ -3,7 +3,7 @@
 Prompt = instruction, blank line, demonstrations (each the filled template with its
 answer word after one space), blank-line separated, then the query template ending right
 before the answer, e.g. ``"Sentence: ...\\nSentiment:"``. Field names and label words
-follow the task table of the paper (``docs/method.md``).
+follow the task table of the paper (``docs/models.md``, *Tasks*).
 """
 
 from __future__ import annotations
