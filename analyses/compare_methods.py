@@ -32,6 +32,8 @@ from reproduce_paper import CLS, MC, MC_TRAIN, REPO, Runner, _row  # noqa: E402
 
 from act_lens import load_model  # noqa: E402
 from act_lens.analysis.calibration_set import calibration_mix  # noqa: E402
+from act_lens.analysis.search_config import SearchConfig  # noqa: E402
+from act_lens.analysis.selection import Selection  # noqa: E402
 from act_lens.analysis.zerotuning_search import zerotuning_search  # noqa: E402
 from act_lens.hooks.act import ActConfig  # noqa: E402
 from act_lens.hooks.headset import HeadSet  # noqa: E402
@@ -168,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screen", type=int, default=60)
     parser.add_argument("--layers", default=None)
     parser.add_argument("--batch-size", type=int, default=8)
+    # what reproduce_paper.Runner reads when it searches ACT sets
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=SearchConfig().precision)
+    parser.add_argument("--workers", default="auto", help="auto or a number (Ray workers)")
+    parser.add_argument("--confidence", type=float, default=Selection().confidence)
     parser.add_argument(
         "--act-from",
         default=str(REPO / "figures" / "paper_v2"),
