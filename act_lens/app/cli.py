@@ -1,4 +1,5 @@
-"""The ``act-lens`` command: sinks, search, eval, run (the main job), figures.
+"""The ``act-lens`` command: sinks, search, eval, run (the main job), figures; models and
+tasks list what act_lens knows.
 
 Every run writes its resolved config, results and figures into one output folder.
 """
@@ -13,11 +14,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
 
+from act_lens import __version__
 from act_lens.app.config import DEFAULT_TASK, RunConfig
 from act_lens.errors import ActLensError, ActLensWarning, ConfigError
 from act_lens.io import atomic_write_text
 
 __all__ = ["DEFAULT_TASK", "RunConfig", "entry", "main", "resolve_config"]
+CATALOG = ("models", "tasks")  # subcommands that list what act_lens knows
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -29,6 +32,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="act-lens", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"act-lens {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     common = _OneLineParser(add_help=False)
     common.add_argument("--config", help="JSON file with any of the options below (flags win)")
@@ -177,6 +181,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser(name, parents=[common], help=text)
     fig = sub.add_parser("figures", help="re-draw all figures of a results folder")
     fig.add_argument("folder")
+    sub.add_parser("models", help="the known models and whether they are installed")
+    tasks = sub.add_parser("tasks", help="the tasks and where their data must be")
+    tasks.add_argument("--data-dir", default=None, help="check this data folder for each task")
     return parser
 
 
@@ -209,6 +216,8 @@ def _resolve(argv: Sequence[str]) -> tuple[RunConfig, list[str], dict[str, bool]
     ``--resume``/``--overwrite`` options (how to treat --out; not part of the config)."""
     args = _parser().parse_args(list(argv))
     values: dict[str, Any] = {"command": args.command}
+    if args.command in CATALOG:
+        return RunConfig(command=args.command, data_dir=getattr(args, "data_dir", None)), [], {}
     if args.command == "figures":
         return RunConfig(command="figures", out=args.folder), [], {}
     notes: list[str] = []
@@ -327,6 +336,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _RUNNING.clear()
     try:
         cfg, notes, opts = _resolve(argv)
+        if cfg.command in CATALOG:  # registries and files only: no checks, no folder, no torch
+            from act_lens.app import catalog
+
+            print(
+                catalog.models_text()
+                if cfg.command == "models"
+                else catalog.tasks_text(cfg.data_dir)
+            )
+            return 0
         from act_lens.app.preflight import preflight
 
         checked = preflight(cfg)  # bad input ends here, before a model loads or a file is written
