@@ -5,6 +5,7 @@ both import it without importing each other.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from act_lens.core.settings import SinkSettings
 
@@ -61,5 +62,5 @@ class RunConfig:
     def sink_settings(self) -> SinkSettings:
         """How this run finds and calibrates sinks: the one object every step is given (the
         values given, SinkSettings' defaults for the others)."""
-        given = {"beta": self.beta, "threshold": self.threshold, "rule": self.rule}
+        given: dict[str, Any] = {"beta": self.beta, "threshold": self.threshold, "rule": self.rule}
         return SinkSettings(**{k: v for k, v in given.items() if v is not None})
