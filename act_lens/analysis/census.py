@@ -194,15 +194,7 @@ def sink_census(
     applied = as_intervention(intervention).for_model(model)
     tok = model.tokenizer
     ids = encode(tok, list(prompts), add_special_tokens=add_special_tokens)
-    specials = set(getattr(tok, "all_special_ids", []) or [])
-    cache: dict[int, tuple[str, str]] = {}  # token id -> (decoded text, class)
-    classes = {c: i for i, c in enumerate(TOKEN_CLASSES)}
-    shape = (len(layers), n_heads)
-    has_hidden = torch.zeros(shape)
-    first_mass, hidden_mass, entropy = torch.zeros(shape), torch.zeros(shape), torch.zeros(shape)
-    counts = torch.zeros(*shape, len(TOKEN_CLASSES), dtype=torch.long)
-    top: Counter[str] = Counter()
-    per_head: dict[tuple[int, int], Counter[str]] = {}
+    tally = _Tally(tok, layers, n_heads)
     example: dict[str, Any] = {}
     keep = {layer: None for layer in layers} if example_index is not None else {}
     bar = tqdm(total=len(prompts), desc="sink census", disable=not progress, leave=False)
@@ -218,66 +210,105 @@ def sink_census(
                 attention_mask=mask,
                 fwd_hooks=[*applied.hooks(mask), *rec.hooks(mask)],
             )
-        for li, layer in enumerate(layers):
+        tally.add(rec, batch, ids)
+        if want_example and example_index is not None:
+            example = _example(tok, rec, batch, ids, layers, example_index)
+        bar.update(len(batch.index))
+    bar.close()
+    return tally.census(
+        str(getattr(model.cfg, "model_name", "model")), len(prompts), settings, example
+    )
+
+
+class _Tally:
+    """The census's running sums over batches, per recorded layer x head."""
+
+    def __init__(self, tok: Any, layers: tuple[int, ...], n_heads: int) -> None:
+        self.tok, self.layers, self.n_heads = tok, layers, n_heads
+        self.specials = set(getattr(tok, "all_special_ids", []) or [])
+        self.cache: dict[int, tuple[str, str]] = {}  # token id -> (decoded text, class)
+        self.classes = {c: i for i, c in enumerate(TOKEN_CLASSES)}
+        shape = (len(layers), n_heads)
+        self.has_hidden, self.first_mass = torch.zeros(shape), torch.zeros(shape)
+        self.hidden_mass, self.entropy = torch.zeros(shape), torch.zeros(shape)
+        self.counts = torch.zeros(*shape, len(TOKEN_CLASSES), dtype=torch.long)
+        self.top: Counter[str] = Counter()
+        self.per_head: dict[tuple[int, int], Counter[str]] = {}
+
+    def add(self, rec: SinkRecorder, batch: Any, ids: Sequence[Sequence[int]]) -> None:
+        for li, layer in enumerate(self.layers):
             r = rec.records[layer][0]
-            first_mass[li] += r.first_mass.sum(0)
-            hidden_mass[li] += r.hidden_mass.sum(0)
-            entropy[li] += r.entropy.sum(0)
+            self.first_mass[li] += r.first_mass.sum(0)
+            self.hidden_mass[li] += r.hidden_mass.sum(0)
+            self.entropy[li] += r.entropy.sum(0)
             for row, orig in enumerate(batch.index):
                 offset = batch.tokens.shape[1] - len(ids[orig])
                 sinks = r.sinks[row, :, offset:]  # [head, real positions]
                 hidden = sinks.clone()
-                hidden[:, 0] = False
-                has_hidden[li] += hidden.any(-1).float()
+                hidden[:, 0] = False  # the first real token is the initial sink, not a hidden one
+                self.has_hidden[li] += hidden.any(-1).float()
                 for head, pos in sinks.nonzero().tolist():
-                    token_id = ids[orig][pos]
-                    if pos == 0:
-                        counts[li, head, classes["first"]] += 1
-                        continue
-                    text, cls = _describe_token(tok, token_id, specials, cache)
-                    counts[li, head, classes[cls]] += 1
-                    top[text] += 1
-                    per_head.setdefault((li, head), Counter())[text] += 1
-        if want_example and example_index is not None:
-            row = batch.index.index(example_index)
-            offset = batch.tokens.shape[1] - len(ids[example_index])
-            records = [rec.records[layer][0] for layer in layers]
-            assert all(r.pattern is not None for r in records), "kept layers record full patterns"
-            example = {
-                "prompt_index": example_index,
-                "tokens": [tok.decode([t]) for t in ids[example_index]],
-                "head_mean_patterns": [
-                    r.pattern[row, :, offset:, offset:].mean(0).tolist()  # type: ignore[index]
-                    for r in records
-                ],
-                "sinks": [
-                    rec.records[layer][0].sinks[row, :, offset:].int().tolist() for layer in layers
-                ],
-                "scores": [
-                    rec.records[layer][0].scores[row, :, offset:].tolist() for layer in layers
-                ],
-            }
-        bar.update(len(batch.index))
-    bar.close()
-    n = float(len(prompts))
-    return SinkCensus(
-        model=str(getattr(model.cfg, "model_name", "model")),
-        n_prompts=len(prompts),
-        layers=layers,
-        threshold=settings.threshold,
-        rule=settings.rule,
-        hidden_sink_freq=has_hidden / n,
-        first_mass=first_mass / n,
-        hidden_mass=hidden_mass / n,
-        entropy=entropy / n,
-        class_counts=counts,
-        top_tokens=tuple(top.most_common(30)),
-        example=example,
-        head_top_tokens=tuple(
-            tuple(tuple(per_head.get((li, h), Counter()).most_common(3)) for h in range(n_heads))
-            for li in range(len(layers))
-        ),
-    )
+                    self._count(li, head, pos, ids[orig][pos])
+
+    def _count(self, li: int, head: int, pos: int, token_id: int) -> None:
+        if pos == 0:
+            self.counts[li, head, self.classes["first"]] += 1
+            return
+        text, cls = _describe_token(self.tok, token_id, self.specials, self.cache)
+        self.counts[li, head, self.classes[cls]] += 1
+        self.top[text] += 1
+        self.per_head.setdefault((li, head), Counter())[text] += 1
+
+    def census(
+        self, model: str, n_prompts: int, settings: SinkSettings, example: dict[str, Any]
+    ) -> SinkCensus:
+        n = float(n_prompts)
+        return SinkCensus(
+            model=model,
+            n_prompts=n_prompts,
+            layers=self.layers,
+            threshold=settings.threshold,
+            rule=settings.rule,
+            hidden_sink_freq=self.has_hidden / n,
+            first_mass=self.first_mass / n,
+            hidden_mass=self.hidden_mass / n,
+            entropy=self.entropy / n,
+            class_counts=self.counts,
+            top_tokens=tuple(self.top.most_common(30)),
+            example=example,
+            head_top_tokens=tuple(
+                tuple(
+                    tuple(self.per_head.get((li, h), Counter()).most_common(3))
+                    for h in range(self.n_heads)
+                )
+                for li in range(len(self.layers))
+            ),
+        )
+
+
+def _example(
+    tok: Any,
+    rec: SinkRecorder,
+    batch: Any,
+    ids: Sequence[Sequence[int]],
+    layers: tuple[int, ...],
+    index: int,
+) -> dict[str, Any]:
+    """One prompt's tokens, head-mean patterns per layer and per-head sinks and scores."""
+    row = batch.index.index(index)
+    offset = batch.tokens.shape[1] - len(ids[index])
+    records = [rec.records[layer][0] for layer in layers]
+    assert all(r.pattern is not None for r in records), "kept layers record full patterns"
+    return {
+        "prompt_index": index,
+        "tokens": [tok.decode([t]) for t in ids[index]],
+        "head_mean_patterns": [
+            r.pattern[row, :, offset:, offset:].mean(0).tolist()  # type: ignore[index]
+            for r in records
+        ],
+        "sinks": [r.sinks[row, :, offset:].int().tolist() for r in records],
+        "scores": [r.scores[row, :, offset:].tolist() for r in records],
+    }
 
 
 def _describe_token(

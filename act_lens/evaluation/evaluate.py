@@ -254,9 +254,8 @@ def evaluate(
         An EvalResult.
 
     Example:
-        >>> r = evaluate(model, "reviews", limit=50)                      # doctest: +SKIP
+        >>> r = evaluate(model, "reviews", limit=50)                                # doctest: +SKIP
         >>> r2 = evaluate(model, "reviews", limit=50, intervention=ActConfig(hs))  # doctest: +SKIP
-        >>> print(compare(r, r2))                                        # doctest: +SKIP
     """
     old = old_keywords("evaluate", deprecated, ("hooks",))
     intervention = renamed_keyword("evaluate", "intervention", intervention, old, "hooks")
@@ -268,21 +267,13 @@ def evaluate(
     if not examples:
         raise DataError(f"no examples to evaluate for task {task.name!r}")
     prompts = build_prompts(task, examples, shots=shots, seed=seed, data=data)
-    scores, norm = score_prompts(
-        model,
-        task,
-        prompts,
-        scoring=scoring,
-        hooks=applied,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    kw: dict[str, Any] = dict(hooks=applied, batch_size=batch_size, progress=progress)
+    scores, norm = score_prompts(model, task, prompts, scoring=scoring, **kw)
     preds = [int(torch.tensor(s).argmax()) for s in scores]
     labels = [p.label for p in prompts]
     acc_norm = None
     if norm is not None and task.kind == "multiple_choice":
-        norm_preds = [int(torch.tensor(s).argmax()) for s in norm]
-        acc_norm = sum(p == y for p, y in zip(norm_preds, labels, strict=True)) / len(labels)
+        acc_norm = _accuracy(norm, labels)
     correct = [p == y for p, y in zip(preds, labels, strict=True)]
     return EvalResult(
         task=task.name,
@@ -300,6 +291,12 @@ def evaluate(
         accuracy_norm=acc_norm,
         info={"limit": limit, "description": task.description},
     )
+
+
+def _accuracy(scores: Sequence[Sequence[float]], labels: Sequence[int]) -> float:
+    """Accuracy of the argmax of each row of ``scores`` (length-normalised: ``acc_norm``)."""
+    preds = [int(torch.tensor(s).argmax()) for s in scores]
+    return sum(p == y for p, y in zip(preds, labels, strict=True)) / len(labels)
 
 
 def compare(baseline: EvalResult, treated: EvalResult, **kwargs: Any) -> PairedComparison:
