@@ -103,6 +103,10 @@ def test_one_parameter_name_everywhere(tiny):
     seen = []
     content_free_scores(tiny, "reviews", intervention=[(pattern_hook(0), _spy(seen))])
     assert seen  # the content-free prompts ran with the intervention
+    from act_lens.app import views
+
+    view = views.attention(tiny, TEXT, intervention=searched)  # a HeadSet: its heads are shown
+    assert view.payload["heads"] == [list(p) for p in searched]
     assert n_hooks(tiny) == 0
 
 
