@@ -146,7 +146,8 @@ def search_heads(
     if selection.rule == "joint" and not val_part:
         search_part, val_part = split_calibration(calibration, selection.val_fraction)
     n_heads = int(model.cfg.n_heads)
-    evaluations = (config.screen or len(layers) * n_heads) * len(search_part)
+    candidates = len(layers) * n_heads
+    evaluations = min(config.screen or candidates, candidates) * len(search_part)
     n_workers = config.n_workers(evaluations, hasattr(model, "act_lens_load"))
     if n_workers > 1 and config.schedule == "halving":
         raise ConfigError("schedule='halving' runs in-process: use workers=1 or 'exhaustive'")

@@ -100,7 +100,8 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
         from act_lens.analysis.zerotuning_search import zerotuning_search
 
         n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
-        evaluations = 2 * (cfg.screen or len(cfg.layers or range(n_layers)) * n_heads) * len(calib)
+        candidates = len(cfg.layers or range(2, max(n_layers - 1, 2))) * n_heads
+        evaluations = 2 * min(cfg.screen or candidates, candidates) * len(calib)
         workers = search_config(cfg).n_workers(evaluations, hasattr(model, "act_lens_load"))
         with precision_context(cfg.precision, model):
             zt = zerotuning_search(

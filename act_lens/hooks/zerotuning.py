@@ -107,15 +107,22 @@ class ZeroTuningConfig:
         return self.hooks(attention_mask)
 
 
-def zerotuning_strategy(gamma: float) -> Strategy:
-    """An engine strategy scaling one head's first-token attention by ``gamma`` (profiling)."""
+class _ScaleInitial:
+    """One head's first-token attention times ``gamma``, per batch row (a module-level class,
+    not a closure, so that the strategy pickles by reference to Ray workers)."""
 
-    def fn(x: Tensor, heads: Tensor, ctx: AblationContext) -> Tensor:
+    def __init__(self, gamma: float) -> None:
+        self.gamma = gamma
+
+    def __call__(self, x: Tensor, heads: Tensor, ctx: AblationContext) -> Tensor:
         rows = torch.arange(x.shape[0], device=x.device)
         mask = torch.zeros(x.shape[0], x.shape[1], dtype=torch.bool, device=x.device)
         mask[rows, heads] = True
         return scale_initial_attention(
-            x, gamma=gamma, head_mask=mask, attention_mask=ctx.attention_mask
+            x, gamma=self.gamma, head_mask=mask, attention_mask=ctx.attention_mask
         )
 
-    return Strategy(f"zerotuning(gamma={gamma:g})", "pattern", fn)
+
+def zerotuning_strategy(gamma: float) -> Strategy:
+    """An engine strategy scaling one head's first-token attention by ``gamma`` (profiling)."""
+    return Strategy(f"zerotuning(gamma={gamma:g})", "pattern", _ScaleInitial(gamma))
