@@ -142,9 +142,10 @@ def search_heads(
             f"no candidate layers: the default skips the first two and the last layer, which leaves "
             f"none of this model's {model.cfg.n_layers}; pass layers= explicitly"
         )
-    search_part, val_part = list(calibration), list(validation or [])
+    search_part: list[Prompt] = list(calibration)  # type: ignore[arg-type]  # checked above
+    val_part: list[Prompt] = list(validation or [])  # type: ignore[arg-type]
     if selection.rule == "joint" and not val_part:
-        search_part, val_part = split_calibration(calibration, selection.val_fraction)
+        search_part, val_part = split_calibration(search_part, selection.val_fraction)
     n_heads = int(model.cfg.n_heads)
     candidates = len(layers) * n_heads
     evaluations = min(config.screen or candidates, candidates) * len(search_part)
@@ -235,7 +236,7 @@ def _objects(
         selection = Selection(select, keywords.get("margin", 0.0), keywords.get("min_z"),
                               keywords.get("max_heads"), keywords.get("top_k"))  # fmt: skip
     if config is None:  # the defaults, with any keyword of earlier releases
-        kw = {
+        kw: dict[str, Any] = {
             k: keywords[k] for k in ("metric", "screen", "batch_size", "progress") if k in keywords
         }
         schedule = keywords.get("schedule", "exhaustive")
