@@ -1,5 +1,6 @@
 """ACT head search on a tiny random Llama: screening, checkpoints and a planted harmful sink."""
 
+import dataclasses
 import os
 import random
 
@@ -11,7 +12,7 @@ import act_lens.analysis.units
 import act_lens.hooks.strategies
 from act_lens.analysis.ablation import ScoredPrompts
 from act_lens.analysis.effects import metric_values
-from act_lens.analysis.search import calibration_mix, screen_heads, search_heads
+from act_lens.analysis.search import SearchConfig, calibration_mix, screen_heads, search_heads
 from act_lens.core.calibrate import calibrate_pattern
 from act_lens.core.settings import SinkSettings
 from act_lens.core.sinks import detect_sinks
@@ -30,13 +31,14 @@ TEXTS = [
     "Hi, friend:",
 ]
 BETA, THRESHOLD = 0.4, 0.05
+# fp32 in-process: these tests compare the search's numbers with direct fp32 computations.
+CONFIG = SearchConfig(batch_size=3, progress=False, precision="fp32", workers=1)
 SEARCH = {
     "select": "threshold",  # these tests are about the engine and checkpoints: all prompts search
     "layers": [0, 1, 2],
     "beta": BETA,
     "threshold": THRESHOLD,
-    "batch_size": 3,
-    "progress": False,
+    "config": CONFIG,
 }
 
 
@@ -111,7 +113,9 @@ def _count_act_calls(monkeypatch) -> list[int]:
         calls.append(ctx.layer)
         return act_strategy(x, heads, ctx)
 
-    monkeypatch.setitem(act_lens.hooks.strategies.STRATEGIES, "act", Strategy("act", "pattern", counted))
+    monkeypatch.setitem(
+        act_lens.hooks.strategies.STRATEGIES, "act", Strategy("act", "pattern", counted)
+    )
     return calls
 
 
@@ -288,7 +292,9 @@ def test_search_finds_a_planted_harmful_sink_and_ranks_it_first(tiny):
     settings = {**SEARCH, "threshold": 0.1}
     with tiny.hooks(fwd_hooks=planted):
         found = search_heads(tiny, prompts, validation=prompts, **settings)
-        screened = search_heads(tiny, prompts, screen=3, **settings)
+        screened = search_heads(
+            tiny, prompts, **{**settings, "config": dataclasses.replace(CONFIG, screen=3)}
+        )
     assert n_hooks(tiny) == 0
     ranked = sorted(_scores(found).items(), key=lambda kv: -kv[1])
     assert (LAYER, HEAD) in found
@@ -325,6 +331,6 @@ def test_calibration_mix_is_seeded_zero_shot_and_validated():
 
 def test_search_refuses_an_unknown_metric(tiny, prompts):
     with pytest.raises(ConfigError, match="metric must be one of"):
-        search_heads(tiny, prompts, metric="loss", **SEARCH)
+        search_heads(tiny, prompts, metric="loss", layers=[0, 1, 2])
     with pytest.raises(ConfigError, match="renamed 'vocab_logprob'"):
-        search_heads(tiny, prompts, metric="gold_logprob", **SEARCH)
+        SearchConfig(metric="gold_logprob")
