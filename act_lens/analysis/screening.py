@@ -81,7 +81,11 @@ def screen_heads(
             window=settings.window(layer),
         )
         calibrated = calibrate_pattern(
-            p, sinks, beta=settings.beta, attention_mask=mask, redistribute=settings.redistribute,
+            p,
+            sinks,
+            beta=settings.beta,
+            attention_mask=mask,
+            redistribute=settings.redistribute,
             validate=False,  # the model's own pattern (bf16 rounds rows off 1 by ~4e-3)
         )
         return calibrated - p
