@@ -146,10 +146,7 @@ def search_heads(
     val_part: list[Prompt] = list(validation or [])  # type: ignore[arg-type]
     if selection.rule == "joint" and not val_part:
         search_part, val_part = split_calibration(search_part, selection.val_fraction)
-    n_heads = int(model.cfg.n_heads)
-    candidates = len(layers) * n_heads
-    evaluations = min(config.screen or candidates, candidates) * len(search_part)
-    n_workers = config.n_workers(evaluations, hasattr(model, "act_lens_load"))
+    n_workers = config.workers_for(model, layers, len(search_part))
     if n_workers > 1 and config.schedule == "halving":
         raise ConfigError("schedule='halving' runs in-process: use workers=1 or 'exhaustive'")
     timings: dict[str, float] = {}
@@ -194,12 +191,10 @@ def search_heads(
             keep = ranked[: selection.top_k]
         else:
             keep = ranked[: selection.max_heads] if selection.max_heads else ranked
-        head_set = HeadSet(keep, provenance)
         if val_part and selection.rule != "joint":
             provenance["validation"] = validate_head_set(
-                model, head_set, val_part, settings=settings, batch_size=config.batch_size
+                model, HeadSet(keep), val_part, settings=settings, batch_size=config.batch_size
             )
-            head_set = HeadSet(keep, provenance)
         timings["validation_s"] = time.perf_counter() - t0
     provenance["timings"] = {k: round(v, 2) for k, v in timings.items()}
     if checkpoint is not None:

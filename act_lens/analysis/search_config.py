@@ -4,6 +4,7 @@ What the search finds is decided by the calibration prompts, the sink settings, 
 ``Selection`` and the metric; the rest of this object decides how fast it gets there.
 """
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -80,6 +81,15 @@ class SearchConfig:
         if self.schedule == "halving" or not has_spec or evaluations < AUTO_MIN_EVALUATIONS:
             return 1
         return auto_workers()
+
+    def workers_for(
+        self, model: Any, layers: Sequence[int], n_prompts: int, *, passes: int = 1
+    ) -> int:
+        """The workers a job of ``passes`` sweeps over the candidate heads of ``layers`` (at
+        most ``screen`` of them) on ``n_prompts`` prompts runs on."""
+        candidates = len(layers) * int(model.cfg.n_heads)
+        evaluations = passes * min(self.screen or candidates, candidates) * n_prompts
+        return self.n_workers(evaluations, hasattr(model, "act_lens_load"))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

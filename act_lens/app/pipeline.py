@@ -7,7 +7,7 @@ from typing import Any
 from act_lens.analysis.calibration_set import calibration_mix, calibration_split
 from act_lens.analysis.census import SinkCensus, sink_census
 from act_lens.analysis.effects import RENAMED, HeadEffects
-from act_lens.analysis.search import search_heads
+from act_lens.analysis.search import default_layers, search_heads
 from act_lens.analysis.search_config import SearchConfig
 from act_lens.analysis.selection import Selection
 from act_lens.app.config import RunConfig
@@ -99,10 +99,9 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
     if cfg.method == "zerotuning":
         from act_lens.analysis.zerotuning_search import zerotuning_search
 
-        n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
-        candidates = len(cfg.layers or range(2, max(n_layers - 1, 2))) * n_heads
-        evaluations = 2 * min(cfg.screen or candidates, candidates) * len(calib)
-        workers = search_config(cfg).n_workers(evaluations, hasattr(model, "act_lens_load"))
+        layers = cfg.layers or default_layers(int(model.cfg.n_layers))
+        # two profiles (gamma up and down) of the candidate heads
+        workers = search_config(cfg).workers_for(model, layers, len(calib), passes=2)
         with precision_context(cfg.precision, model):
             zt = zerotuning_search(
                 model, calib, supervised=not cfg.unsupervised, metric=cfg.metric,
