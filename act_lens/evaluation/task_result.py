@@ -28,6 +28,10 @@ CONTROLS = {
 }
 
 
+# Optional fields read as they are, by both the current and the flat legacy format.
+_PASSED_THROUGH = ("method", "intervention", "heads", "eval_data", "calibration_data", "config_id")
+
+
 @dataclass(frozen=True)
 class Accuracy:
     """One run's accuracy on the task's examples.
@@ -198,12 +202,7 @@ class TaskResult:
                 treated=None if treated is None else Accuracy.from_dict(treated),
                 comparison=None if comparison is None else PairedComparison.from_dict(comparison),
                 controls={k: Control.from_dict(c) for k, c in (d.get("controls") or {}).items()},
-                method=d.get("method"),
-                intervention=d.get("intervention"),
-                heads=d.get("heads"),
-                eval_data=d.get("eval_data"),
-                calibration_data=d.get("calibration_data"),
-                config_id=d.get("config_id"),
+                **{k: d.get(k) for k in _PASSED_THROUGH},
             )
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"not a TaskResult dictionary ({type(err).__name__}: {err})") from err
@@ -253,12 +252,7 @@ def _from_flat_row(r: Mapping[str, Any]) -> TaskResult:
         treated=treated,
         comparison=comparison,
         controls=controls,
-        method=r.get("method"),
-        intervention=r.get("intervention"),
-        heads=r.get("heads"),
-        eval_data=r.get("eval_data"),
-        calibration_data=r.get("calibration_data"),
-        config_id=r.get("config_id"),
+        **{k: r.get(k) for k in _PASSED_THROUGH},
     )
 
 
