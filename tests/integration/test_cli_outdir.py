@@ -121,7 +121,6 @@ def test_a_folder_in_use_is_refused(tmp_path, capsys):
 # Enough prompts for several checkpointed parts, so that the interrupt lands mid-search.
 SEARCH = [*TINY, "--calib-size", "96", "--layers", "0-2", "--metric", "vocab_logprob"]
 SEARCH += ["--select", "top_k", "--top-k", "3", "--margin", "-100"]
-SEARCH += ["--workers", "1"]  # in-process: Ray's start would dwarf this tiny search
 
 
 def _cli(*argv: str) -> list[str]:
