@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "ModelLoadError": "act_lens.errors",
     "PatternNotEditableError": "act_lens.errors",
     "ShapeError": "act_lens.errors",
+    "EvalConfig": "act_lens.evaluation.config",
     "EvalResult": "act_lens.evaluation.evaluate",
     "compare": "act_lens.evaluation.evaluate",
     "evaluate": "act_lens.evaluation.evaluate",
@@ -78,6 +79,7 @@ __all__ = [
     "Compose",
     "ConfigError",
     "DataError",
+    "EvalConfig",
     "EvalResult",
     "Halving",
     "HeadEffects",
@@ -164,6 +166,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
         ShapeError,
     )
     from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
+    from act_lens.evaluation.config import EvalConfig
     from act_lens.evaluation.controls import random_head_set
     from act_lens.evaluation.evaluate import EvalResult, compare, evaluate
     from act_lens.evaluation.generate import generate

@@ -1,8 +1,12 @@
 """Atomic file writes and JSON helpers for result objects."""
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any, ClassVar
+
+from act_lens.errors import DataError
 
 
 def atomic_write_bytes(path: "str | os.PathLike[str]", data: bytes) -> Path:
@@ -36,3 +40,27 @@ def _umask() -> int:
 
 def atomic_write_text(path: "str | os.PathLike[str]", text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class JsonFile:
+    """``save``/``load`` of a result object as one JSON file, for classes with ``to_dict`` and
+    ``from_dict``; ``KIND`` names the object in the error of a file that cannot be read."""
+
+    KIND: ClassVar[str] = "result"
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def save(self, path: "str | os.PathLike[str]") -> Path:
+        return atomic_write_text(path, json.dumps(self.to_dict()))
+
+    @classmethod
+    def load(cls, path: "str | os.PathLike[str]") -> Any:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise DataError(f"cannot read {cls.KIND} {path}: {err}") from err

@@ -1,30 +1,28 @@
 """Sink census: where hidden sinks occur (layer x head), how much attention they take, and
 what tokens they sit on, over a set of prompts."""
 
-import json
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from act_lens.core.options import config_from
 from act_lens.core.settings import SinkSettings, settings_from
 from act_lens.core.token_classes import TOKEN_CLASSES, classify_token
-from act_lens.errors import ConfigError, DataError, old_keywords
+from act_lens.errors import ConfigError, DataError
 from act_lens.evaluation.batching import encode, make_batches, pad_id_of
 from act_lens.hooks.arch import model_settings
 from act_lens.hooks.interventions import as_intervention
 from act_lens.hooks.recorder import SinkRecorder
-from act_lens.io import atomic_write_text
+from act_lens.io import JsonFile
 
 
 @dataclass(frozen=True)
-class SinkCensus:
+class SinkCensus(JsonFile):
     """Per layer x head sink statistics over a prompt set (see ``sink_census``).
 
     Attributes:
@@ -53,6 +51,7 @@ class SinkCensus:
     top_tokens: tuple[tuple[str, int], ...] = ()
     example: dict[str, Any] = field(default_factory=dict)
     head_top_tokens: tuple[tuple[tuple[tuple[str, int], ...], ...], ...] = ()
+    KIND: ClassVar[str] = "sink census"
 
     def top(self, k: int = 10) -> list[dict[str, Any]]:
         """The ``k`` heads with the most frequent hidden sinks (ties broken by hidden mass)."""
@@ -127,57 +126,69 @@ class SinkCensus:
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"not a SinkCensus dictionary ({type(err).__name__}: {err})") from err
 
-    def save(self, path: "str | os.PathLike[str]") -> Path:
-        return atomic_write_text(path, json.dumps(self.to_dict()))
 
-    @classmethod
-    def load(cls, path: "str | os.PathLike[str]") -> "SinkCensus":
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as err:
-            raise DataError(f"cannot read sink census {path}: {err}") from err
+@dataclass(frozen=True)
+class CensusConfig:
+    """How a sink census runs over its prompts.
+
+    Attributes:
+        batch_size: prompts per forward (left-padded, sorted by length).
+        example_index: prompt whose head-averaged maps are kept for figures (None: none).
+        add_special_tokens: let the tokenizer add its BOS.
+        progress: show a progress bar.
+    """
+
+    batch_size: int = 8
+    example_index: int | None = 0
+    add_special_tokens: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
 
 
 def sink_census(
     model: Any,
     prompts: Sequence[str],
+    intervention: Any = None,
     *,
     layers: Sequence[int] | None = None,
     settings: SinkSettings | None = None,
-    intervention: Any = None,
-    batch_size: int = 8,
-    example_index: int | None = 0,
-    add_special_tokens: bool = True,
-    progress: bool = True,
-    **deprecated: Any,
+    config: CensusConfig | None = None,
+    **options: Any,
 ) -> SinkCensus:
     """Run the model over ``prompts`` and count sinks per layer x head.
 
     Args:
         model: a TransformerBridge.
         prompts: prompt texts (tokenized with the model's tokenizer).
+        intervention: active while recording (anything ``as_intervention`` takes): the census
+            then counts the sinks of the patterns the intervention left, e.g. after ACT.
         layers: layers to record (default: all).
         settings: the sink rule (``threshold``, ``rule``; default: ``SinkSettings()``); the
             model's sliding windows are filled in when ``settings.windows`` is None.
             ``threshold=`` and ``rule=`` of earlier releases still work for one release, with
             a DeprecationWarning.
-        intervention: active while recording (anything ``as_intervention`` takes): the census
-            then counts the sinks of the patterns the intervention left, e.g. after ACT.
-        batch_size: prompts per forward (left-padded, sorted by length).
-        example_index: prompt whose head-averaged maps are kept for figures (None: none).
-        add_special_tokens: let the tokenizer add its BOS.
-        progress: show a progress bar.
+        config: batch size, the example prompt kept for figures, BOS, progress bar
+            (:class:`CensusConfig`; default ``CensusConfig()``).
+        **options: ``CensusConfig`` fields as keywords instead of ``config``
+            (``sink_census(model, prompts, batch_size=16)``).
 
     Returns:
         A SinkCensus.
 
     Raises:
-        ConfigError: no prompts, layers the model lacks, or a keyword beside ``settings``.
+        ConfigError: no prompts, layers the model lacks, a keyword beside ``settings`` or
+            ``config``, or an unknown keyword.
 
     Example:
         >>> census = sink_census(model, ["Sentence: fine.\\nSentiment:"])   # doctest: +SKIP
         >>> census.top(3)                                                     # doctest: +SKIP
     """
+    cfg, loose = config_from(
+        CensusConfig, config, options, where="sink_census", deprecated=("threshold", "rule")
+    )
     if not prompts:
         raise ConfigError("sink_census needs at least one prompt")
     n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
@@ -188,18 +199,18 @@ def sink_census(
             f"sink_census: layers {outside or '[]'} are not layers of this model, which has "
             f"{n_layers} (0..{n_layers - 1}); pass layers in that range, or None for all"
         )
-    loose = old_keywords("sink_census", deprecated, ("threshold", "rule"))
     # Sliding-window layers score each key over the queries that can see it (act_lens.hooks.arch).
     settings = model_settings(model, settings_from(settings, loose=loose, where="sink_census"))
     applied = as_intervention(intervention).for_model(model)
     tok = model.tokenizer
-    ids = encode(tok, list(prompts), add_special_tokens=add_special_tokens)
+    ids = encode(tok, list(prompts), add_special_tokens=cfg.add_special_tokens)
     tally = _Tally(tok, layers, n_heads)
     example: dict[str, Any] = {}
+    example_index = cfg.example_index
     keep = {layer: None for layer in layers} if example_index is not None else {}
-    bar = tqdm(total=len(prompts), desc="sink census", disable=not progress, leave=False)
+    bar = tqdm(total=len(prompts), desc="sink census", disable=not cfg.progress, leave=False)
     device = model.cfg.device
-    for batch in make_batches(ids, batch_size, pad_id_of(tok)):
+    for batch in make_batches(ids, cfg.batch_size, pad_id_of(tok)):
         want_example = example_index is not None and example_index in batch.index
         rec = SinkRecorder(layers, settings, keep_patterns=keep if want_example else {})
         mask = batch.attention_mask.to(device)

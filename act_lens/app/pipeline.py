@@ -1,6 +1,7 @@
 """What each ``act-lens`` subcommand does, on a resolved RunConfig."""
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,7 @@ def _cc_prior(
     return {
         n: content_free_scores(
             model, task, data=_data(cfg), intervention=hooks, n_options=n if mc else None,
-            shots=cfg.shots, seed=seed,
+            shots=cfg.shots, seed=seed, progress=False,
         )
         for n in counts
     }  # fmt: skip
@@ -212,14 +213,25 @@ def _control(against: EvalResult, run: EvalResult, name: str) -> Control:
     return Control.of(run, compare(against, run), CONTROLS[name])
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One evaluated row: the task, the demonstration seed, ``evaluate``'s keywords and the
+    stem of its files in ``eval/``."""
+
+    task: Task
+    seed: int
+    kw: dict[str, Any]
+    stem: str
+
+
 def _treated(
-    cfg: RunConfig, model: Any, task: Task, head_set: HeadSet, base: EvalResult, seed: int,
-    kw: dict[str, Any], stem: str, out: Path,
-) -> dict[str, Any]:  # fmt: skip
+    cfg: RunConfig, model: Any, job: _Job, head_set: HeadSet, base: EvalResult, out: Path
+) -> dict[str, Any]:
     """The TaskResult fields of the head set's run and, unless ``--no-controls``, its controls."""
     act_cfg = _intervention(cfg, head_set)
+    task, seed, kw = job.task, job.seed, job.kw
     treated = evaluate(model, task, intervention=act_cfg, **kw)
-    treated.save(out / "eval" / f"{stem}_act.json")
+    treated.save(out / "eval" / f"{job.stem}_act.json")
     fields: dict[str, Any] = dict(
         treated=Accuracy.of(treated),
         comparison=compare(base, treated),
@@ -231,7 +243,7 @@ def _treated(
         n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
         rand = random_head_set(head_set, n_layers, n_heads, seed=seed)
         rnd = evaluate(model, task, intervention=_intervention(cfg, head_set, rand), **kw)
-        rnd.save(out / "eval" / f"{stem}_random.json")
+        rnd.save(out / "eval" / f"{job.stem}_random.json")
         cc = contextual_calibration(base, _cc_prior(model, task, cfg, base, seed, None))
         cc_act = contextual_calibration(
             treated, _cc_prior(model, task, cfg, treated, seed, act_cfg)
@@ -263,7 +275,8 @@ def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> Resul
             base.save(out / "eval" / f"{stem}_baseline.json")
             with_set = {}
             if head_set is not None:
-                with_set = _treated(cfg, model, task, head_set, base, seed, kw, stem, out)
+                job = _Job(task, seed, kw, stem)
+                with_set = _treated(cfg, model, job, head_set, base, out)
             results[key] = TaskResult(
                 task=name,
                 seed=seed,

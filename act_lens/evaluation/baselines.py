@@ -14,7 +14,9 @@ from typing import Any
 
 import torch
 
-from act_lens.errors import ConfigError, old_keywords, renamed_keyword
+from act_lens.core.options import config_from
+from act_lens.errors import ConfigError, renamed_keyword
+from act_lens.evaluation.config import EvalConfig
 from act_lens.evaluation.evaluate import EvalResult, build_prompts, score_prompts
 from act_lens.evaluation.stats import accuracy_interval
 from act_lens.evaluation.tasks import Example, Task, get_task
@@ -26,27 +28,51 @@ CONTENT_FREE = ("N/A", "", "[MASK]")
 def content_free_scores(
     model: Any,
     task: "str | Task",
-    *,
-    shots: int = 0,
-    seed: int = 0,
-    data: Any = None,
     intervention: Any = None,
+    *,
+    data: Any = None,
     content_free: Sequence[str] = CONTENT_FREE,
     n_options: int | None = None,
-    **deprecated: Any,
+    config: EvalConfig | None = None,
+    **options: Any,
 ) -> torch.Tensor:
     """Mean label probabilities for content-free inputs (every text field replaced).
 
-    Returns ``[n_labels]`` for a classification task; for a multiple-choice task, the mean
-    option-letter probabilities ``[n_options]`` of a prompt whose question and ``n_options``
-    options (default: as many as the first eval example has) are all the content-free text.
-    ``intervention``: active while scoring (as in ``evaluate``; CC on top of ACT needs the
-    prior of the calibrated model); ``hooks=`` is its deprecated old name.
+    Args:
+        model: a TransformerBridge.
+        task: a registry name or a Task (classification or multiple choice).
+        intervention: active while scoring (as in ``evaluate``; CC on top of ACT needs the
+            prior of the calibrated model); ``hooks=`` is its deprecated old name.
+        data: where the task's data is (as in ``evaluate``): the template example and the
+            demonstrations come from it.
+        content_free: the content-free texts; their probabilities are averaged.
+        n_options: multiple choice: the number of options (default: as many as the first
+            example of the split has).
+        config: as in ``evaluate`` (:class:`EvalConfig`: the split the template example comes
+            from, shots, seed, batch size, progress; scoring is always first-token), or its
+            fields as keywords.
+
+    Returns:
+        ``[n_labels]`` for a classification task; for a multiple-choice task, the mean
+        option-letter probabilities ``[n_options]`` of a prompt whose question and options are
+        all the content-free text.
+
+    Raises:
+        ConfigError: another kind of task, a bad ``n_options``, ``scoring="full"``, an unknown
+            keyword or an option given beside ``config``.
+
+    Example:
+        >>> prior = content_free_scores(model, "sst2", data="shared/data")   # doctest: +SKIP
+        >>> contextual_calibration(evaluate(model, "sst2", data="shared/data"), prior)  # doctest: +SKIP
     """
-    old = old_keywords("content_free_scores", deprecated, ("hooks",))
+    cfg, old = config_from(
+        EvalConfig, config, options, where="content_free_scores", deprecated=("hooks",)
+    )
     intervention = renamed_keyword(
         "content_free_scores", "intervention", intervention, old, "hooks"
     )
+    if cfg.scoring != "first_token":
+        raise ConfigError("content_free_scores scores first tokens only; drop scoring='full'")
     task = get_task(task) if isinstance(task, str) else task
     if task.kind not in ("classification", "multiple_choice"):
         raise ConfigError(
@@ -54,7 +80,7 @@ def content_free_scores(
         )
     if n_options is not None and (task.kind != "multiple_choice" or n_options < 2):
         raise ConfigError("n_options is for multiple-choice tasks and must be >= 2")
-    template = task.load(data, task.eval_split)[0]
+    template = task.load(data, task.resolve_split(cfg.split))[0]
     n = n_options or len(template.options)
     examples = [
         Example(
@@ -66,9 +92,11 @@ def content_free_scores(
         )
         for i, text in enumerate(content_free)
     ]
-    prompts = build_prompts(task, examples, shots=shots, seed=seed, data=data)
+    prompts = build_prompts(task, examples, shots=cfg.shots, seed=cfg.seed, data=data)
     applied = as_intervention(intervention).for_model(model)
-    scores, _ = score_prompts(model, task, prompts, hooks=applied, progress=False)
+    scores, _ = score_prompts(
+        model, task, prompts, hooks=applied, batch_size=cfg.batch_size, progress=cfg.progress
+    )
     probs = torch.softmax(torch.tensor(scores), dim=-1)
     return probs.mean(0)
 

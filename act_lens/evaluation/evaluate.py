@@ -2,35 +2,34 @@
 
 import csv
 import io
-import json
 import os
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 import torch
 from tqdm.auto import tqdm
 
-from act_lens.errors import ConfigError, DataError, ShapeError, old_keywords, renamed_keyword
+from act_lens.core.options import config_from
+from act_lens.errors import ConfigError, DataError, ShapeError, renamed_keyword
 from act_lens.evaluation.batching import encode
+from act_lens.evaluation.config import EvalConfig, Scoring
 from act_lens.evaluation.scoring import continuation_logprobs, first_token_ids, last_token_logprobs
 from act_lens.evaluation.stats import PairedComparison, accuracy_interval, compare_correct
 from act_lens.evaluation.tasks import Example, Prompt, Task, get_task
 from act_lens.evaluation.tasks.holdout import SplitFile, calibration_pool, without_overlap
 from act_lens.hooks.interventions import as_intervention
 from act_lens.hooks.spec import HookSpec
-from act_lens.io import atomic_write_text
+from act_lens.io import JsonFile
 
-Scoring = Literal["first_token", "full"]
 LIMIT_SEED = (
     1234  # the subsample for `limit` is fixed, so every run of a task sees the same examples
 )
 
 
 @dataclass(frozen=True)
-class EvalResult:
+class EvalResult(JsonFile):
     """Accuracy of one run, with per-example outcomes so any comparison can be recomputed.
 
     Attributes:
@@ -52,6 +51,7 @@ class EvalResult:
     meta: tuple[dict[str, str], ...] = ()
     accuracy_norm: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    KIND: ClassVar[str] = "evaluation result"
 
     @property
     def n(self) -> int:
@@ -112,16 +112,6 @@ class EvalResult:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"not an EvalResult dictionary ({type(err).__name__}: {err})") from err
-
-    def save(self, path: "str | os.PathLike[str]") -> Path:
-        return atomic_write_text(path, json.dumps(self.to_dict()))
-
-    @classmethod
-    def load(cls, path: "str | os.PathLike[str]") -> "EvalResult":
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as err:
-            raise DataError(f"cannot read evaluation result {path}: {err}") from err
 
     def to_csv(self) -> str:
         """Per-example table: uid, label, prediction, correct, one score column per choice."""
@@ -216,59 +206,56 @@ def score_prompts(
 def evaluate(
     model: Any,
     task: "str | Task",
+    intervention: Any = None,
     *,
     data: "str | os.PathLike[str] | SplitFile | None" = None,
-    split: str | None = None,
     limit: int | None = None,
-    shots: int = 0,
-    seed: int = 0,
-    intervention: Any = None,
-    batch_size: int = 8,
-    scoring: Scoring = "first_token",
-    progress: bool = True,
     examples: Sequence[Example] | None = None,
-    **deprecated: Any,
+    config: EvalConfig | None = None,
+    **options: Any,
 ) -> EvalResult:
     """Accuracy of ``model`` on ``task`` with ``intervention`` active.
 
     Args:
         model: a TransformerBridge.
         task: a registry name (``"sst2"``...) or a Task.
-        data: a data directory laid out like shared/data, or one file of the task's format.
-        split: split to evaluate (default: the task's eval split).
-        limit: evaluate a fixed random subsample of this size.
-        shots: in-context demonstrations from the train split (drawn once per ``seed``).
-        seed: demonstration seed.
         intervention: what to apply (``ActConfig(head_set)``, ``ZeroTuningConfig``,
             ``Compose``, a ``HeadSet``, a hook list...; see ``as_intervention``). It is
             checked against the model and called with each batch's attention mask, so ACT
             ignores padding. ``hooks=`` is its deprecated old name.
-        batch_size: prompts per forward (left-padded, sorted by length).
-        scoring: ``"first_token"`` (next-token log-prob of each choice's first token: label
-            words, option letters) or ``"full"`` (log-likelihood of each full continuation;
-            MC: option texts, with ``accuracy_norm`` = lm-eval's ``acc_norm``).
-        examples: evaluate these examples instead of loading (then ``data``/``split``/``limit``
-            only label the result).
+        data: a data directory laid out like shared/data, or one file of the task's format.
+        limit: evaluate a fixed random subsample of this size.
+        examples: evaluate these examples instead of loading (then ``data``, ``split`` and
+            ``limit`` only label the result).
+        config: how to evaluate: split, shots, seed, batch size, scoring, progress
+            (:class:`EvalConfig`; default ``EvalConfig()``).
+        **options: ``EvalConfig`` fields as keywords instead of ``config``
+            (``evaluate(model, "sst2", shots=4)``).
 
     Returns:
         An EvalResult.
 
+    Raises:
+        ConfigError: an unknown keyword, or an option given beside ``config``.
+        DataError: no examples to evaluate.
+
     Example:
-        >>> r = evaluate(model, "reviews", limit=50)                                # doctest: +SKIP
-        >>> r2 = evaluate(model, "reviews", limit=50, intervention=ActConfig(hs))  # doctest: +SKIP
+        >>> r = evaluate(model, "reviews", limit=50)                     # doctest: +SKIP
+        >>> r2 = evaluate(model, "reviews", ActConfig(hs), limit=50)    # doctest: +SKIP
+        >>> r4 = evaluate(model, "sst2", config=EvalConfig(shots=4, batch_size=16))  # doctest: +SKIP
     """
-    old = old_keywords("evaluate", deprecated, ("hooks",))
+    cfg, old = config_from(EvalConfig, config, options, where="evaluate", deprecated=("hooks",))
     intervention = renamed_keyword("evaluate", "intervention", intervention, old, "hooks")
     task = get_task(task) if isinstance(task, str) else task
     applied = as_intervention(intervention).for_model(model)  # checked, windows filled in
-    split_name = task.resolve_split(split)
+    split_name = task.resolve_split(cfg.split)
     if examples is None:
         examples = subsample(task.load(data, split_name), limit)
     if not examples:
         raise DataError(f"no examples to evaluate for task {task.name!r}")
-    prompts = build_prompts(task, examples, shots=shots, seed=seed, data=data)
-    kw: dict[str, Any] = dict(hooks=applied, batch_size=batch_size, progress=progress)
-    scores, norm = score_prompts(model, task, prompts, scoring=scoring, **kw)
+    prompts = build_prompts(task, examples, shots=cfg.shots, seed=cfg.seed, data=data)
+    kw: dict[str, Any] = dict(hooks=applied, batch_size=cfg.batch_size, progress=cfg.progress)
+    scores, norm = score_prompts(model, task, prompts, scoring=cfg.scoring, **kw)
     preds = [int(torch.tensor(s).argmax()) for s in scores]
     labels = [p.label for p in prompts]
     acc_norm = None
@@ -279,9 +266,9 @@ def evaluate(
         task=task.name,
         split=split_name,
         model=str(getattr(model.cfg, "model_name", "model")),
-        shots=shots,
-        seed=seed,
-        scoring=scoring,
+        shots=cfg.shots,
+        seed=cfg.seed,
+        scoring=cfg.scoring,
         uids=tuple(p.uid for p in prompts),
         labels=tuple(labels),
         predictions=tuple(preds),

@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 import torch
 
-from act_lens.errors import ConfigError, old_keywords, renamed_keyword, warn_deprecated
+from act_lens.core.options import config_from
+from act_lens.errors import ConfigError, renamed_keyword, warn_deprecated
 from act_lens.hooks.interventions import (
     OLD_SETTINGS_KEYWORDS,
     Compose,
@@ -31,6 +32,42 @@ from act_lens.hooks.interventions import (
 )
 
 Policy = Literal["prompt", "prompt+new"]
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """How ``generate`` decodes.
+
+    Attributes:
+        max_new_tokens: tokens to generate at most.
+        policy: ``"prompt"`` or ``"prompt+new"`` (see the module docstring).
+        chat: wrap the prompt in the tokenizer's chat template.
+        system: optional system message for ``chat``.
+        stop_at_eos: stop at the end-of-sequence token.
+        stop: stop once the decoded new text contains one of these strings (the returned text
+            still contains it, as Hugging Face's ``stop_strings`` do; cut it off yourself).
+
+    Example:
+        >>> GenerateConfig(max_new_tokens=8, chat=True).policy
+        'prompt'
+    """
+
+    max_new_tokens: int = 32
+    policy: Policy = "prompt"
+    chat: bool = False
+    system: str | None = None
+    stop_at_eos: bool = True
+    stop: "Sequence[str] | str" = ()
+
+    def __post_init__(self) -> None:
+        if self.policy not in ("prompt", "prompt+new"):
+            raise ConfigError(f"policy must be 'prompt' or 'prompt+new', got {self.policy!r}")
+        if self.max_new_tokens < 0:
+            raise ConfigError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
 
 @dataclass(frozen=True)
@@ -64,13 +101,8 @@ def generate(
     prompt: str,
     intervention: Any = None,
     *,
-    max_new_tokens: int = 32,
-    policy: Policy = "prompt",
-    chat: bool = False,
-    system: str | None = None,
-    stop_at_eos: bool = True,
-    stop: Sequence[str] = (),
-    **deprecated: Any,
+    config: GenerateConfig | None = None,
+    **options: Any,
 ) -> Generation:
     """Greedy decoding with an intervention (None: plain decoding).
 
@@ -81,20 +113,18 @@ def generate(
             ``Compose``, a hook list, or a ``HeadSet`` (its own method and the sink settings it
             was searched with). ACT parts follow ``policy``; ZeroTuning scales the first
             token's attention in every row; hook lists run unchanged on every step.
-        max_new_tokens: tokens to generate at most.
-        policy: ``"prompt"`` or ``"prompt+new"`` (see the module docstring).
-        chat: wrap the prompt in the chat template.
-        system: optional system message for ``chat``.
-        stop_at_eos: stop at the end-of-sequence token.
-        stop: stop once the decoded new text contains one of these strings (the returned text
-            still contains it, as Hugging Face's ``stop_strings`` do; cut it off yourself).
+        config: how to decode: ``max_new_tokens``, ``policy``, ``chat``, ``system``,
+            ``stop_at_eos``, ``stop`` (:class:`GenerateConfig`; default ``GenerateConfig()``).
+        **options: ``GenerateConfig`` fields as keywords instead of ``config``
+            (``generate(model, "Hi", max_new_tokens=8)``).
 
     Deprecated for one release, still working: ``head_set=`` (now ``intervention=``),
     ``hooks=`` (other hooks: write ``Compose(intervention, hooks)``), and ``settings``,
     ``beta``, ``threshold``, ``rule`` for a HeadSet (write ``ActConfig(head_set, settings)``).
 
     Raises:
-        ConfigError: a bad ``policy`` or ``max_new_tokens``, or an intervention that is none.
+        ConfigError: a bad ``policy`` or ``max_new_tokens``, an intervention that is none, an
+            unknown keyword or an option given beside ``config``.
         HeadSetError: heads the model lacks.
 
     Example:
@@ -102,31 +132,33 @@ def generate(
         'The capital of France is Paris.'
         >>> generate(model, "Hello", ActConfig(head_set, beta=0.2)).text         # doctest: +SKIP
     """
-    if policy not in ("prompt", "prompt+new"):
-        raise ConfigError(f"policy must be 'prompt' or 'prompt+new', got {policy!r}")
-    if max_new_tokens < 0:
-        raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    old = old_keywords("generate", deprecated, (*OLD_SETTINGS_KEYWORDS, "head_set", "hooks"))
+    cfg, old = config_from(
+        GenerateConfig,
+        config,
+        options,
+        where="generate",
+        deprecated=(*OLD_SETTINGS_KEYWORDS, "head_set", "hooks"),
+    )
     intervention = renamed_keyword("generate", "intervention", intervention, old, "head_set")
     intervention = with_old_settings("generate", intervention, old)
     if old.get("hooks"):
         warn_deprecated("generate(..., hooks=...)", "generate(..., Compose(intervention, hooks))")
         intervention = Compose(as_intervention(intervention), old["hooks"])
     applied = as_intervention(intervention).for_model(model)
-    ids = prompt_ids(model, prompt, chat=chat, system=system)
+    ids = prompt_ids(model, prompt, chat=cfg.chat, system=cfg.system)
     n_prompt = len(ids)
     eos = model.tokenizer.eos_token_id
     device = model.cfg.device
     new: list[int] = []
-    stops = (stop,) if isinstance(stop, str) else tuple(stop)
-    calib = applied.hooks(None, sink_queries=n_prompt if policy == "prompt" else None)
+    stops = cfg.stops
+    calib = applied.hooks(None, sink_queries=n_prompt if cfg.policy == "prompt" else None)
     with torch.inference_mode():
-        for _ in range(max_new_tokens):
+        for _ in range(cfg.max_new_tokens):
             tokens = torch.tensor([ids + new], device=device)
             logits = model.run_with_hooks(tokens, fwd_hooks=calib)
             next_id = int(logits[0, -1].argmax())
             new.append(next_id)
-            if stop_at_eos and next_id == eos:
+            if cfg.stop_at_eos and next_id == eos:
                 break
             if stops and _ends_decoding(model.tokenizer, new, stops):
                 break

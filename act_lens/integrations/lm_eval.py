@@ -35,14 +35,16 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         'act_lens.integrations.lm_eval needs lm-evaluation-harness: pip install "act-lens[lm-eval]"'
     ) from err
 
+from act_lens.core.options import config_from
 from act_lens.core.settings import SinkSettings, settings_from
-from act_lens.errors import ConfigError, old_keywords, renamed_keyword
+from act_lens.errors import ConfigError, renamed_keyword
 from act_lens.evaluation.generate import Policy, generate, prompt_ids
 from act_lens.evaluation.scoring import continuation_scores
 from act_lens.hooks.headset import HeadSet
 from act_lens.hooks.interventions import as_intervention, intervention_for
 from act_lens.hooks.spec import Intervention
 from act_lens.integrations.lm_eval_requests import (
+    LMConfig,
     cut_at_stop,
     encode_request,
     fit_window,
@@ -62,17 +64,17 @@ class ActLensLM(LM):
             ``HeadSet``, ``Compose``, a hook list...), or the path of a head-set JSON file
             (``--model_args intervention=head_set.json``), applied with its own method and the
             sink settings it was searched with. Checked against the model once.
-        batch_size: sequences per forward for the log-likelihood requests.
+        config: batching, the token window, the generation budget and ACT's decode policy
+            (:class:`~act_lens.integrations.lm_eval_requests.LMConfig`: ``batch_size``,
+            ``max_length``, ``max_gen_toks``, ``decode_policy``, ``max_batch_size``). Its
+            fields are also taken as keywords, which is how lm-eval passes them
+            (``--model_args decode_policy=prompt+new --batch_size 8``).
         settings: the ACT settings for a head set given as a path or a ``HeadSet`` (replacing
             its stored ones).
         beta: convenience for the command line (``beta=0.4``): changes a head set's beta.
-        decode_policy: ACT in ``generate_until``: ``"prompt"`` or ``"prompt+new"``.
-        max_length: token window (default: the model's ``n_ctx``); longer inputs are cut from
-            the left.
-        max_gen_toks: generation budget when a request names none.
         device: where to load a model given by spec (a CUDA device without CUDA falls back to
             the CPU, since lm-eval's CLI passes ``cuda:0`` by default); ignored for a model object.
-        max_batch_size: accepted for lm-eval's CLI and ignored (no automatic batch size).
+        **options: ``LMConfig`` fields as keywords instead of ``config``.
 
     Deprecated for one release, still working: ``hooks=`` and ``head_set=`` (both now
     ``intervention=``), ``threshold=`` and ``rule=`` (now ``settings=SinkSettings(...)``).
@@ -80,7 +82,8 @@ class ActLensLM(LM):
     Raises:
         ConfigError: ``settings`` or ``beta`` without a head set, or with an intervention that
             carries its own settings, both ``settings`` and ``beta``, a batch size that is not
-            a positive integer, or an unknown decode policy.
+            a positive integer, an unknown decode policy, an unknown keyword, or an option
+            given beside ``config``.
 
     Example:
         >>> from lm_eval import simple_evaluate                              # doctest: +SKIP
@@ -93,30 +96,21 @@ class ActLensLM(LM):
         model: Any = "smollm2-135m",
         intervention: Any = None,
         *,
-        batch_size: int | str = 8,
+        config: LMConfig | None = None,
         settings: SinkSettings | None = None,
         beta: float | None = None,
-        decode_policy: str = "prompt",
-        max_length: int | None = None,
-        max_gen_toks: int = 256,
         device: str | None = None,
-        max_batch_size: int | None = None,
-        **deprecated: Any,
+        **options: Any,
     ) -> None:
         super().__init__()
         # Arguments first: a bad one fails before a model is loaded.
-        if decode_policy not in ("prompt", "prompt+new"):
-            raise ConfigError(
-                f"decode_policy must be 'prompt' or 'prompt+new', got {decode_policy!r}"
-            )
-        self.decode_policy = cast(Policy, decode_policy)
-        self._batch_size = _positive_int(
-            batch_size, "batch_size", "; no automatic batch size: pass e.g. --batch_size 8"
+        self.config, old = config_from(
+            LMConfig,
+            config,
+            options,
+            where="ActLensLM",
+            deprecated=("hooks", "head_set", "threshold", "rule"),
         )
-        self._max_gen_toks = _positive_int(max_gen_toks, "max_gen_toks")
-        if max_length is not None and _positive_int(max_length, "max_length") < 2:
-            raise ConfigError(f"max_length must be >= 2 (context + continuation), got {max_length}")
-        old = old_keywords("ActLensLM", deprecated, ("hooks", "head_set", "threshold", "rule"))
         for old_name in ("hooks", "head_set"):
             intervention = renamed_keyword("ActLensLM", "intervention", intervention, old, old_name)
         loose = {k: old.pop(k) for k in ("threshold", "rule") if k in old}
@@ -126,7 +120,7 @@ class ActLensLM(LM):
         _check_settings(intervention, settings, beta)  # before a model is loaded
         self.bridge = _load(model, device) if isinstance(model, str) else model
         self.intervention = _intervention(self.bridge, intervention, settings, beta)
-        self._max_length = int(max_length or self.bridge.cfg.n_ctx)
+        self._max_length = int(self.config.max_length or self.bridge.cfg.n_ctx)
         self._device = self.bridge.cfg.device
 
     @property
@@ -143,11 +137,15 @@ class ActLensLM(LM):
 
     @property
     def max_gen_toks(self) -> int:
-        return self._max_gen_toks
+        return int(self.config.max_gen_toks)
 
     @property
     def batch_size(self) -> int:
-        return self._batch_size
+        return int(self.config.batch_size)
+
+    @property
+    def decode_policy(self) -> Policy:
+        return cast(Policy, self.config.decode_policy)
 
     def loglikelihood(self, requests: Sequence[Any], disable_tqdm: bool = False) -> list:
         """``(log p(continuation | context), is_greedy)`` per request ``(context, continuation)``."""
@@ -277,10 +275,3 @@ def _intervention(
     if isinstance(intervention, HeadSet):
         intervention = intervention_for(intervention, settings, beta=beta)
     return as_intervention(intervention).for_model(model)  # checked, windows filled in
-
-
-def _positive_int(value: Any, name: str, hint: str = "") -> int:
-    text = str(value).strip()
-    if not text.isdigit() or int(text) < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}{hint}")
-    return int(text)

@@ -25,6 +25,61 @@ class GenerationRequest:
     max_gen_toks: int
 
 
+@dataclass(frozen=True)
+class LMConfig:
+    """How ``ActLensLM`` batches, cuts and decodes (lm-eval's ``--model_args`` strings are
+    accepted: ``batch_size="8"`` becomes 8).
+
+    Attributes:
+        batch_size: sequences per forward for the log-likelihood requests.
+        decode_policy: ACT in ``generate_until``: ``"prompt"`` or ``"prompt+new"``.
+        max_length: token window (None: the model's ``n_ctx``); longer inputs are cut from
+            the left.
+        max_gen_toks: generation budget when a request names none.
+        max_batch_size: accepted because lm-eval's command line always passes it; there is no
+            automatic batch size, so it has no effect.
+
+    Raises:
+        ConfigError: a size that is not a positive integer, ``max_length`` below 2, or an
+            unknown decode policy.
+    """
+
+    # int | str: lm-eval's command line passes strings; __post_init__ makes them ints.
+    batch_size: int | str = 8
+    decode_policy: str = "prompt"
+    max_length: int | str | None = None
+    max_gen_toks: int | str = 256
+    max_batch_size: int | str | None = None
+
+    def __post_init__(self) -> None:
+        if self.decode_policy not in ("prompt", "prompt+new"):
+            raise ConfigError(
+                f"decode_policy must be 'prompt' or 'prompt+new', got {self.decode_policy!r}"
+            )
+        hint = "; no automatic batch size: pass e.g. --batch_size 8"
+        object.__setattr__(self, "batch_size", positive_int(self.batch_size, "batch_size", hint))
+        object.__setattr__(self, "max_gen_toks", positive_int(self.max_gen_toks, "max_gen_toks"))
+        if self.max_length is not None:
+            length = positive_int(self.max_length, "max_length")
+            if length < 2:
+                raise ConfigError(
+                    f"max_length must be >= 2 (context + continuation), got {self.max_length}"
+                )
+            object.__setattr__(self, "max_length", length)
+
+
+def positive_int(value: Any, name: str, hint: str = "") -> int:
+    """``value`` (an int or lm-eval's string form) as a positive int.
+
+    Raises:
+        ConfigError: anything else, naming ``name`` (and ``hint``).
+    """
+    text = str(value).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}{hint}")
+    return int(text)
+
+
 def prefix_token_id(tokenizer: Any) -> int:
     """The token an empty context stands for: BOS, else EOS (as lm-eval's ``HFLM``)."""
     bos = tokenizer.bos_token_id

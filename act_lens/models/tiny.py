@@ -4,10 +4,13 @@ The tokenizer is byte-level (every UTF-8 byte is a token, plus ``<bos>``, ``<eos
 built in memory, so any text tokenizes and nothing is downloaded.
 """
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from act_lens.core.options import config_from
+from act_lens.errors import ConfigError
 from act_lens.models.bridge import boot_bridge
 
 if TYPE_CHECKING:
@@ -45,40 +48,78 @@ def byte_tokenizer(add_bos: bool = True) -> Any:
     return tok
 
 
+@dataclass(frozen=True)
+class TinyConfig:
+    """The shape of a tiny random Llama (see :func:`tiny_model`).
+
+    Attributes:
+        n_layers, n_heads, n_kv_heads, d_head, d_mlp: the architecture (GQA when
+            ``n_kv_heads < n_heads``).
+        add_bos: the tokenizer prepends ``<bos>`` (like Llama tokenizers).
+    """
+
+    n_layers: int = 3
+    n_heads: int = 4
+    n_kv_heads: int = 2
+    d_head: int = 16
+    d_mlp: int = 128
+    add_bos: bool = True
+
+    def __post_init__(self) -> None:
+        sizes = {k: getattr(self, k) for k in ("n_layers", "n_heads", "n_kv_heads", "d_head")}
+        small = [k for k, v in sizes.items() if v < 1]
+        if small:
+            raise ConfigError(f"tiny_model: {', '.join(small)} must be >= 1, got {sizes}")
+        if self.n_heads % self.n_kv_heads:
+            raise ConfigError(
+                f"tiny_model: n_heads {self.n_heads} must be a multiple of n_kv_heads "
+                f"{self.n_kv_heads}"
+            )
+
+
 def tiny_model(
+    config: TinyConfig | None = None,
     *,
-    n_layers: int = 3,
-    n_heads: int = 4,
-    n_kv_heads: int = 2,
-    d_head: int = 16,
-    d_mlp: int = 128,
     seed: int = 0,
-    add_bos: bool = True,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
+    **options: Any,
 ) -> "TransformerBridge":
     """A small random Llama bridge (GQA, RoPE, RMSNorm) in well under a second, offline.
 
     The weights depend on ``seed`` only: they are drawn on the CPU and then moved to ``device``,
     so a CUDA copy holds exactly the CPU model's weights.
 
+    Args:
+        config: the architecture (:class:`TinyConfig`; default ``TinyConfig()``: 3 layers of
+            4 heads).
+        seed: the weights' seed.
+        dtype: the weights' dtype.
+        device: where the model runs.
+        **options: ``TinyConfig`` fields as keywords instead of ``config``
+            (``tiny_model(n_layers=2)``).
+
+    Raises:
+        ConfigError: an unknown keyword, an option beside ``config``, or an impossible shape.
+
     Example:
         >>> model = tiny_model(n_layers=2)
         >>> model.cfg.n_heads
         4
     """
+    cfg, _ = config_from(TinyConfig, config, options, where="tiny_model")
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tok = byte_tokenizer(add_bos=add_bos)
+    tok = byte_tokenizer(add_bos=cfg.add_bos)
     # attn_implementation is a PretrainedConfig keyword the Llama stub does not list
     config = LlamaConfig(  # type: ignore[call-arg]
         vocab_size=len(tok),
-        hidden_size=n_heads * d_head,
-        intermediate_size=d_mlp,
-        num_hidden_layers=n_layers,
-        num_attention_heads=n_heads,
-        num_key_value_heads=n_kv_heads,
-        head_dim=d_head,
+        hidden_size=cfg.n_heads * cfg.d_head,
+        intermediate_size=cfg.d_mlp,
+        num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads,
+        num_key_value_heads=cfg.n_kv_heads,
+        head_dim=cfg.d_head,
         max_position_embeddings=2048,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
@@ -96,5 +137,5 @@ def tiny_model(
             layer.self_attn.q_proj.weight.data.mul_(8.0)
             layer.self_attn.k_proj.weight.data.mul_(8.0)
     return boot_bridge(
-        hf, tok, "act-lens/tiny-llama", device=device, dtype=dtype, prepend_bos=add_bos
+        hf, tok, "act-lens/tiny-llama", device=device, dtype=dtype, prepend_bos=cfg.add_bos
     )
