@@ -1,0 +1,328 @@
+"""The evidence study: per-task searches over calibration draws, with controls, and its results page.
+
+    python analyses/study.py [--models smollm2-135m] [--tasks sst2,trec] [--calib-sizes 128]
+        [--draws 3] [--methods act,zt] [--limit 300] [--out figures/study]
+        [--page docs/evidence.md]
+
+For every model, calibration size and draw (the draw is the calibration seed: another sample of
+the training split, split again into ranking and validation prompts) and every task: the
+task's own search (the library's defaults: joint selection by paired validation accuracy with
+its exact lower bound), then on the same fixed ``--limit`` eval examples: the baseline, ACT,
+a random set of the same size, contextual calibration (CC) and CC on top of ACT. With ``zt`` in
+``--methods`` also ZeroTuning (supervised and unsupervised) and ACT + ZeroTuning, on draw 0.
+
+Everything is a file under ``<out>/<model>_c<calib>/`` (the layout of ``reproduce_paper.py``;
+draw 0 uses its names, draw d > 0 adds ``_d<d>``), reused when present, so the study resumes
+where it stopped and can run in pieces. ``--page`` regenerates the results page (tables, the
+forest plot and the draw-to-draw spread) from the files alone: ``--page-only`` needs no model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reproduce_paper import CLS, REPO, Runner, _row  # noqa: E402
+
+from act_lens import load_model  # noqa: E402
+from act_lens.evaluation.controls import random_head_set  # noqa: E402
+from act_lens.hooks.act import ActConfig  # noqa: E402
+from act_lens.hooks.headset import HeadSet  # noqa: E402
+
+METHODS = ("act", "zt")
+
+
+def _suffix(draw: int) -> str:
+    return "" if draw == 0 else f"_d{draw}"
+
+
+def run_draw(run: Runner, task: str, draw: int) -> dict[str, Any]:
+    """One task, one calibration draw: search, ACT, random set, CC, CC + ACT -> rows."""
+    out = run.out / f"study_{task}{_suffix(draw)}.json"
+    if out.exists() and not run.args.fresh:
+        return json.loads(out.read_text())
+    hs = run.head_set(f"{task}{_suffix(draw)}", (task,), run.args.calib, seed=draw)
+    m = run.model.cfg
+    base = run.evaluation(task, "baseline")
+    act = run.evaluation(task, f"act{_suffix(draw)}", ActConfig(hs))
+    rnd_set = random_head_set(hs, m.n_layers, m.n_heads, seed=draw)
+    rnd = run.evaluation(task, f"random{_suffix(draw)}", ActConfig(rnd_set))
+    cc = run.cc(task, base, None)
+    rows = {
+        "act": _row(base, act) | {"heads": len(hs)},
+        "random": _row(base, rnd) | {"heads": len(rnd_set)},
+        "cc": _row(base, cc),
+        "cc+act": _row(base, run.cc(task, act, ActConfig(hs))),
+        "act_vs_cc": _row(cc, act),
+    }
+    record = {
+        "task": task, "draw": draw, "heads": [f"{la}.{h}" for la, h in hs],
+        "decision": hs.provenance.get("decision"), "search_s": hs.provenance.get("search_s"),
+        "rows": rows,
+    }  # fmt: skip
+    out.write_text(json.dumps(record, indent=1))
+    print(
+        f"[{run.out.name} {task} d{draw}] {len(hs)} heads, ACT {100 * rows['act']['delta']:+.1f}",
+        flush=True,
+    )
+    return record
+
+
+def run_methods(run: Runner, task: str) -> None:
+    """ZeroTuning (sup./unsup.) and ACT + ZeroTuning on draw 0, via compare_methods.py."""
+    from compare_methods import MethodRunner, compare_task
+
+    mrun = MethodRunner(run.args, run.model)
+    if (run.out / f"methods_{task}.json").exists() and not run.args.fresh:
+        return
+    act = HeadSet.load(run.out / f"head_set_{task}.json", model=run.model)
+    zs = [mrun.zt_set(task, (task,), run.args.calib, 0, supervised=s) for s in (True, False)]
+    (run.out / f"methods_{task}.json").write_text(
+        json.dumps(compare_task(mrun, task, act, *zs), indent=1)
+    )
+
+
+def _args(a: argparse.Namespace, model: str, calib: int, out: Path) -> SimpleNamespace:
+    """What reproduce_paper.Runner (and compare_methods.MethodRunner) read."""
+    return SimpleNamespace(
+        data_dir=a.data_dir, model=model, prompts="paper", limit=a.limit, calib=calib,
+        screen=a.screen, precision=a.precision, workers=a.workers, confidence=a.confidence,
+        layers=a.layers, batch_size=a.batch_size, fresh=a.fresh, out=str(out), act_from=str(out),
+        command=a.command,
+    )  # fmt: skip
+
+
+# --- the page --------------------------------------------------------------------------------
+
+
+def _jaccard(sets: list[set[str]]) -> float | None:
+    pairs = [(a, b) for a, b in itertools.combinations(sets, 2) if a or b]
+    if not pairs:
+        return None
+    return sum(len(a & b) / len(a | b) for a, b in pairs) / len(pairs)
+
+
+def summarize(folder: Path) -> list[dict[str, Any]]:
+    """Per task of one ``<model>_c<calib>`` folder: every draw's rows and the spread."""
+    tasks = []
+    for task in CLS:
+        draws = sorted(folder.glob(f"study_{task}.json")) + sorted(
+            folder.glob(f"study_{task}_d*.json")
+        )
+        if not draws:
+            continue
+        recs = [json.loads(p.read_text()) for p in draws]
+        deltas = [r["rows"]["act"]["delta"] for r in recs]
+        methods = folder / f"methods_{task}.json"
+        tasks.append({
+            "task": task, "draws": recs, "deltas": deltas, "mean": sum(deltas) / len(deltas),
+            "overlap": _jaccard([set(r["heads"]) for r in recs]),
+            "methods": json.loads(methods.read_text())["rows"] if methods.exists() else None,
+        })  # fmt: skip
+    return tasks
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def _ci(r: dict[str, Any]) -> str:
+    lo, hi = r["interval"]
+    return f"{_pts(r['delta'])} [{_pts(lo)}, {_pts(hi)}]"
+
+
+def _table(tasks: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| task | n | base | ACT, draw 0: delta [95% CI], p | heads per draw | mean delta over draws (min..max) | overlap | random | CC | CC+ACT | ACT vs CC |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in tasks:
+        r0 = t["draws"][0]["rows"]
+        a = r0["act"]
+        heads = ", ".join(str(len(d["heads"])) for d in t["draws"])
+        ov = "-" if t["overlap"] is None else f"{t['overlap']:.2f}"
+        lines.append(
+            f"| {t['task']} | {a['n']} | {100 * a['baseline']:.1f} | {_ci(a)}, p={a['p_value']:.2g} | {heads} | "
+            f"{_pts(t['mean'])} ({_pts(min(t['deltas']))}..{_pts(max(t['deltas']))}) | {ov} | "
+            f"{_pts(r0['random']['delta'])} | {_pts(r0['cc']['delta'])} | {_pts(r0['cc+act']['delta'])} | "
+            f"{_pts(r0['act_vs_cc']['delta'])} |"
+        )
+    d0 = [t["draws"][0]["rows"]["act"] for t in tasks]
+    means = [t["mean"] for t in tasks]
+    sig = sum(a["p_value"] < 0.05 and a["delta"] > 0 for a in d0)
+    vs_cc = [t["draws"][0]["rows"]["act_vs_cc"]["delta"] for t in tasks]
+    lines += [
+        "",
+        f"Draw 0: mean ACT delta {_pts(sum(a['delta'] for a in d0) / len(d0))} points over "
+        f"{len(d0)} tasks, significant gains (p < 0.05) on {sig} of {len(d0)}, worst task "
+        f"{_pts(min(a['delta'] for a in d0))}, mean ACT vs CC {_pts(sum(vs_cc) / len(vs_cc))}. "
+        f"Over all draws: mean {_pts(sum(means) / len(means))}, worst single draw "
+        f"{_pts(min(min(t['deltas']) for t in tasks))}.",
+        "",
+    ]
+    return lines
+
+
+def _methods_table(tasks: list[dict[str, Any]]) -> list[str]:
+    rows = [t for t in tasks if t["methods"]]
+    if not rows:
+        return []
+    names = ("cc", "act", "zt_sup", "zt_unsup", "act+zt")
+    lines = ["| task | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for t in rows:
+        lines.append(f"| {t['task']} | " + " | ".join(_ci(t["methods"][n]) for n in names) + " |")
+    lines.append("| mean | " + " | ".join(
+        _pts(sum(t["methods"][n]["delta"] for t in rows) / len(rows)) for n in names) + " |")  # fmt: skip
+    return lines + [""]
+
+
+def forest_plot(tasks: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Delta with its 95% interval per task: ACT (draw 0, black), CC and the random set (grey),
+    every draw's ACT delta as a dot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.55 * len(tasks) + 1.2))
+    for i, t in enumerate(tasks):
+        y = len(tasks) - i
+        rows = t["draws"][0]["rows"]
+        for off, key, color in (
+            (0.2, "act", "black"),
+            (0.0, "cc", "0.55"),
+            (-0.2, "random", "0.75"),
+        ):
+            r = rows[key]
+            lo, hi = r["interval"]
+            ax.plot([100 * lo, 100 * hi], [y + off] * 2, color=color, lw=2)
+            ax.plot([100 * r["delta"]], [y + off], "o", color=color, ms=5,
+                    label=key.upper() if i == 0 else None)  # fmt: skip
+        ax.plot([100 * d for d in t["deltas"]], [y + 0.3] * len(t["deltas"]), "|", color="tab:red",
+                ms=9, label="ACT, each draw" if i == 0 else None)  # fmt: skip
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_yticks(range(len(tasks), 0, -1), [t["task"] for t in tasks])
+    ax.set_xlabel("held-out accuracy delta (points), 95% interval")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_page(out: Path, page: Path, command: str) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=REPO).stdout.strip() or "?"  # fmt: skip
+    lines = [
+        "# Evidence: every task, every draw",
+        "",
+        "Generated by `analyses/study.py` from the files in "
+        f"`{out.relative_to(REPO) if out.is_relative_to(REPO) else out}` (commit {commit}, "
+        f"{platform.machine()}, {platform.python_version()}); rerun the study to refresh it. "
+        f"Last command: `{command}`.",
+        "",
+        "Each row: the task's own search at the library's defaults (paper prompts, class-balanced "
+        "ranking prompts, validation prompts with the task's label mix, joint selection by paired "
+        "validation accuracy with its exact 90% lower bound), then the same fixed eval examples "
+        "for every method. A draw is another calibration sample (seed); draw 0's interval is the "
+        "paired bootstrap 95% interval, p the exact McNemar test. Overlap: mean pairwise Jaccard "
+        "index of the selected sets over draws (pairs where both are empty left out).",
+        "",
+    ]
+    for folder in sorted(p for p in out.iterdir() if p.is_dir()):
+        tasks = summarize(folder)
+        if not tasks:
+            continue
+        model, _, calib = folder.name.rpartition("_c")
+        lines += [f"## {model}, {calib} calibration prompts per task", ""]
+        lines += _table(tasks)
+        fig = page.parent / "figures" / f"study_{folder.name}.png"
+        fig.parent.mkdir(parents=True, exist_ok=True)
+        forest_plot(tasks, fig, f"{model}, {calib} calibration prompts")
+        lines += [f"![forest plot {folder.name}](figures/{fig.name})", ""]
+        methods = _methods_table(tasks)
+        if methods:
+            lines += ["Methods on equal terms (draw 0): delta [95% CI] vs baseline.", ""] + methods
+    text = "\n".join(lines)
+    page.write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--models", default="smollm2-135m")
+    parser.add_argument("--tasks", default=",".join(CLS))
+    parser.add_argument("--methods", default="act", help=f"comma list of {', '.join(METHODS)}")
+    parser.add_argument(
+        "--calib-sizes",
+        default="128",
+        help="calibration prompts per task (half rank, half validate)",
+    )
+    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=300)
+    parser.add_argument("--screen", type=int, default=48)
+    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="auto")
+    parser.add_argument("--workers", default="auto")
+    parser.add_argument("--confidence", type=float, default=0.9)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--layers", default=None, help="candidate layers: comma list or 'all'")
+    parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--out", default=str(REPO / "figures" / "study"))
+    parser.add_argument("--page", default=str(REPO / "docs" / "evidence.md"))
+    parser.add_argument("--page-only", action="store_true", help="only regenerate the page")
+    a = parser.parse_args(argv)
+    a.command = "python analyses/study.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    tasks = [t for t in a.tasks.split(",") if t]
+    methods = [m for m in a.methods.split(",") if m]
+    try:
+        sizes = [int(s) for s in a.calib_sizes.split(",") if s]
+    except ValueError:
+        parser.error(f"--calib-sizes: comma list of integers, got {a.calib_sizes!r}")
+    if set(tasks) - set(CLS):
+        parser.error(
+            f"--tasks: {sorted(set(tasks) - set(CLS))} are not classification tasks ({', '.join(CLS)})"
+        )
+    if set(methods) - set(METHODS) or "act" not in methods:
+        parser.error(f"--methods: comma list of {', '.join(METHODS)}, including act")
+    if a.draws < 1 or not sizes or min(sizes) < 4:
+        parser.error("--draws must be >= 1 and every --calib-sizes value >= 4")
+    a.workers = a.workers if a.workers == "auto" else int(a.workers)
+    out, page = Path(a.out), Path(a.page)
+    if not a.page_only:
+        if not Path(a.data_dir).is_dir():
+            parser.error(f"data directory {a.data_dir} not found; pass --data-dir")
+        for name in (m for m in a.models.split(",") if m):
+            model = load_model(name)
+            for calib in sizes:
+                folder = out / f"{name}_c{calib}"
+                folder.mkdir(parents=True, exist_ok=True)
+                run = Runner(_args(a, name, calib, folder), model)  # type: ignore[arg-type]
+                t0 = time.perf_counter()
+                for draw, task in itertools.product(range(a.draws), tasks):
+                    run_draw(run, task, draw)
+                if "zt" in methods:
+                    for task in tasks:
+                        run_methods(run, task)
+                print(f"{folder.name}: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+                write_page(out, page, a.command)
+    if not out.is_dir():
+        parser.error(f"{out} does not exist: run the study first")
+    print(write_page(out, page, a.command))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""analyses/study.py and analyses/selection_rules.py on the tiny model: draws, reuse, the page."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ANALYSES = Path(__file__).resolve().parents[2] / "analyses"
+
+
+def _script(name: str):
+    sys.path.insert(0, str(ANALYSES))  # study.py imports its siblings
+    try:
+        spec = importlib.util.spec_from_file_location(name, ANALYSES / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(str(ANALYSES))
+
+
+def _row(size: int, gained: int, lost: int, n: int = 40) -> dict:
+    return {"size": size, "accuracy": 0.5 + (gained - lost) / n, "gained": gained, "lost": lost,
+            "n": n, "gain": (gained - lost) / n, "p_value": 0.5}  # fmt: skip
+
+
+def test_selection_rules_pick_by_their_own_test() -> None:
+    rules = _script("selection_rules").rules
+    # size 2: 6 fixed, 0 broken (sign test p = 0.016); size 4: more accurate, but 11 fixed and
+    # 4 broken (p = 0.059: eligible at 90%, not at 95%, and a lower bound below size 2's)
+    curve = [_row(0, 0, 0), _row(1, 1, 1), _row(2, 6, 0), _row(4, 11, 4)]
+    assert rules(curve) == {"conf90": 4, "conf95": 2, "bonf90": 2, "maxlower90": 2, "best": 4}
+    flat = [_row(0, 0, 0), _row(1, 3, 1), _row(2, 2, 2)]
+    assert rules(flat) == {"conf90": 0, "conf95": 0, "bonf90": 0, "maxlower90": 0, "best": 1}
+
+
+@pytest.mark.data
+def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    study = _script("study")
+    out, page = tmp_path / "study", tmp_path / "docs" / "evidence.md"
+    page.parent.mkdir()
+    argv = ["--models", "tiny-random", "--data-dir", str(data_dir), "--out", str(out),
+            "--page", str(page), "--tasks", "sst2", "--draws", "2", "--calib-sizes", "4",
+            "--limit", "3", "--batch-size", "4", "--layers", "all", "--workers", "1",
+            "--precision", "fp32"]  # fmt: skip
+    assert study.main(argv) == 0
+    folder = out / "tiny-random_c4"
+    first = json.loads((folder / "study_sst2.json").read_text())
+    second = json.loads((folder / "study_sst2_d1.json").read_text())
+    assert first["draw"] == 0 and second["draw"] == 1
+    for rec in (first, second):
+        assert set(rec["rows"]) == {"act", "random", "cc", "cc+act", "act_vs_cc"}
+        assert rec["rows"]["act"]["n"] == 3
+    # the two draws use different calibration prompts (the seed): different search files
+    assert (folder / "head_set_sst2.json").exists() and (folder / "head_set_sst2_d1.json").exists()
+    text = page.read_text()
+    assert "## tiny-random, 4 calibration prompts per task" in text
+    assert "| sst2 | 3 |" in text
+    assert (page.parent / "figures" / "study_tiny-random_c4.png").stat().st_size > 0
+
+    # resumed: nothing is searched or evaluated again
+    def boom(*a, **k):
+        raise AssertionError("recomputed a saved result")
+
+    monkeypatch.setattr(study.Runner, "head_set", boom)
+    monkeypatch.setattr(study.Runner, "evaluation", boom)
+    assert study.main(argv) == 0
+    # the page alone, from the files
+    page.unlink()
+    assert study.main(argv + ["--page-only"]) == 0
+    assert "| sst2 | 3 |" in page.read_text()
+
+
+def test_study_refuses_bad_arguments_before_loading(tmp_path: Path) -> None:
+    study = _script("study")
+    for bad in (["--tasks", "nope"], ["--methods", "zt"], ["--calib-sizes", "x"], ["--draws", "0"]):
+        with pytest.raises(SystemExit):
+            study.main(["--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)] + bad)
