@@ -1,9 +1,10 @@
 """Check a command's input before any slow work: no model is loaded, nothing is written.
 
-``act-lens`` calls :func:`preflight` right after parsing, so a typo in a task name, a missing
-data file, a damaged head-set file, an output folder that cannot be written or a value out of
-range ends in one line ``act-lens: error: ...`` within a second, instead of a traceback after
-the model has loaded. Only cheap modules are imported here (no torch).
+``act-lens`` calls :func:`preflight` right after parsing (which already refused values out of
+range: ``RunConfig`` checks them), so a typo in a task name, a missing data file, a damaged
+head-set file or an output folder that cannot be written ends in one line
+``act-lens: error: ...`` within a second, instead of a traceback after the model has loaded.
+Only cheap modules are imported here (no torch).
 """
 
 import os
@@ -50,7 +51,9 @@ class Checked:
 def preflight(cfg: Any) -> Checked:
     """Refuse bad input of a resolved ``RunConfig`` with an ActLensError naming the fix.
 
-    Checks, in order: value ranges, the model spec (a known model installed, a misspelt name,
+    The values themselves were checked when the ``RunConfig`` was made; this checks what
+    needs the file system, the model registry or the installed packages, in order: Ray for
+    ``--workers N``, the model spec (a known model installed, a misspelt name,
     a hub name with no hub), every task name, the data each task needs for this command (read
     and parsed, calibration disjoint from eval by content), the head-set file (ranges against
     the model's known shape, the flags that apply to its method), and last the output folder
@@ -66,7 +69,7 @@ def preflight(cfg: Any) -> Checked:
         if not Path(cfg.out).is_dir():
             raise ConfigError(f"{cfg.out} is not a results folder (written by act-lens run/eval)")
         return Checked()
-    _check_ranges(cfg)
+    _check_environment(cfg)
     shape = _check_model(cfg.model)
     n_layers = shape[0] if shape is not None else None
     if cfg.layers is not None and n_layers is not None and max(cfg.layers) >= n_layers:
@@ -117,107 +120,15 @@ def _check_head_sets(cfg: Any, shape: tuple[int, int] | None) -> list[Notice]:
     return [Notice("note", text) for text in check_flags(cfg, sets, str(cfg.head_set))]
 
 
-def _check_ranges(cfg: Any) -> None:
-    positive = {
-        "--limit": cfg.limit,
-        "--calib-size": cfg.calib_size,
-        "--batch-size": cfg.batch_size,
-        "--max-heads": cfg.max_heads,
-    }
-    for flag, value in positive.items():
-        if value is not None and value < 1:
-            raise ConfigError(f"{flag} must be >= 1, got {value}")
-    if cfg.screen is not None and cfg.screen < 0:
-        raise ConfigError(f"--screen must be >= 0 (0: every candidate head), got {cfg.screen}")
-    if cfg.shots < 0:
-        raise ConfigError(f"--shots must be >= 0, got {cfg.shots}")
-    if any(s < 0 for s in cfg.seeds):
-        raise ConfigError(f"--seed values must be >= 0, got {list(cfg.seeds)}")
-    if cfg.beta is not None and not 0.0 <= cfg.beta <= 1.0:
-        raise ConfigError(f"--beta must be in [0, 1], got {cfg.beta}")
-    if cfg.threshold is not None and not cfg.threshold > 0:
-        raise ConfigError(f"--threshold must be > 0, got {cfg.threshold}")
-    if cfg.rule not in (None, "mean", "alpha"):
-        raise ConfigError(f"--rule must be mean or alpha, got {cfg.rule!r}")
-    if cfg.rule in (None, "mean") and cfg.threshold is not None and cfg.threshold >= 1:
-        raise ConfigError(
-            f"--threshold {cfg.threshold} with the mean rule finds no sink: a key's mean "
-            "attention is at most 1; use a value below 1 (default 0.1), or --rule alpha"
-        )
-    repeated = sorted({t for t in cfg.tasks if cfg.tasks.count(t) > 1})
-    if repeated:
-        raise ConfigError(
-            f"--task {repeated[0]} is given {cfg.tasks.count(repeated[0])} times; give each "
-            "task once"
-        )
-    if not cfg.tasks:
-        raise ConfigError("no task given; pass --task NAME (e.g. --task reviews)")
-    if cfg.min_z is not None and cfg.min_z < 0:
-        raise ConfigError(f"--min-z must be >= 0, got {cfg.min_z}")
-    if cfg.layers is not None and (not cfg.layers or min(cfg.layers) < 0):
-        raise ConfigError(f"--layers needs layer numbers >= 0, got {list(cfg.layers)}")
-    from act_lens.analysis.metrics import check_metric
+def _check_environment(cfg: Any) -> None:
+    """What the config asks of the installed packages (its values are checked by RunConfig)."""
+    import importlib.util
 
-    check_metric(cfg.metric)
-    if cfg.prompts not in ("plain", "paper"):
-        raise ConfigError(f"--prompts must be plain or paper, got {cfg.prompts!r}")
-    if cfg.select not in ("joint", "threshold", "top_k"):
-        raise ConfigError(f"--select must be joint, threshold or top_k, got {cfg.select!r}")
-    if cfg.select == "top_k" and (cfg.top_k is None or cfg.top_k < 1):
-        raise ConfigError("--select top_k needs --top-k N with N >= 1")
-    if cfg.method not in ("act", "zerotuning"):
-        raise ConfigError(f"--method must be act or zerotuning, got {cfg.method!r}")
-    if cfg.method == "zerotuning" and cfg.beta is not None and cfg.command in ("search", "run"):
-        raise ConfigError(
-            "--beta is an ACT setting; --method zerotuning scales the first token's attention "
-            "by a gamma it searches for: drop --beta"
-        )
-    if cfg.unsupervised and cfg.method != "zerotuning":
-        raise ConfigError("--unsupervised is for --method zerotuning (ACT's search needs labels)")
-    if cfg.schedule not in ("exhaustive", "halving"):
-        raise ConfigError(f"--schedule must be exhaustive or halving, got {cfg.schedule!r}")
-    if not 0.0 < cfg.val_fraction < 1.0:
-        raise ConfigError(f"--val-fraction must be in (0, 1), got {cfg.val_fraction}")
-    if not 0.5 < cfg.confidence < 1.0:
-        raise ConfigError(f"--confidence must be in (0.5, 1), e.g. 0.9; got {cfg.confidence}")
-    if cfg.precision not in ("fp32", "bf16", "auto"):
-        raise ConfigError(f"--precision must be fp32, bf16 or auto, got {cfg.precision!r}")
     workers = str(cfg.workers)
-    if workers != "auto" and not (workers.isdigit() and int(workers) >= 1):
-        raise ConfigError(f"--workers must be auto or a number >= 1, got {cfg.workers!r}")
-    if workers not in ("auto", "1"):
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            raise ConfigError(
-                f"--workers {workers} needs Ray: pip install 'act-lens[ray]' (or --workers 1)"
-            )
-        if cfg.schedule == "halving":
-            raise ConfigError("--schedule halving runs in-process: use --workers 1")
-    if cfg.command in ("search", "run") and not cfg.head_set:
-        minimum = min_calib_size(cfg)
-        if cfg.calib_size < minimum:
-            what = (
-                "a search and a validation part of at least 2 prompts each"
-                if cfg.select == "joint"
-                else "at least 2 prompts to rank heads on"
-            )
-            per = "per task" if cfg.per_task or len(cfg.tasks) == 1 else "for the tasks together"
-            raise ConfigError(
-                f"--calib-size {cfg.calib_size} is too small to split into {what}; the "
-                f"minimum {per} is {minimum}"
-            )
-
-
-def min_calib_size(cfg: Any) -> int:
-    """The smallest ``--calib-size``: every task's search and validation parts get 2 prompts."""
-    import math
-
-    per_task = 2
-    if cfg.select == "joint":
-        frac = cfg.val_fraction
-        per_task = max(math.ceil(2 / frac), math.ceil(2 / (1 - frac)))
-    return per_task * (1 if cfg.per_task else len(cfg.tasks))
+    if workers not in ("auto", "1") and importlib.util.find_spec("ray") is None:
+        raise ConfigError(
+            f"--workers {workers} needs Ray: pip install 'act-lens[ray]' (or --workers 1)"
+        )
 
 
 def _check_model(spec: str) -> tuple[int, int] | None:
@@ -246,8 +157,6 @@ def _check_tasks(cfg: Any) -> None:
 
     tasks = [get_task(name, cfg.prompts) for name in cfg.tasks]  # ConfigError: known names
     data = cfg.data_file or cfg.data_dir
-    if cfg.per_task and len(tasks) < 2 and cfg.command in ("search", "run"):
-        raise ConfigError("--per-task needs at least two --task (one head set per task)")
     for task in tasks:
         for role in _READS[cfg.command]:
             if role == "train" and cfg.head_set is not None and cfg.command == "run":
