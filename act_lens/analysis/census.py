@@ -191,20 +191,13 @@ def sink_census(
     )
     if not prompts:
         raise ConfigError("sink_census needs at least one prompt")
-    n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
-    layers = tuple(range(n_layers)) if layers is None else tuple(layers)
-    outside = [la for la in layers if not 0 <= la < n_layers]
-    if outside or not layers:
-        raise ConfigError(
-            f"sink_census: layers {outside or '[]'} are not layers of this model, which has "
-            f"{n_layers} (0..{n_layers - 1}); pass layers in that range, or None for all"
-        )
+    layers = _layers(model, layers)
     # Sliding-window layers score each key over the queries that can see it (act_lens.hooks.arch).
     settings = model_settings(model, settings_from(settings, loose=loose, where="sink_census"))
     applied = as_intervention(intervention).for_model(model)
     tok = model.tokenizer
     ids = encode(tok, list(prompts), add_special_tokens=cfg.add_special_tokens)
-    tally = _Tally(tok, layers, n_heads)
+    tally = _Tally(tok, layers, int(model.cfg.n_heads))
     example: dict[str, Any] = {}
     example_index = cfg.example_index
     keep = {layer: None for layer in layers} if example_index is not None else {}
@@ -229,6 +222,19 @@ def sink_census(
     return tally.census(
         str(getattr(model.cfg, "model_name", "model")), len(prompts), settings, example
     )
+
+
+def _layers(model: Any, layers: Sequence[int] | None) -> tuple[int, ...]:
+    """The layers to record: ``layers`` (None: all), each a layer of ``model``."""
+    n_layers = int(model.cfg.n_layers)
+    layers = tuple(range(n_layers)) if layers is None else tuple(layers)
+    outside = [la for la in layers if not 0 <= la < n_layers]
+    if outside or not layers:
+        raise ConfigError(
+            f"sink_census: layers {outside or '[]'} are not layers of this model, which has "
+            f"{n_layers} (0..{n_layers - 1}); pass layers in that range, or None for all"
+        )
+    return layers
 
 
 class _Tally:

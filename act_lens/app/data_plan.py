@@ -125,11 +125,10 @@ def plan_data(cfg: Any) -> tuple[dict[str, TaskData], list[Notice]]:
         task = get_task(name, cfg.prompts)
         if isinstance(data, str) and data.startswith(HF_PREFIX):
             # read through the hub when the command runs: no check here, only the names
+            calib = wants_calib and task.train_split is not None
             plans[name] = TaskData(
                 name,
-                calibration=describe(task, data, task.train_split)
-                if wants_calib and task.train_split
-                else None,
+                calibration=describe(task, data, task.train_split) if calib else None,
                 eval=describe(task, data, task.eval_split) if wants_eval else None,
             )
             continue
@@ -142,62 +141,77 @@ def plan_data(cfg: Any) -> tuple[dict[str, TaskData], list[Notice]]:
         info: dict[str, Any] = {"eval_pool": len(evaluated)}
         if wants_eval:
             info["eval"] = describe(task, data, task.eval_split)
-            if cfg.command == "sinks" and (cfg.limit or CENSUS_CAP) > CENSUS_CAP:
-                notices.append(
-                    Notice(
-                        "warning",
-                        f"the sink census reads at most {CENSUS_CAP} "
-                        f"prompts per task; --limit {cfg.limit} is capped at {CENSUS_CAP}",
-                    )
-                )
-            elif cfg.limit is not None and cfg.limit > len(evaluated):
-                notices.append(
-                    Notice(
-                        "warning",
-                        f"--limit {cfg.limit} is more than the "
-                        f"{len(evaluated)} eval examples of task {name!r}; all {len(evaluated)} are used",
-                    )
-                )
+            notices += _limit_notices(cfg, name, len(evaluated))
         if wants_calib and task.train_split is not None:
-            raw = _load(task, data, task.train_split, "calibration")
-            pool = without_overlap(raw, evaluated)
-            dropped = len(raw) - len(pool)
-            if not pool:
-                raise DataError(
-                    f"{describe(task, data, task.train_split)}: every calibration example of task "
-                    f"{name!r} is also an eval example; pass separate calibration data"
-                )
-            # A guard on what calibration_mix and build_prompts do: by content, not by uid.
-            if shared_examples(pool, evaluated):
-                raise DataError(f"task {name!r}: calibration and eval examples overlap")
-            if dropped:
-                notices.append(
-                    Notice(
-                        "note",
-                        f"task {name!r}: {dropped} calibration examples "
-                        "whose text is also an eval example are left out",
-                    )
-                )
-            if cfg.shots and len(pool) <= cfg.shots:
-                raise DataError(
-                    f"--shots {cfg.shots}: task {name!r} has only {len(pool)} calibration "
-                    f"examples to draw demonstrations from; use --shots {max(len(pool) - 1, 0)} "
-                    "or fewer"
-                )
-            searches = cfg.command == "search" or (cfg.command == "run" and cfg.head_set is None)
-            share = _calib_share(cfg, index)
-            if searches and share > len(pool):
-                notices.append(
-                    Notice(
-                        "warning",
-                        f"--calib-size asks {share} calibration prompts "
-                        f"of task {name!r}, whose pool has {len(pool)}; using {len(pool)}",
-                    )
-                )
-            info.update(
-                calibration=describe(task, data, task.train_split),
-                calibration_pool=len(pool),
-                dropped=dropped,
-            )
+            info.update(_calibration(cfg, task, data, evaluated, index, notices))
         plans[name] = TaskData(name, **info)
     return plans, notices
+
+
+def _limit_notices(cfg: Any, name: str, n_eval: int) -> list[Notice]:
+    """A warning when ``--limit`` asks more than there is (or than the census reads)."""
+    if cfg.command == "sinks" and (cfg.limit or CENSUS_CAP) > CENSUS_CAP:
+        return [
+            Notice(
+                "warning",
+                f"the sink census reads at most {CENSUS_CAP} prompts per task; --limit "
+                f"{cfg.limit} is capped at {CENSUS_CAP}",
+            )
+        ]
+    if cfg.limit is not None and cfg.limit > n_eval:
+        return [
+            Notice(
+                "warning",
+                f"--limit {cfg.limit} is more than the {n_eval} eval examples of task "
+                f"{name!r}; all {n_eval} are used",
+            )
+        ]
+    return []
+
+
+def _calibration(
+    cfg: Any, task: Task, data: Any, evaluated: list[Any], index: int, notices: list[Notice]
+) -> dict[str, Any]:
+    """The TaskData fields of a task's calibration pool (checked disjoint from ``evaluated``);
+    its notes and warnings are added to ``notices``."""
+    assert task.train_split is not None  # the caller checked
+    name = task.name
+    raw = _load(task, data, task.train_split, "calibration")
+    pool = without_overlap(raw, evaluated)
+    dropped = len(raw) - len(pool)
+    if not pool:
+        raise DataError(
+            f"{describe(task, data, task.train_split)}: every calibration example of task "
+            f"{name!r} is also an eval example; pass separate calibration data"
+        )
+    # A guard on what calibration_mix and build_prompts do: by content, not by uid.
+    if shared_examples(pool, evaluated):
+        raise DataError(f"task {name!r}: calibration and eval examples overlap")
+    if dropped:
+        notices.append(
+            Notice(
+                "note",
+                f"task {name!r}: {dropped} calibration examples whose text is also an eval "
+                "example are left out",
+            )
+        )
+    if cfg.shots and len(pool) <= cfg.shots:
+        raise DataError(
+            f"--shots {cfg.shots}: task {name!r} has only {len(pool)} calibration examples to "
+            f"draw demonstrations from; use --shots {max(len(pool) - 1, 0)} or fewer"
+        )
+    searches = cfg.command == "search" or (cfg.command == "run" and cfg.head_set is None)
+    share = _calib_share(cfg, index)
+    if searches and share > len(pool):
+        notices.append(
+            Notice(
+                "warning",
+                f"--calib-size asks {share} calibration prompts of task {name!r}, whose pool "
+                f"has {len(pool)}; using {len(pool)}",
+            )
+        )
+    return {
+        "calibration": describe(task, data, task.train_split),
+        "calibration_pool": len(pool),
+        "dropped": dropped,
+    }

