@@ -3,8 +3,8 @@ masses by layer) and the helpers every figure uses; search and evaluation figure
 :mod:`act_lens.app.result_figures`.
 
 Every function takes result objects (never a model), builds a ``matplotlib.figure.Figure``
-directly (no pyplot, so no backend is chosen and nothing global changes) and optionally saves
-it as a PNG.
+directly (no pyplot, so no backend is chosen and nothing global changes) and returns it; a
+``plot_*`` function given ``path=`` also saves it there as a PNG.
 """
 
 import math
@@ -105,9 +105,6 @@ def plot_attention_grid(
 def plot_sink_frequency(census: SinkCensus, *, path: PathLike | None = None) -> Figure:
     """Layer x head heatmap of how often each head has a hidden sink.
 
-    Args:
-        census: a SinkCensus.
-        path: where to save a PNG (optional).
 
     Returns:
         The figure; ``fig.axes[0].images[0]`` holds ``census.hidden_sink_freq``.
@@ -125,9 +122,6 @@ def plot_sink_frequency(census: SinkCensus, *, path: PathLike | None = None) -> 
 def plot_token_classes(census: SinkCensus, *, path: PathLike | None = None) -> Figure:
     """Hidden-sink counts per token class and, when recorded, the most frequent sink tokens.
 
-    Args:
-        census: a SinkCensus.
-        path: where to save a PNG (optional).
 
     Returns:
         The figure: panel 0 per-class counts (the ``first`` class excluded), panel 1 (if
@@ -156,9 +150,6 @@ def plot_token_classes(census: SinkCensus, *, path: PathLike | None = None) -> F
 def plot_mass_by_layer(census: SinkCensus, *, path: PathLike | None = None) -> Figure:
     """Mean (over heads) attention on the first token and on hidden sinks, per layer.
 
-    Args:
-        census: a SinkCensus.
-        path: where to save a PNG (optional).
 
     Returns:
         The figure, with two lines labelled ``first token`` and ``hidden sinks``.
@@ -243,28 +234,14 @@ def _draw_map(ax: Axes, census: SinkCensus, layer: int) -> Any:
     first, hidden = _sink_columns(census, layer)
     # Markers sit just above the map: x in data coordinates, y in axes coordinates.
     trans = ax.get_xaxis_transform()
-    ax.scatter(
-        first,
-        [1.02] * len(first),
-        marker="v",
-        s=30,
-        color=FIRST_COLOR,
-        transform=trans,
-        clip_on=False,
-        label="first-token sink",
-        gid="first_sinks",
-    )
-    ax.scatter(
-        hidden,
-        [1.02] * len(hidden),
-        marker="v",
-        s=30,
-        color=HIDDEN_COLOR,
-        transform=trans,
-        clip_on=False,
-        label="hidden sink",
-        gid="hidden_sinks",
-    )
+    for cols, color, label, gid in (
+        (first, FIRST_COLOR, "first-token sink", "first_sinks"),
+        (hidden, HIDDEN_COLOR, "hidden sink", "hidden_sinks"),
+    ):
+        ax.scatter(
+            cols, [1.02] * len(cols), marker="v", s=30, color=color, transform=trans,
+            clip_on=False, label=label, gid=gid,
+        )  # fmt: skip
     return im
 
 

@@ -13,7 +13,7 @@ Example:
 """
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,6 @@ from act_lens.app.view_payloads import (
 from act_lens.core.settings import SinkSettings
 from act_lens.errors import ConfigError
 from act_lens.evaluation.evaluate import EvalResult
-from act_lens.evaluation.tasks import Prompt
 from act_lens.hooks.headset import HeadSet
 from act_lens.hooks.interventions import as_intervention
 from act_lens.io import atomic_write_text
@@ -138,17 +137,16 @@ def selection_curve(head_set: HeadSet, *, title: str | None = None) -> View:
     return View("curve", curve_payload(head_set, title=title), title or "Selection curve")
 
 
-def flips(
-    base: EvalResult,
-    treated: EvalResult,
-    *,
-    prompts: Sequence[Prompt] | Mapping[str, Prompt] | None = None,
-    base_name: str = "baseline",
-    treated_name: str = "ACT",
-) -> View:
+def flips(base: EvalResult, treated: EvalResult, **options: Any) -> View:
     """The examples whose prediction changed between two runs on the same examples: text
     (from ``prompts``, matched by uid), gold, both predictions and their probabilities among
     the choices; sortable and filterable.
+
+    Args:
+        base, treated: the two runs.
+        **options: ``prompts`` (the examples' prompts, a sequence or ``{uid: prompt}``),
+            ``base_name`` and ``treated_name`` (the columns' labels), as in
+            :func:`act_lens.app.view_payloads.flips_payload`.
 
     Raises:
         ShapeError: the runs are not on the same examples.
@@ -156,8 +154,7 @@ def flips(
     Example:
         >>> flips(base, treated, prompts=build_prompts(task, examples))  # doctest: +SKIP
     """
-    payload = flips_payload(base, treated, prompts, base_name=base_name, treated_name=treated_name)
-    return View("flips", payload, f"Flips on {base.task}")
+    return View("flips", flips_payload(base, treated, **options), f"Flips on {base.task}")
 
 
 def page(views: Sequence[View], *, title: str = "act_lens views") -> str:

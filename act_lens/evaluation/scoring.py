@@ -143,14 +143,10 @@ def continuation_logprobs(
     model: Any,
     contexts: Sequence[Sequence[int]],
     continuations: Sequence[Sequence[int]],
-    *,
-    hooks: "HookSpec | None" = None,
-    batch_size: int = 8,
-    progress: Any = None,
+    **options: Any,
 ) -> Tensor:
     """Summed log-probability of each continuation given its context, ``[n]`` (float32, CPU).
 
-    The log-probabilities of :func:`continuation_scores` (same forwards, same numbers)."""
-    return continuation_scores(
-        model, contexts, continuations, hooks=hooks, batch_size=batch_size, progress=progress
-    ).logprobs
+    The log-probabilities of :func:`continuation_scores` (same forwards, same numbers), which
+    takes the same ``options``: ``hooks``, ``batch_size``, ``progress``."""
+    return continuation_scores(model, contexts, continuations, **options).logprobs

