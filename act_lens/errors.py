@@ -4,6 +4,11 @@ Every error names what was wrong, what was expected and how to fix it. All are
 ``ValueError`` subclasses so that callers catching bad input keep working.
 """
 
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class ActLensError(ValueError):
     """Base class of every error act_lens raises on purpose."""
@@ -88,3 +93,34 @@ def renamed_keyword(
     if value is not None:
         raise ConfigError(f"{where}: {old_name}= is the old name of {new}=; pass {new}= only")
     return given
+
+
+def object_from(
+    where: str,
+    name: str,
+    obj: T | None,
+    given: dict,
+    make: Callable[..., T],
+    *,
+    shown_as: str | None = None,
+    stacklevel: int = 4,
+) -> T:
+    """The options object a public function runs with: ``obj``, or for the loose keywords of
+    earlier releases in ``given`` (None values dropped), ``make(**given)`` with a
+    DeprecationWarning naming ``name=...(...)``; ``make()`` when neither is given.
+
+    Raises:
+        ConfigError: loose keywords given beside ``obj`` (one of them would be ignored).
+    """
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return make() if obj is None else obj
+    shown = ", ".join(f"{k}={v!r}" for k, v in given.items())
+    kind = shown_as or getattr(make, "__name__", name)
+    warn_deprecated(f"{where}({shown})", f"{name}={kind}({shown})", stacklevel=stacklevel)
+    if obj is not None:
+        raise ConfigError(
+            f"{where}: {', '.join(given)} given beside {name}=; set "
+            f"{'it' if len(given) == 1 else 'them'} inside {name}= (dataclasses.replace)"
+        )
+    return make(**given)

@@ -161,11 +161,11 @@ def settings_from(
             f"{where}: settings must be a SinkSettings, got {settings!r}; "
             "write settings=SinkSettings(beta=..., threshold=...)"
         )
-    beside = [k for k in ("beta", *given) if (beta if k == "beta" else given[k]) is not None]
+    beside = (["beta"] if beta is not None else []) + list(given)
     if settings is not None and beside:
         raise ConfigError(
             f"{where}: {', '.join(beside)} given beside settings=; set "
             f"{'it' if len(beside) == 1 else 'them'} inside the SinkSettings "
             f"(dataclasses.replace(settings, {beside[0]}=...))"
         )
-    return resolve_settings(settings, beta=beta, **given)
+    return resolve_settings(settings, **{"beta": beta, **given})
