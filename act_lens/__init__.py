@@ -52,6 +52,9 @@ _EXPORTS: dict[str, str] = {
     "calibration_mix": "act_lens.analysis.calibration_set",
     "screen_heads": "act_lens.analysis.screening",
     "search_heads": "act_lens.analysis.search",
+    "SearchResult": "act_lens.analysis.search_result",
+    "SearchConfig": "act_lens.analysis.search_config",
+    "RunOptions": "act_lens.runtime.options",
     "PairedComparison": "act_lens.evaluation.stats",
     "Strategy": "act_lens.hooks.strategies",
     "get_task": "act_lens.evaluation.tasks",
@@ -90,6 +93,9 @@ __all__ = [
     "ModelLoadError",
     "PairedComparison",
     "PatternNotEditableError",
+    "RunOptions",
+    "SearchConfig",
+    "SearchResult",
     "Selection",
     "ShapeError",
     "SinkCensus",
@@ -149,6 +155,8 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from act_lens.analysis.halving import Halving
     from act_lens.analysis.screening import screen_heads
     from act_lens.analysis.search import search_heads
+    from act_lens.analysis.search_config import SearchConfig
+    from act_lens.analysis.search_result import SearchResult
     from act_lens.analysis.selection import Selection
     from act_lens.analysis.zerotuning_search import zerotuning_search
     from act_lens.core.calibrate import calibrate_pattern
@@ -183,3 +191,4 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from act_lens.hooks.zerotuning import ZeroTuningConfig
     from act_lens.models.loading import load_model
     from act_lens.models.tiny import tiny_model
+    from act_lens.runtime.options import RunOptions

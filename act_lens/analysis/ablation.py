@@ -9,7 +9,7 @@ head per prompt) up to float error; ``head_effects_naive`` is that loop, for tes
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 
 from act_lens.analysis.effects import METRICS, HeadEffects, metric_values
 from act_lens.analysis.units import unit_effects
-from act_lens.core.settings import SinkSettings, resolve_settings
-from act_lens.errors import ConfigError
+from act_lens.core.settings import SinkSettings, settings_from
+from act_lens.errors import ConfigError, object_from, old_keywords, renamed_keyword
 from act_lens.evaluation.batching import encode, make_batches, pad_id_of
 from act_lens.evaluation.scoring import first_token_ids, keep_last_positions
 from act_lens.evaluation.tasks import Prompt
@@ -27,8 +27,9 @@ from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.check import require_pattern_editable
 from act_lens.hooks.names import pattern_hook, z_hook
 from act_lens.hooks.strategies import AblationContext, Strategy, get_strategy
-from act_lens.runtime.pool import WorkerPool, use_pool
-from act_lens.runtime.precision import current_precision
+from act_lens.runtime.options import RunOptions
+from act_lens.runtime.pool import use_pool
+from act_lens.runtime.precision import precision_context
 
 # Rows (prompts x heads) per ablated pass: bounds the memory of one pass for models with many
 # heads and long prompts. (On the bundled model, 8 to 72 rows per pass ran at the same speed
@@ -161,22 +162,23 @@ def _clean_pass(
     return clean, torch.log_softmax(logits[:, -1].float(), dim=-1)
 
 
+# Keywords of earlier releases: where each now lives.
+_RUN_KW = ("batch_size", "progress", "workers")
+_SETTINGS_KW = ("beta", "threshold")
+_REMOVED_KW = ("on_layer_done", "skip_layers")
+HeadsArg = "Sequence[int] | Mapping[int, Sequence[int]] | None"
+
+
 def head_effects(
     model: Any,
     prompts: Sequence[Prompt],
     *,
     strategy: "str | Strategy" = "act",
     layers: Sequence[int] | None = None,
-    heads: Sequence[int] | None = None,
+    heads: HeadsArg = None,
     settings: SinkSettings | None = None,
-    beta: float | None = None,
-    threshold: float | None = None,
-    batch_size: int = 8,
-    progress: bool = True,
-    on_layer_done: Callable[[int, dict[str, Tensor]], None] | None = None,
-    skip_layers: dict[int, dict[str, Tensor]] | None = None,
-    heads_by_layer: Mapping[int, Sequence[int]] | None = None,
-    workers: "int | WorkerPool | None" = None,
+    run: RunOptions | None = None,
+    **deprecated: Any,
 ) -> HeadEffects:
     """Effect of ablating each (layer, head) alone on every metric, over ``prompts``.
 
@@ -184,111 +186,129 @@ def head_effects(
         model: a TransformerBridge.
         prompts: task prompts (``Task.build``), scored by the first token of each choice.
         strategy: ``"act"``, ``"zero_sinks"``, ``"head_off"``, ``"mean_head"`` or a Strategy.
-        layers: layers to ablate (default: all). heads: heads to ablate (default: all).
-        settings: sink settings of ``act``/``zero_sinks`` (default: method.md's);
-            ``beta``/``threshold`` override them.
-        batch_size: prompts per clean batch (ablated passes run ``batch_size x heads`` rows).
-        on_layer_done: called with ``(layer, per-example metric tensors [heads, n])`` after
-            each layer (used for checkpointing).
-        skip_layers: already computed layers (from a checkpoint): reused, not recomputed.
-        heads_by_layer: ablate only these heads per layer (e.g. screened candidates); the
-            other entries of the result are NaN.
-        workers: ``None``/1 runs here; an int > 1 or a ``WorkerPool`` splits the work into
-            units (a few layers x a chunk of prompts, :mod:`act_lens.analysis.units`) run on
-            Ray actors and merged in a fixed order (equal to the serial units up to float
-            error; checkpoints and ``heads`` are not supported there). The workers run in
-            the caller's precision (``precision_context``).
+        layers: layers to ablate (default: all).
+        heads: heads to ablate: a list (the same heads in every layer; default: all), or
+            ``{layer: heads}`` (e.g. screened candidates; not together with ``layers``), whose
+            other entries are NaN in the result.
+        settings: sink settings of ``act``/``zero_sinks`` (default: method.md's).
+        run: batches, progress bars, workers, precision and checkpoint
+            (:class:`~act_lens.runtime.options.RunOptions`). With workers or a checkpoint the
+            work is split into units (a few layers x a chunk of prompts,
+            :mod:`act_lens.analysis.units`), run on Ray actors or in-process and merged in a
+            fixed order (equal to the serial run up to float error); finished units go to the
+            checkpoint and are reused from it.
+        **deprecated: the keywords of earlier releases, still applied with a
+            DeprecationWarning: ``beta``, ``threshold`` (-> ``settings``), ``batch_size``,
+            ``progress``, ``workers`` (-> ``run``), ``heads_by_layer`` (-> ``heads``).
 
     Returns:
         HeadEffects with, per metric, the mean change and its standard error per head.
+
+    Raises:
+        ConfigError: layers or heads the model lacks, ``{layer: heads}`` together with
+            ``layers``, or a deprecated keyword beside the object it belongs to.
 
     Example:
         >>> eff = head_effects(model, prompts, strategy="act", layers=range(2, 28))   # doctest: +SKIP
         >>> eff.top(5, metric="choice_logprob")                                       # doctest: +SKIP
     """
+    old = old_keywords(
+        "head_effects", deprecated, (*_RUN_KW, *_SETTINGS_KW, *_REMOVED_KW, "heads_by_layer")
+    )
+    removed = [k for k in _REMOVED_KW if k in old]
+    if removed:
+        raise ConfigError(
+            f"head_effects: {', '.join(removed)} were replaced by a checkpoint: pass "
+            "run=RunOptions(checkpoint=Checkpoint(path, key=...)) and finished work is saved "
+            "and reused"
+        )
+    loose = {k: old[k] for k in _SETTINGS_KW if k in old}
+    settings = settings_from(settings, loose=loose, where="head_effects")
+    run = object_from("head_effects", "run", run, {k: old.get(k) for k in _RUN_KW}, RunOptions)
+    heads = renamed_keyword("head_effects", "heads", heads, old, "heads_by_layer")
     strat = get_strategy(strategy)
     if strat.point == "pattern":
         require_pattern_editable(model)
-    settings = fill_windows(resolve_settings(settings, beta=beta, threshold=threshold), model)
-    n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
-    if isinstance(workers, WorkerPool) or (workers is not None and workers > 1):
-        if heads is not None or on_layer_done is not None or skip_layers:
-            raise ConfigError(
-                "head_effects with workers takes layers or heads_by_layer, not heads, "
-                "on_layer_done or skip_layers (search_heads checkpoints parallel work)"
-            )
-        with use_pool(model, workers) as pool:
+    settings = fill_windows(settings, model)
+    layers, result_heads, by_layer = _chosen_heads(model, layers, heads)
+    if run.parallel or run.checkpoint is not None:
+        if by_layer is None:
+            by_layer = {la: result_heads for la in layers}
+        with use_pool(model, run.workers) as pool:
             return unit_effects(
-                model, prompts, strategy=strategy, settings=settings, batch_size=batch_size,
-                layers=range(n_layers) if layers is None else layers,
-                heads_by_layer=heads_by_layer, pool=pool,
-                precision=current_precision(model.cfg.device),
+                model, prompts, strategy=strategy, heads=by_layer, settings=settings,
+                run=replace(run, workers=pool, precision=run.precision_for(model)),
             )  # fmt: skip
-    if heads_by_layer is not None:
-        layers = sorted(heads_by_layer)
-    layers = sorted(set(range(n_layers) if layers is None else layers))
-    heads_t = torch.tensor(sorted(set(range(n_heads) if heads is None else heads)))
+    with precision_context(run.precision or "fp32", model):
+        return _in_process(model, prompts, strat, settings, layers, (result_heads, by_layer), run)
+
+
+def _chosen_heads(
+    model: Any, layers: Sequence[int] | None, heads: Any
+) -> tuple[list[int], list[int], dict[int, list[int]] | None]:
+    """The sorted layers, the heads of the result, and ``{layer: heads}`` unless every head of
+    the result is ablated in every layer."""
+    n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
+    if isinstance(heads, Mapping):
+        if layers is not None:
+            raise ConfigError(
+                "head_effects: pass layers= or heads={layer: heads} (heads_by_layer), not both: "
+                "the mapping already says which layers"
+            )
+        by_layer = {int(la): sorted({int(h) for h in hs}) for la, hs in heads.items()}
+        result_heads = list(range(n_heads))
+    else:
+        chosen = sorted(set(range(n_layers) if layers is None else layers))
+        result_heads = sorted(set(range(n_heads) if heads is None else heads))
+        by_layer = {la: result_heads for la in chosen}
+    flat = [h for hs in by_layer.values() for h in hs] or result_heads
     if (
-        not layers
-        or layers[0] < 0
-        or layers[-1] >= n_layers
-        or heads_t.min() < 0
-        or heads_t.max() >= n_heads
+        not by_layer
+        or min(by_layer) < 0
+        or max(by_layer) >= n_layers
+        or not flat
+        or min(flat) < 0
+        or max(flat) >= n_heads
     ):
         raise ConfigError(f"layers must be in [0, {n_layers}) and heads in [0, {n_heads})")
+    return sorted(by_layer), result_heads, by_layer if isinstance(heads, Mapping) else None
+
+
+def _in_process(
+    model: Any,
+    prompts: Sequence[Prompt],
+    strat: Strategy,
+    settings: SinkSettings,
+    layers: list[int],
+    heads: tuple[list[int], dict[int, list[int]] | None],
+    run: RunOptions,
+) -> HeadEffects:
+    """The engine in this process: one clean pass per batch, then layer by layer
+    (``heads``: the result's heads and, if not all of them everywhere, ``{layer: heads}``)."""
+    heads_t = torch.tensor(heads[0], dtype=torch.long)
+    by_layer = heads[1]
     data = ScoredPrompts.from_prompts(model, prompts)
-    skip = dict(skip_layers or {})
-    todo = [layer for layer in layers if layer not in skip]
+    batches, base, head_means = _clean_batches(model, data, strat, layers[0], run.batch_size)
     n = len(data.uids)
-    z_sums = (
-        torch.zeros(n_layers, n_heads, int(model.cfg.d_head)) if strat.needs_head_means else None
-    )
-    batches, clean_lp = [], torch.zeros(n, int(model.cfg.d_vocab))
-    first = todo[0] if todo else layers[0]
-    for batch in make_batches(data.tokens, batch_size, pad_id_of(model.tokenizer)):
-        clean, lp = _clean_pass(model, batch, first, z_sums)
-        batches.append(clean)
-        clean_lp[list(batch.index)] = lp.cpu()
-    all_idx = list(range(n))
-    base = metric_values(clean_lp, *data.choice_tensor(all_idx))
-    head_means = None
-    if z_sums is not None:
-        n_tokens = float(sum(len(t) for t in data.tokens))
-        head_means = z_sums / n_tokens
     per_example = {m: torch.full((len(layers), len(heads_t), n), float("nan")) for m in METRICS}
     bar = tqdm(
-        total=len(todo) * len(batches),
+        total=len(layers) * len(batches),
         desc=f"head effects ({strat.name})",
-        disable=not progress,
+        disable=not run.progress,
         leave=False,
     )
     for li, layer in enumerate(layers):
-        if layer in skip:
-            for m in METRICS:
-                per_example[m][li] = skip[layer][m]
-            continue
-        layer_heads = heads_t
-        if heads_by_layer is not None:
-            layer_heads = torch.tensor(sorted(set(heads_by_layer[layer]) & set(heads_t.tolist())))
-        if len(layer_heads) == 0:
-            continue
+        layer_heads = (
+            heads_t if by_layer is None else torch.tensor(by_layer[layer], dtype=torch.long)
+        )
         for clean in batches:
             with torch.inference_mode():
                 clean.hidden = _run_blocks(model, clean.hidden, clean.kwargs, clean.layer, layer)
             clean.layer = layer
-            b = clean.hidden.shape[0]
-            per_pass = max(1, MAX_ROWS // b)
-            for start in range(0, len(layer_heads), per_pass):
-                chunk = layer_heads[start : start + per_pass]
-                values = _ablated_pass(model, strat, settings, clean, chunk, head_means, data)
-                slots = torch.tensor([int((heads_t == h).nonzero()) for h in chunk.tolist()])
-                for m in METRICS:
-                    per_example[m][li][slots[:, None], torch.tensor(clean.index)[None, :]] = values[
-                        m
-                    ].view(len(chunk), b)
+            if len(layer_heads):
+                _ablate_batch(model, strat, settings, clean, layer_heads, heads_t, head_means,
+                              data, {m: v[li] for m, v in per_example.items()})  # fmt: skip
             bar.update(1)
-        if on_layer_done is not None:
-            on_layer_done(layer, {m: per_example[m][li].clone() for m in METRICS})
     bar.close()
     return HeadEffects.from_per_example(
         strategy=strat.name,
@@ -299,6 +319,51 @@ def head_effects(
         per_example=per_example,
         settings=_recorded(settings),
     )
+
+
+def _clean_batches(
+    model: Any, data: ScoredPrompts, strat: Strategy, first: int, batch_size: int
+) -> tuple[list[_CleanBatch], dict[str, Tensor], Tensor | None]:
+    """The clean pass of every batch: residuals entering ``first``, the clean metrics, and the
+    heads' mean outputs when the strategy needs them."""
+    n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
+    n = len(data.uids)
+    z_sums = (
+        torch.zeros(n_layers, n_heads, int(model.cfg.d_head)) if strat.needs_head_means else None
+    )
+    batches, clean_lp = [], torch.zeros(n, int(model.cfg.d_vocab))
+    for batch in make_batches(data.tokens, batch_size, pad_id_of(model.tokenizer)):
+        clean, lp = _clean_pass(model, batch, first, z_sums)
+        batches.append(clean)
+        clean_lp[list(batch.index)] = lp.cpu()
+    base = metric_values(clean_lp, *data.choice_tensor(list(range(n))))
+    head_means = None
+    if z_sums is not None:
+        head_means = z_sums / float(sum(len(t) for t in data.tokens))
+    return batches, base, head_means
+
+
+def _ablate_batch(
+    model: Any,
+    strat: Strategy,
+    settings: SinkSettings,
+    clean: _CleanBatch,
+    layer_heads: Tensor,
+    heads_t: Tensor,
+    head_means: Tensor | None,
+    data: ScoredPrompts,
+    out: dict[str, Tensor],
+) -> None:
+    """Ablate each of ``layer_heads`` alone on one clean batch; values into ``out[m][head, ex]``."""
+    b = clean.hidden.shape[0]
+    per_pass = max(1, MAX_ROWS // b)
+    rows = torch.tensor(clean.index)[None, :]
+    for start in range(0, len(layer_heads), per_pass):
+        chunk = layer_heads[start : start + per_pass]
+        values = _ablated_pass(model, strat, settings, clean, chunk, head_means, data)
+        slots = torch.tensor([int((heads_t == h).nonzero()) for h in chunk.tolist()])
+        for m in METRICS:
+            out[m][slots[:, None], rows] = values[m].view(len(chunk), b)
 
 
 def _ablated_pass(
@@ -343,13 +408,18 @@ def head_effects_naive(
     layers: Sequence[int] | None = None,
     heads: Sequence[int] | None = None,
     settings: SinkSettings | None = None,
-    beta: float | None = None,
-    threshold: float | None = None,
     progress: bool = True,
+    **deprecated: Any,
 ) -> HeadEffects:
-    """The reference loop: one full forward per head per prompt (batch 1, no padding)."""
+    """The reference loop: one full forward per head per prompt (batch 1, no padding).
+
+    ``beta=``/``threshold=`` of earlier releases still apply, with a DeprecationWarning
+    (write ``settings=SinkSettings(...)``).
+    """
+    loose = old_keywords("head_effects_naive", deprecated, _SETTINGS_KW)
+    settings = settings_from(settings, loose=loose, where="head_effects_naive")
     strat = get_strategy(strategy)
-    settings = fill_windows(resolve_settings(settings, beta=beta, threshold=threshold), model)
+    settings = fill_windows(settings, model)
     n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
     layers = sorted(set(range(n_layers) if layers is None else layers))
     heads_l = sorted(set(range(n_heads) if heads is None else heads))

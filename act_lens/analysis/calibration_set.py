@@ -28,7 +28,6 @@ def calibration_mix(
     shots: int = 0,
     balance: bool = True,
     prompts: str = "plain",
-    exclude: Collection[str] = (),
 ) -> list[Prompt]:
     """A calibration set mixing several tasks' training prompts (zero-shot by default).
 
@@ -43,7 +42,6 @@ def calibration_mix(
         balance: draw equal counts per gold label within each task (a label with too few
             examples gives all it has, the others fill up); False: a plain random sample.
         prompts: prompt set for task names (``"plain"`` or ``"paper"``).
-        exclude: example uids (and prompt texts) that must not be drawn.
 
     Returns:
         Shuffled prompts; their labels show the balance (``describe_calibration``).
@@ -58,6 +56,22 @@ def calibration_mix(
         >>> calib = calibration_mix(["reviews"], 48)            # 24 negative, 24 positive
         >>> mixed = calibration_mix({"sst2": 1, "agnews": 1}, 200, data="../shared/data")  # doctest: +SKIP
     """
+    return _mix(tasks, n, data, split, seed, shots, balance, prompts, ())
+
+
+def _mix(
+    tasks: "Mapping[TaskRef, int | float] | Sequence[TaskRef]",
+    n: int,
+    data: Any,
+    split: str | None,
+    seed: int,
+    shots: int,
+    balance: bool,
+    prompts: str,
+    exclude: Collection[str],
+) -> list[Prompt]:
+    """``calibration_mix`` never drawing the ``exclude`` example uids and prompt texts (the
+    validation part of ``calibration_split`` never repeats a ranking prompt)."""
     items = list(tasks.items()) if isinstance(tasks, Mapping) else [(t, 1.0) for t in tasks]
     if not items or n < 1 or any(w <= 0 for _, w in items):
         raise ConfigError("calibration_mix needs tasks with positive weights and n >= 1")
@@ -82,7 +96,7 @@ def calibration_mix(
                 f"calibration_mix: {k} prompts asked of task {task.name!r}, whose calibration "
                 f"pool has {len(pool)}; using {len(pool)} (ask for fewer to silence this)",
                 ActLensWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         chosen = balanced_sample(pool, k, rng) if balance else rng.sample(pool, min(k, len(pool)))
         for ex in chosen:
@@ -139,10 +153,9 @@ def calibration_split(
             f"{n} calibration prompts cannot give at least 2 ranking and 2 validation prompts "
             f"with val_fraction {val_fraction}; use at least {max(4, int(2 / min(val_fraction, 1 - val_fraction)) + 1)}"
         )
-    common: dict[str, Any] = dict(data=data, shots=shots, prompts=prompts)
-    ranking = calibration_mix(tasks, n - n_val, seed=seed, balance=balance, **common)
+    ranking = _mix(tasks, n - n_val, data, None, seed, shots, balance, prompts, ())
     used = {p.uid for p in ranking} | {p.text for p in ranking}
-    validation = calibration_mix(tasks, n_val, seed=seed + 1, balance=False, exclude=used, **common)
+    validation = _mix(tasks, n_val, data, None, seed + 1, shots, False, prompts, used)
     return ranking, validation
 
 

@@ -15,11 +15,9 @@ Every round is recorded (``provenance["rounds"]``), the per-example values of ev
 round lets an interrupted search resume to the identical result.
 """
 
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,9 +26,10 @@ from torch import Tensor
 from act_lens.analysis.ablation import head_effects
 from act_lens.analysis.effects import METRICS, HeadEffects
 from act_lens.core.settings import SinkSettings
-from act_lens.errors import ConfigError, DataError
+from act_lens.errors import ConfigError
 from act_lens.evaluation.tasks import Prompt
-from act_lens.io import atomic_write_bytes
+from act_lens.runtime.checkpoint import Checkpoint
+from act_lens.runtime.options import RunOptions
 
 Head = tuple[int, int]
 
@@ -100,137 +99,129 @@ def halving_effects(
     metric: str,
     schedule: Halving,
     margin: float = 0.0,
-    checkpoint: "str | Path | None" = None,
-    key: str = "",
-    batch_size: int = 8,
-    progress: bool = True,
+    run: RunOptions | None = None,
 ) -> tuple[HeadEffects, list[dict[str, Any]]]:
     """Single-head ACT effects under successive halving.
+
+    Args:
+        candidates: the ``(layer, head)`` pairs in the race.
+        metric: the metric heads are ranked by. margin: as ``Selection.margin`` (a round
+            decides the set when every survivor's interval is clear of it).
+        run: batches and progress bars; ``run.checkpoint`` keeps the state after each round
+            (an interrupted search resumes to the identical result). In-process only.
 
     Returns:
         HeadEffects over all ``prompts`` (NaN where a head was not evaluated; each head's
         effect is its last estimate) and one record per round.
     """
+    run = run or RunOptions()
     if len(prompts) < schedule.first:
         raise ConfigError(
             f"halving's first round needs {schedule.first} prompts, the calibration set has "
             f"{len(prompts)}; use more prompts or Halving(first=...)"
         )
-    layers = sorted({la for la, _ in candidates})
-    heads = sorted({h for _, h in candidates})
-    n = len(prompts)
-    per_example = {m: torch.full((len(layers), len(heads), n), float("nan")) for m in METRICS}
-    baseline = {m: torch.full((n,), float("nan")) for m in METRICS}
-    state = _load(checkpoint, key)
-    rounds: list[dict[str, Any]] = state["rounds"] if state else []
-    alive: list[Head] = [tuple(h) for h in state["alive"]] if state else list(candidates)  # type: ignore[misc]
-    used = int(state["used"]) if state else 0
-    if state:
-        per_example, baseline = state["per_example"], state["baseline"]
-    while used < n and not (rounds and rounds[-1]["decided"]):
-        size = (
-            schedule.first if not rounds else math.ceil(rounds[-1]["new_prompts"] * schedule.growth)
-        )
-        batch = list(range(used, min(n, used + size)))
+    race = _Race.start(candidates, len(prompts), run.checkpoint)
+    unit_run = RunOptions(batch_size=run.batch_size, progress=run.progress, precision=run.precision)
+    while race.used < len(prompts) and not (race.rounds and race.rounds[-1]["decided"]):
+        size = schedule.first
+        if race.rounds:
+            size = math.ceil(race.rounds[-1]["new_prompts"] * schedule.growth)
+        batch = list(range(race.used, min(len(prompts), race.used + size)))
         by_layer: dict[int, list[int]] = {}
-        for la, h in alive:
+        for la, h in race.alive:
             by_layer.setdefault(la, []).append(h)
         eff = head_effects(
-            model,
-            [prompts[i] for i in batch],
-            strategy="act",
-            settings=settings,
-            heads_by_layer=by_layer,
-            batch_size=batch_size,
-            progress=progress,
-        )
-        for m in METRICS:
-            baseline[m][batch] = eff.baseline[m]
-            for la, h in alive:
-                li, hi = layers.index(la), heads.index(h)
-                per_example[m][li, hi, batch] = eff.per_example[m][
-                    eff.layers.index(la), eff.heads.index(h)
-                ]
-        used = batch[-1] + 1
-        mean, err = _estimates(per_example[metric], baseline[metric], alive, layers, heads, used)
+            model, [prompts[i] for i in batch], strategy="act", settings=settings,
+            heads=by_layer, run=unit_run,
+        )  # fmt: skip
+        race.record(eff, batch)
+        mean, err = race.estimates(metric)
         survivors, cutoff = eliminate(mean, err, schedule)
         decided = len(survivors) <= schedule.min_heads and all(
             abs(mean[h] - margin) > schedule.z * err[h] for h in survivors
         )
-        rounds.append(
+        race.finish_round(survivors, cutoff, decided, len(batch))
+        if run.checkpoint is not None:
+            run.checkpoint.put(CHECKPOINT_UNIT, race.state())
+    effects = HeadEffects.from_per_example(
+        strategy="act",
+        layers=tuple(race.layers),
+        heads=tuple(race.heads),
+        uids=tuple(p.uid for p in prompts),
+        baseline={m: torch.nan_to_num(v) for m, v in race.baseline.items()},
+        per_example=race.per_example,
+        settings={"schedule": asdict(schedule)},
+    )
+    return effects, race.rounds
+
+
+# The checkpoint entry holding the race's state after the last finished round.
+CHECKPOINT_UNIT = "halving"
+
+
+@dataclass
+class _Race:
+    """The state of successive halving between rounds (what the checkpoint keeps)."""
+
+    layers: list[int]
+    heads: list[int]
+    rounds: list[dict[str, Any]]
+    alive: list[Head]
+    used: int
+    per_example: dict[str, Tensor]
+    baseline: dict[str, Tensor]
+
+    @classmethod
+    def start(cls, candidates: Sequence[Head], n: int, checkpoint: Checkpoint | None) -> "_Race":
+        layers = sorted({la for la, _ in candidates})
+        heads = sorted({h for _, h in candidates})
+        if checkpoint is not None and CHECKPOINT_UNIT in checkpoint:
+            st = checkpoint.get(CHECKPOINT_UNIT)
+            alive = [(int(la), int(h)) for la, h in st["alive"]]
+            return cls(layers, heads, st["rounds"], alive, int(st["used"]), st["per_example"],
+                       st["baseline"])  # fmt: skip
+        per_example = {m: torch.full((len(layers), len(heads), n), float("nan")) for m in METRICS}
+        baseline = {m: torch.full((n,), float("nan")) for m in METRICS}
+        return cls(layers, heads, [], list(candidates), 0, per_example, baseline)
+
+    def record(self, eff: HeadEffects, batch: list[int]) -> None:
+        """Keep one round's values of the heads still in the race."""
+        for m in METRICS:
+            self.baseline[m][batch] = eff.baseline[m]
+            for la, h in self.alive:
+                li, hi = self.layers.index(la), self.heads.index(h)
+                self.per_example[m][li, hi, batch] = eff.per_example[m][
+                    eff.layers.index(la), eff.heads.index(h)
+                ]
+        self.used = batch[-1] + 1
+
+    def estimates(self, metric: str) -> tuple[dict[Head, float], dict[Head, float]]:
+        """Each live head's mean gain and its standard error over the prompts seen."""
+        values, base, used = self.per_example[metric], self.baseline[metric], self.used
+        mean, err = {}, {}
+        for la, h in self.alive:
+            delta = values[self.layers.index(la), self.heads.index(h), :used] - base[:used]
+            mean[(la, h)] = float(delta.mean())
+            err[(la, h)] = float(delta.std(correction=1) / used**0.5) if used > 1 else 0.0
+        return mean, err
+
+    def finish_round(
+        self, survivors: list[Head], cutoff: float | None, decided: bool, new: int
+    ) -> None:
+        self.rounds.append(
             {
-                "round": len(rounds) + 1,
-                "new_prompts": len(batch),
-                "prompts_seen": used,
-                "heads_in": len(alive),
+                "round": len(self.rounds) + 1,
+                "new_prompts": new,
+                "prompts_seen": self.used,
+                "heads_in": len(self.alive),
                 "heads_kept": len(survivors),
-                "evaluations": len(alive) * len(batch),
+                "evaluations": len(self.alive) * new,
                 "cutoff": cutoff,
                 "decided": decided,
             }
         )
-        alive = survivors
-        _save(checkpoint, key, rounds, alive, used, per_example, baseline)
-    effects = HeadEffects.from_per_example(
-        strategy="act",
-        layers=tuple(layers),
-        heads=tuple(heads),
-        uids=tuple(p.uid for p in prompts),
-        baseline={m: torch.nan_to_num(v) for m, v in baseline.items()},
-        per_example=per_example,
-        settings={"schedule": asdict(schedule)},
-    )
-    return effects, rounds
+        self.alive = survivors
 
-
-def _estimates(
-    values: Tensor,
-    baseline: Tensor,
-    alive: Sequence[Head],
-    layers: list[int],
-    heads: list[int],
-    used: int,
-) -> tuple[dict[Head, float], dict[Head, float]]:
-    mean, err = {}, {}
-    for la, h in alive:
-        delta = values[layers.index(la), heads.index(h), :used] - baseline[:used]
-        mean[(la, h)] = float(delta.mean())
-        err[(la, h)] = float(delta.std(correction=1) / used**0.5) if used > 1 else 0.0
-    return mean, err
-
-
-def _save(
-    path: "str | Path | None",
-    key: str,
-    rounds: list[dict[str, Any]],
-    alive: list[Head],
-    used: int,
-    per_example: dict[str, Tensor],
-    baseline: dict[str, Tensor],
-) -> None:
-    if path is None:
-        return
-    buf = io.BytesIO()
-    torch.save(
-        {"key": key, "rounds": rounds, "alive": [list(h) for h in alive], "used": used,
-         "per_example": per_example, "baseline": baseline},
-        buf,
-    )  # fmt: skip
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _load(path: "str | Path | None", key: str) -> dict[str, Any] | None:
-    if path is None or not Path(path).exists():
-        return None
-    try:
-        state = torch.load(path, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - a damaged checkpoint is reported, not used
-        raise DataError(
-            f"checkpoint {path} cannot be read ({err}); delete it to start over"
-        ) from err
-    if state.get("key") != key or "rounds" not in state:
-        raise ConfigError(
-            f"checkpoint {path} belongs to a search with other settings, model or calibration "
-            "prompts; delete it or choose another checkpoint path"
-        )
-    return state
+    def state(self) -> dict[str, Any]:
+        return {"rounds": self.rounds, "alive": [list(h) for h in self.alive], "used": self.used,
+                "per_example": self.per_example, "baseline": self.baseline}  # fmt: skip

@@ -146,17 +146,7 @@ def record_attention(
         >>> p = record_attention(model, "Review: fine.", [(2, 0)], intervention=ActConfig(HeadSet({2: [0]})))  # doctest: +SKIP
         >>> p.before.shape, p.after.shape                                                                         # doctest: +SKIP
     """
-    pairs = tuple((int(layer), int(head)) for layer, head in heads)
-    if not pairs:
-        raise ConfigError("record_attention needs at least one (layer, head) pair")
-    n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
-    bad = [(la, h) for la, h in pairs if not (0 <= la < n_layers and 0 <= h < n_heads)]
-    if bad:
-        raise HeadSetError(
-            f"heads {bad} are not in this model ({n_layers} layers x {n_heads} heads)"
-        )
-    if not prompt:
-        raise ConfigError("record_attention needs a non-empty prompt")
+    pairs = _checked_pairs(model, prompt, heads)
     settings = model_settings(model, settings)
     ids = encode(model.tokenizer, [prompt])[0]
     tokens = torch.tensor([ids], dtype=torch.long, device=model.cfg.device)
@@ -198,3 +188,21 @@ def record_attention(
         rule=settings.rule,
         intervention=described,
     )
+
+
+def _checked_pairs(
+    model: Any, prompt: str, heads: Iterable[tuple[int, int]]
+) -> tuple[tuple[int, int], ...]:
+    """``heads`` as ``(layer, head)`` int pairs, refused when empty or not in the model."""
+    pairs = tuple((int(layer), int(head)) for layer, head in heads)
+    if not pairs:
+        raise ConfigError("record_attention needs at least one (layer, head) pair")
+    n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
+    bad = [(la, h) for la, h in pairs if not (0 <= la < n_layers and 0 <= h < n_heads)]
+    if bad:
+        raise HeadSetError(
+            f"heads {bad} are not in this model ({n_layers} layers x {n_heads} heads)"
+        )
+    if not prompt:
+        raise ConfigError("record_attention needs a non-empty prompt")
+    return pairs

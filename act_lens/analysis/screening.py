@@ -15,15 +15,23 @@ from act_lens.analysis.ablation import ScoredPrompts
 from act_lens.analysis.effects import DEFAULT_METRIC, check_metric, metric_values
 from act_lens.analysis.units import PROMPTS_PER_UNIT
 from act_lens.core.calibrate import calibrate_pattern
-from act_lens.core.settings import SinkSettings, resolve_settings
+from act_lens.core.settings import SinkSettings, settings_from
 from act_lens.core.sinks import detect_sinks
+from act_lens.errors import object_from, old_keywords
 from act_lens.evaluation.batching import make_batches, pad_id_of
 from act_lens.evaluation.scoring import keep_last_positions
 from act_lens.evaluation.tasks import Prompt
 from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.names import pattern_hook
-from act_lens.runtime.pool import WorkerPool, map_units, use_pool
+from act_lens.runtime.options import RunOptions
+from act_lens.runtime.pool import map_units, use_pool
 from act_lens.runtime.precision import precision_context
+
+# Keywords of earlier releases: where each now lives.
+_SETTINGS_KW = ("beta", "threshold")
+_RUN_KW = ("batch_size", "workers", "precision")
+# The checkpoint entry of the screen's estimates.
+CHECKPOINT_UNIT = "screen"
 
 
 def screen_heads(
@@ -32,12 +40,9 @@ def screen_heads(
     *,
     layers: Sequence[int],
     settings: SinkSettings | None = None,
-    beta: float | None = None,
-    threshold: float | None = None,
     metric: str = DEFAULT_METRIC,
-    batch_size: int = 8,
-    workers: "int | WorkerPool | None" = None,
-    precision: str = "fp32",
+    run: RunOptions | None = None,
+    **deprecated: Any,
 ) -> Tensor:
     """First-order estimate of every head's ACT effect on the mean of ``metric``.
 
@@ -45,12 +50,13 @@ def screen_heads(
         model: a TransformerBridge.
         prompts: scored prompts (label words or option letters).
         layers: candidate layers.
-        settings: sink settings (default: method.md's); ``beta``/``threshold`` override them.
+        settings: sink settings (default: method.md's).
         metric: as in ``search_heads``; ``accuracy`` is not differentiable and is screened by
             ``choice_logprob``.
-        batch_size: prompts per batch.
-        workers: an int > 1 or a ``WorkerPool``: chunks of prompts on Ray actors, averaged.
-        precision: ``"fp32"`` or ``"bf16"`` (``act_lens.runtime.precision``).
+        run: batch size, workers (chunks of prompts on Ray actors, averaged), precision, and
+            a checkpoint that keeps the estimates (a resumed search screens the same heads).
+        **deprecated: ``beta``, ``threshold`` (-> ``settings``), ``batch_size``, ``workers``,
+            ``precision`` (-> ``run``) of earlier releases, applied with a DeprecationWarning.
 
     Returns:
         ``[layer, head]`` estimates of the mean metric change.
@@ -58,19 +64,64 @@ def screen_heads(
     Example:
         >>> est = screen_heads(model, calib, layers=range(2, 28))   # doctest: +SKIP
     """
+    old = old_keywords("screen_heads", deprecated, (*_SETTINGS_KW, *_RUN_KW))
+    loose = {k: old[k] for k in _SETTINGS_KW if k in old}
+    settings = settings_from(settings, loose=loose, where="screen_heads")
+    run = object_from("screen_heads", "run", run, {k: old.get(k) for k in _RUN_KW}, RunOptions)
     check_metric(metric)
-    settings = fill_windows(resolve_settings(settings, beta=beta, threshold=threshold), model)
-    if isinstance(workers, WorkerPool) or (workers is not None and workers > 1):
+    settings = fill_windows(settings, model)
+    ckpt = run.checkpoint
+    if ckpt is not None and CHECKPOINT_UNIT in ckpt:
+        return ckpt.get(CHECKPOINT_UNIT)
+    if run.parallel:
         chunks = [list(prompts[a : a + PROMPTS_PER_UNIT])
                   for a in range(0, len(prompts), PROMPTS_PER_UNIT)]  # fmt: skip
+        unit_run = RunOptions(batch_size=run.batch_size, progress=False)
         jobs = [dict(prompts=c, layers=list(layers), settings=settings, metric=metric,
-                     batch_size=batch_size) for c in chunks]  # fmt: skip
-        with use_pool(model, workers) as pool:
+                     run=unit_run) for c in chunks]  # fmt: skip
+        with use_pool(model, run.workers) as pool:
             parts = map_units(
                 model, "act_lens.analysis.screening:screen_heads", jobs, pool=pool,
-                precision=precision,
+                precision=run.precision_for(model),
             )  # fmt: skip
-        return sum(p * len(c) for p, c in zip(parts, chunks, strict=True)) / len(prompts)
+        est = sum(p * len(c) for p, c in zip(parts, chunks, strict=True)) / len(prompts)
+    else:
+        with precision_context(run.precision or "fp32", model):
+            est = _act_first_order(model, prompts, layers, settings, metric, run.batch_size)
+    if ckpt is not None:
+        ckpt.put(CHECKPOINT_UNIT, est)
+    return est
+
+
+def pick_screened(
+    est: Tensor, layers: Sequence[int], k: int, *, magnitude: bool = False
+) -> tuple[dict[int, list[int]], dict[str, float]]:
+    """The ``k`` heads with the largest estimates (``magnitude``: largest ``|estimate|``), as
+    ``{layer: heads}`` for the exact engine and ``{"layer.head": estimate}`` for provenance.
+
+    Example:
+        >>> pick_screened(torch.tensor([[0.5, -0.75], [0.25, 0.0]]), [4, 5], 2)
+        ({4: [0], 5: [0]}, {'4.0': 0.5, '5.0': 0.25})
+    """
+    flat = est.flatten()
+    order = torch.argsort(flat.abs() if magnitude else flat, descending=True)[:k].tolist()
+    n_heads = est.shape[1]
+    heads_by_layer: dict[int, list[int]] = {}
+    for i in order:
+        heads_by_layer.setdefault(layers[i // n_heads], []).append(i % n_heads)
+    screening = {f"{layers[i // n_heads]}.{i % n_heads}": float(flat[i]) for i in order}
+    return heads_by_layer, screening
+
+
+def _act_first_order(
+    model: Any,
+    prompts: Sequence[Prompt],
+    layers: Sequence[int],
+    settings: SinkSettings,
+    metric: str,
+    batch_size: int,
+) -> Tensor:
+    """The screen in this process: the first-order change along each head's ACT edit."""
 
     def act_delta(p: Tensor, mask: Tensor, layer: int) -> Tensor:
         sinks = detect_sinks(
@@ -90,8 +141,7 @@ def screen_heads(
         )
         return calibrated - p
 
-    with precision_context(precision, model):
-        return first_order(model, prompts, layers, metric, act_delta, batch_size)
+    return first_order(model, prompts, layers, metric, act_delta, batch_size)
 
 
 def screen_zerotuning(

@@ -10,13 +10,13 @@
    together), ``"threshold"`` or ``"top_k"``.
 
 Everything that decided the set is recorded in the HeadSet's provenance; an interrupted search
-resumes from its per-layer checkpoint.
+resumes from its checkpoint (``SearchConfig.checkpoint``). The result is a
+:class:`~act_lens.analysis.search_result.SearchResult`.
 """
 
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -29,8 +29,9 @@ from act_lens.analysis.calibration_set import (
 )
 from act_lens.analysis.effects import HeadEffects
 from act_lens.analysis.halving import Halving, halving_effects
-from act_lens.analysis.screening import screen_heads
+from act_lens.analysis.screening import pick_screened, screen_heads
 from act_lens.analysis.search_config import SearchConfig
+from act_lens.analysis.search_result import SearchResult
 from act_lens.analysis.selection import (
     Selection,
     decision,
@@ -43,19 +44,21 @@ from act_lens.analysis.selection import (
     validate_head_set,
 )
 from act_lens.analysis.units import job_key, unit_effects
-from act_lens.core.settings import SinkSettings, resolve_settings
-from act_lens.errors import ConfigError
+from act_lens.core.settings import SinkSettings, settings_from
+from act_lens.errors import ConfigError, object_from, warn_deprecated
 from act_lens.evaluation.tasks import Prompt
 from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.check import require_pattern_editable
 from act_lens.hooks.headset import HeadSet, model_identity, provenance_now
 from act_lens.runtime.checkpoint import Checkpoint
-from act_lens.runtime.pool import WorkerPool, use_pool, weights_digest
-from act_lens.runtime.precision import precision_context, resolve_precision
+from act_lens.runtime.options import RunOptions
+from act_lens.runtime.pool import use_pool, weights_digest
+from act_lens.runtime.precision import resolve_precision
 
 __all__ = [
     "Halving",
     "SearchConfig",
+    "SearchResult",
     "Selection",
     "calibration_mix",
     "calibration_split",
@@ -63,6 +66,7 @@ __all__ = [
     "heads_from_effects",
     "joint_curve",
     "pick_size",
+    "screen_candidates",
     "screen_heads",
     "search_heads",
     "size_grid",
@@ -77,7 +81,7 @@ def default_layers(n_layers: int) -> list[int]:
 
 # The loose keywords of earlier releases, and the object each one belongs to.
 _SELECTION_KW = ("select", "top_k", "margin", "min_z", "max_heads")
-_CONFIG_KW = ("metric", "screen", "schedule", "batch_size", "progress")
+_CONFIG_KW = ("metric", "screen", "schedule", "batch_size", "progress", "checkpoint")
 _SETTINGS_KW = ("beta", "threshold")
 
 
@@ -90,10 +94,8 @@ def search_heads(
     selection: Selection | None = None,
     config: SearchConfig | None = None,
     validation: Sequence[Prompt] | None = None,
-    checkpoint: "str | Path | None" = None,
-    effects_out: list[HeadEffects] | None = None,
-    **keywords: Any,
-) -> HeadSet:
+    **deprecated: Any,
+) -> SearchResult:
     """Find the heads whose calibration improves the task, as a set, or say that none does.
 
     Args:
@@ -104,169 +106,212 @@ def search_heads(
         layers: candidate layers (default: all but the first two and the last).
         settings: sink settings (default: method.md's).
         selection: the keep-rule (default ``Selection()``: joint, accuracy with a lower bound).
-        config: how the search runs (metric, screening, schedule, workers, precision).
+        config: how the search runs (metric, screening, schedule, workers, precision,
+            checkpoint: an interrupted search resumes from ``config.checkpoint``).
         validation: prompts that choose the set size (joint rule), e.g. drawn with the task's
             natural label frequencies by ``calibration_split``.
-        checkpoint: file of finished work units; an interrupted search resumes from it.
-        effects_out: if a list is given, the search's HeadEffects is appended to it.
-        **keywords: the loose keywords of earlier releases, still accepted: ``metric``,
-            ``screen``, ``schedule`` (a string or a ``Halving``), ``batch_size``, ``progress``
-            (-> ``config``), ``select`` (a rule or a Selection), ``top_k``, ``margin``,
-            ``min_z``, ``max_heads`` (-> ``selection``), ``beta``, ``threshold``
-            (-> ``settings``). Giving one together with its object is a ConfigError.
+        **deprecated: the keywords of earlier releases, still applied with a
+            DeprecationWarning: ``metric``, ``screen``, ``schedule`` (a string or a
+            ``Halving``), ``batch_size``, ``progress``, ``checkpoint`` (-> ``config``),
+            ``select`` (a rule or a Selection), ``top_k``, ``margin``, ``min_z``,
+            ``max_heads`` (-> ``selection``), ``beta``, ``threshold`` (-> ``settings``), and
+            ``effects_out`` (a list the HeadEffects is appended to: ``result.effects``).
+            Giving one together with its object is a ConfigError.
 
     Returns:
-        The HeadSet, possibly empty; its provenance holds the keep-rule, settings, per-head
-        scores, the validation curve and ``decision`` (the chosen size, its validation gain
-        with the lower bound, and the reason, also when no heads were chosen).
+        A :class:`SearchResult`: ``head_set`` (possibly empty; its provenance holds the
+        keep-rule, settings, per-head scores, the validation curve and ``decision``: the
+        chosen size, its validation gain with the lower bound, and the reason, also when no
+        heads were chosen), ``effects``, ``curve`` and ``timings``.
 
     Raises:
         ConfigError: a bad metric, rule, layers or keyword, or plain texts as prompts.
 
     Example:
-        >>> calib = calibration_mix(["reviews"], 48)                     # doctest: +SKIP
-        >>> hs = search_heads(model, calib, config=SearchConfig(screen=48))  # doctest: +SKIP
-        >>> hs.provenance["decision"]["reason"]                           # doctest: +SKIP
+        >>> calib = calibration_mix(["reviews"], 48)                             # doctest: +SKIP
+        >>> result = search_heads(model, calib, config=SearchConfig(screen=48))  # doctest: +SKIP
+        >>> result.head_set.provenance["decision"]["reason"]                     # doctest: +SKIP
     """
-    settings, selection, config = _objects(settings, selection, config, keywords)
-    if any(isinstance(p, str) for p in list(calibration) + list(validation or [])):
-        raise ConfigError(
-            "search_heads ranks heads by the gold label, so it needs labelled prompts, not plain "
-            "texts: build them with calibration_mix(...) or Task.build(example)"
-        )
-    settings = fill_windows(settings, model)
-    require_pattern_editable(model)
-    layers = default_layers(int(model.cfg.n_layers)) if layers is None else sorted(set(layers))
-    if not layers:
-        raise ConfigError(
-            f"no candidate layers: the default skips the first two and the last layer, which leaves "
-            f"none of this model's {model.cfg.n_layers}; pass layers= explicitly"
-        )
-    search_part: list[Prompt] = list(calibration)  # type: ignore[arg-type]  # checked above
-    val_part: list[Prompt] = list(validation or [])  # type: ignore[arg-type]
-    if selection.rule == "joint" and not val_part:
-        search_part, val_part = split_calibration(search_part, selection.val_fraction)
-    n_workers = config.workers_for(model, layers, len(search_part))
-    if n_workers > 1 and config.schedule == "halving":
-        raise ConfigError("schedule='halving' runs in-process: use workers=1 or 'exhaustive'")
+    start = time.perf_counter()
+    effects_out = deprecated.pop("effects_out", None)
+    if effects_out is not None:
+        warn_deprecated("search_heads(effects_out=[...])", "search_heads(...).effects")
+    loose = {k: deprecated.pop(k) for k in _SETTINGS_KW if k in deprecated}
+    settings = settings_from(settings, loose=loose, where="search_heads")
+    selection, config = _objects(selection, config, deprecated)
+    job = _Job.build(model, calibration, validation, layers, settings, selection, config)
     timings: dict[str, float] = {}
-    with use_pool(model, n_workers, ray_address=config.ray_address) as pool:
-        effects, screening, rounds = _single_head_effects(
-            model, search_part, layers, settings, config, selection.margin, checkpoint, pool,
-            timings,
-        )  # fmt: skip
-        if effects_out is not None:
-            effects_out.append(effects)
-        scores = head_scores(effects, config.metric)
-        finalists = scores
-        if rounds is not None:  # heads eliminated by halving are clearly behind: not candidates
-            seen = rounds[-1]["prompts_seen"]
-            finalists = {lh: s for lh, s in scores.items() if s["n"] == seen}
-        ranked = ranked_candidates(finalists, selection)
-        provenance = _provenance(model, selection, config, settings, layers, search_part, scores)
-        provenance.update(screening=screening, workers=n_workers)
-        if rounds is not None:
-            provenance["rounds"] = rounds
-            provenance["exhaustive_evaluations"] = len(scores) and rounds[0]["heads_in"] * len(
-                search_part
-            )
-        t0 = time.perf_counter()
-        if selection.rule == "joint":
-            order = ranked[: selection.max_heads] if selection.max_heads else ranked
-            curve = joint_curve(
-                model, order, val_part, settings=settings, metric=config.metric,
-                batch_size=config.batch_size, confidence=selection.confidence,
-                workers=pool, precision=config.precision,
-            )  # fmt: skip
-            chosen = decision(curve, config.metric, selection.confidence)
-            keep = order[: chosen["selected_size"]]
-            provenance.update(
-                validation_set=describe_calibration(val_part),
-                candidate_order=[f"{la}.{h}" for la, h in order],
-                curve=curve,
-                selected_size=chosen["selected_size"],
-                decision=chosen,
-            )
-        elif selection.rule == "top_k":
-            keep = ranked[: selection.top_k]
-        else:
-            keep = ranked[: selection.max_heads] if selection.max_heads else ranked
-        if val_part and selection.rule != "joint":
-            provenance["validation"] = validate_head_set(
-                model, HeadSet(keep), val_part, settings=settings, batch_size=config.batch_size
-            )
-        timings["validation_s"] = time.perf_counter() - t0
-    provenance["timings"] = {k: round(v, 2) for k, v in timings.items()}
-    if checkpoint is not None:
-        Path(checkpoint).unlink(missing_ok=True)  # finished: the head set is the result
-    return HeadSet(keep, provenance)
+    ckpt = Checkpoint(config.checkpoint, job.key())
+    with use_pool(model, job.n_workers, ray_address=config.ray_address) as pool:
+        run = config.run_options(model, pool, ckpt)
+        effects, screening, rounds = _single_head_effects(job, run, timings)
+        keep, provenance, curve = _select(job, effects, rounds, run, timings)
+    provenance.update(screening=screening, workers=job.n_workers)
+    timings["total"] = time.perf_counter() - start
+    provenance["timings"] = {f"{k}_s": round(v, 2) for k, v in timings.items()}
+    ckpt.finish()  # finished: the result is saved by the caller
+    if effects_out is not None:
+        effects_out.append(effects)
+    return SearchResult(HeadSet(keep, provenance), effects, curve, timings)
 
 
 def _objects(
-    settings: SinkSettings | None,
-    selection: Selection | None,
-    config: SearchConfig | None,
-    keywords: dict[str, Any],
-) -> tuple[SinkSettings, Selection, SearchConfig]:
-    """The three objects, the loose keywords of earlier releases folded in (never both)."""
-    known = {*_SELECTION_KW, *_CONFIG_KW, *_SETTINGS_KW}
-    unknown = sorted(set(keywords) - known)
+    selection: Selection | None, config: SearchConfig | None, keywords: dict[str, Any]
+) -> tuple[Selection, SearchConfig]:
+    """The selection and the config, the loose keywords of earlier releases folded in (with a
+    DeprecationWarning; never beside their object)."""
+    unknown = sorted(set(keywords) - {*_SELECTION_KW, *_CONFIG_KW})
     if unknown:
         raise ConfigError(
             f"search_heads got unknown keywords {unknown}; the options live in "
             "SearchConfig (config=), Selection (selection=) and SinkSettings (settings=)"
         )
-    for group, obj, name in ((_SELECTION_KW, selection, "selection"),
-                             (_CONFIG_KW, config, "config"), (_SETTINGS_KW, settings, "settings")):  # fmt: skip
-        both = [k for k in group if k in keywords]
-        if obj is not None and both:
-            raise ConfigError(f"pass {', '.join(both)} inside {name}=, not beside it")
-    select = keywords.get("select", "joint")
-    if isinstance(select, Selection):
-        extra = [k for k in _SELECTION_KW[1:] if k in keywords]
+    sel_kw = {k: keywords[k] for k in _SELECTION_KW if k in keywords}
+    if isinstance(sel_kw.get("select"), Selection):
+        extra = [k for k in sel_kw if k != "select"]
         if extra:
             raise ConfigError(f"select= is a Selection: set {', '.join(extra)} inside it")
-        selection = select
-    elif selection is None:
-        selection = Selection(select, keywords.get("margin", 0.0), keywords.get("min_z"),
-                              keywords.get("max_heads"), keywords.get("top_k"))  # fmt: skip
-    if config is None:  # the defaults, with any keyword of earlier releases
-        kw: dict[str, Any] = {
-            k: keywords[k] for k in ("metric", "screen", "batch_size", "progress") if k in keywords
-        }
-        schedule = keywords.get("schedule", "exhaustive")
-        if isinstance(schedule, Halving):
-            kw.update(schedule="halving", halving=schedule)
-        else:
-            kw["schedule"] = schedule
-        config = SearchConfig(**kw)
-    settings = resolve_settings(
-        settings, beta=keywords.get("beta"), threshold=keywords.get("threshold")
-    )
-    return settings, selection, config
+        if selection is not None:
+            raise ConfigError("pass the Selection once, as selection=")
+        warn_deprecated(
+            "search_heads(select=Selection(...))", "selection=Selection(...)", stacklevel=4
+        )
+        selection = sel_kw.pop("select")
+    elif "select" in sel_kw:
+        sel_kw["rule"] = sel_kw.pop("select")
+    selection = object_from("search_heads", "selection", selection, sel_kw, Selection, stacklevel=5)
+    cfg_kw = {k: keywords[k] for k in _CONFIG_KW if k in keywords}
+    if isinstance(cfg_kw.get("schedule"), Halving):
+        cfg_kw.update(schedule="halving", halving=cfg_kw["schedule"])
+    config = object_from("search_heads", "config", config, cfg_kw, SearchConfig, stacklevel=5)
+    return selection, config
 
 
-def _provenance(
-    model: Any,
-    selection: Selection,
-    config: SearchConfig,
-    settings: SinkSettings,
-    layers: Sequence[int],
-    search_part: Sequence[Prompt],
-    scores: dict[tuple[int, int], dict[str, float]],
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Job:
+    """One search's inputs, checked: the model, the two prompt parts and the three objects."""
+
+    model: Any
+    layers: list[int]
+    search_part: list[Prompt]
+    val_part: list[Prompt]
+    settings: SinkSettings
+    selection: Selection
+    config: SearchConfig
+    n_workers: int
+
+    @classmethod
+    def build(
+        cls,
+        model: Any,
+        calibration: Sequence[Prompt | str],
+        validation: Sequence[Prompt] | None,
+        layers: Sequence[int] | None,
+        settings: SinkSettings,
+        selection: Selection,
+        config: SearchConfig,
+    ) -> "_Job":
+        if any(isinstance(p, str) for p in list(calibration) + list(validation or [])):
+            raise ConfigError(
+                "search_heads ranks heads by the gold label, so it needs labelled prompts, not "
+                "plain texts: build them with calibration_mix(...) or Task.build(example)"
+            )
+        settings = fill_windows(settings, model)
+        require_pattern_editable(model)
+        chosen = candidate_layers(model, layers)
+        search_part: list[Prompt] = list(calibration)  # type: ignore[arg-type]  # checked above
+        val_part: list[Prompt] = list(validation or [])
+        if selection.rule == "joint" and not val_part:
+            search_part, val_part = split_calibration(search_part, selection.val_fraction)
+        n_workers = config.workers_for(model, chosen, len(search_part))
+        if n_workers > 1 and config.schedule == "halving":
+            raise ConfigError("schedule='halving' runs in-process: use workers=1 or 'exhaustive'")
+        return cls(model, chosen, search_part, val_part, settings, selection, config, n_workers)
+
+    def key(self) -> str:
+        """The checkpoint's fingerprint: weights, ranking prompts and what decides results."""
+        recorded = {**self.settings.to_dict(), "layers": tuple(self.layers),
+                    **self.config.to_dict()}  # fmt: skip
+        for k in ("workers", "ray_address", "progress"):  # how it runs, not what it computes
+            recorded.pop(k)
+        return job_key(weights_digest(self.model), self.search_part, recorded)
+
+
+def candidate_layers(model: Any, layers: Sequence[int] | None) -> list[int]:
+    """``layers`` sorted, or the default candidates; a ConfigError when there are none."""
+    chosen = default_layers(int(model.cfg.n_layers)) if layers is None else sorted(set(layers))
+    if not chosen:
+        raise ConfigError(
+            f"no candidate layers: the default skips the first two and the last layer, which "
+            f"leaves none of this model's {model.cfg.n_layers}; pass layers= explicitly"
+        )
+    return chosen
+
+
+def _select(
+    job: _Job,
+    effects: HeadEffects,
+    rounds: list[dict[str, Any]] | None,
+    run: RunOptions,
+    timings: dict[str, float],
+) -> tuple[list[tuple[int, int]], dict[str, Any], list[dict[str, Any]]]:
+    """The keep-rule applied to the single-head scores: the heads, the provenance, the curve."""
+    model, selection, config = job.model, job.selection, job.config
+    scores = head_scores(effects, config.metric)
+    finalists = scores
+    if rounds is not None:  # heads eliminated by halving are clearly behind: not candidates
+        seen = rounds[-1]["prompts_seen"]
+        finalists = {lh: s for lh, s in scores.items() if s["n"] == seen}
+    ranked = ranked_candidates(finalists, selection)
+    provenance = _provenance(job, scores)
+    if rounds is not None:
+        provenance["rounds"] = rounds
+        provenance["exhaustive_evaluations"] = len(scores) and rounds[0]["heads_in"] * len(
+            job.search_part
+        )
+    t0 = time.perf_counter()
+    curve: list[dict[str, Any]] = []
+    if selection.rule == "joint":
+        order = ranked[: selection.max_heads] if selection.max_heads else ranked
+        curve = joint_curve(
+            model, order, job.val_part, settings=job.settings, metric=config.metric,
+            confidence=selection.confidence, run=replace(run, checkpoint=None),
+        )  # fmt: skip
+        chosen = decision(curve, config.metric, selection.confidence)
+        keep = order[: chosen["selected_size"]]
+        provenance.update(
+            validation_set=describe_calibration(job.val_part),
+            candidate_order=[f"{la}.{h}" for la, h in order],
+            curve=curve,
+            selected_size=chosen["selected_size"],
+            decision=chosen,
+        )
+    elif selection.rule == "top_k":
+        keep = ranked[: selection.top_k]
+    else:
+        keep = ranked[: selection.max_heads] if selection.max_heads else ranked
+    if job.val_part and selection.rule != "joint":
+        provenance["validation"] = validate_head_set(
+            model, HeadSet(keep), job.val_part, settings=job.settings, batch_size=config.batch_size
+        )
+    timings["curve"] = time.perf_counter() - t0
+    return keep, provenance, curve
+
+
+def _provenance(job: _Job, scores: dict[tuple[int, int], dict[str, float]]) -> dict[str, Any]:
+    config = job.config
     return {
         **provenance_now(),
-        "model": model_identity(model),
+        "model": model_identity(job.model),
         "method": "act_lens.search_heads",
-        "keep_rule": selection.describe(config.metric),
-        "selection": asdict(selection),
+        "keep_rule": job.selection.describe(config.metric),
+        "selection": asdict(job.selection),
         "search": config.to_dict(),
-        "precision": resolve_precision(config.precision, model.cfg.device),
+        "precision": resolve_precision(config.precision, job.model.cfg.device),
         "metric": config.metric,
-        **{k: v for k, v in settings.to_dict().items() if k != "windows"},
-        "candidate_layers": list(layers),
-        "calibration": describe_calibration(search_part),
+        **{k: v for k, v in job.settings.to_dict().items() if k != "windows"},
+        "candidate_layers": list(job.layers),
+        "calibration": describe_calibration(job.search_part),
         "per_head": {f"{la}.{h}": s for (la, h), s in scores.items()},
         "schedule": "exhaustive"
         if config.schedule == "exhaustive"
@@ -276,85 +321,52 @@ def _provenance(
 
 
 def _single_head_effects(
-    model: Any,
-    prompts: Sequence[Prompt],
-    layers: Sequence[int],
-    settings: SinkSettings,
-    config: SearchConfig,
-    margin: float,
-    checkpoint: "str | Path | None",
-    pool: WorkerPool | None,
-    timings: dict[str, float],
+    job: _Job, run: RunOptions, timings: dict[str, float]
 ) -> tuple[HeadEffects, dict[str, float] | None, list[dict[str, Any]] | None]:
     """Every candidate head calibrated alone (exact engine), after optional screening, on
     every prompt (work units, in-process or on workers) or under successive halving.
     Returns the effects, the screening estimates and the halving rounds (None: exhaustive)."""
-    recorded = {**settings.to_dict(), "layers": tuple(layers), **config.to_dict()}
-    for k in ("workers", "ray_address", "progress"):  # how it runs, not what it computes
-        recorded.pop(k)
-    key = job_key(weights_digest(model), prompts, recorded)
-    if config.schedule == "halving":
-        heads_by_layer, screening = _screen(
-            model, prompts, layers, settings, config, None, None, timings
-        )
-        n_heads = int(model.cfg.n_heads)
-        candidates = (
-            [(la, h) for la, hs in sorted(heads_by_layer.items()) for h in sorted(hs)]
-            if heads_by_layer is not None
-            else [(la, h) for la in layers for h in range(n_heads)]
-        )
-        t0 = time.perf_counter()
-        with precision_context(config.precision, model):
-            effects, rounds = halving_effects(
-                model, prompts, candidates=candidates, settings=settings, metric=config.metric,
-                schedule=config.halving, margin=margin, checkpoint=checkpoint, key=key,
-                batch_size=config.batch_size, progress=config.progress,
-            )  # fmt: skip
-        timings["effects_s"] = time.perf_counter() - t0
-        return effects, screening, rounds
-    ckpt = Checkpoint(checkpoint, key)
-    heads_by_layer, screening = _screen(
-        model, prompts, layers, settings, config, pool, ckpt, timings
-    )
+    model, prompts, config = job.model, job.search_part, job.config
     t0 = time.perf_counter()
-    effects = unit_effects(
-        model, prompts, strategy="act", layers=layers, settings=settings,
-        heads_by_layer=heads_by_layer, batch_size=config.batch_size, pool=pool,
-        precision=config.precision, checkpoint=ckpt,
+    heads_by_layer, screening = screen_candidates(
+        model, job.layers, config.screen,
+        lambda: screen_heads(model, prompts, layers=job.layers, settings=job.settings,
+                             metric=config.metric, run=run),
     )  # fmt: skip
-    timings["effects_s"] = time.perf_counter() - t0
-    return effects, screening, None
-
-
-def _screen(
-    model: Any,
-    prompts: Sequence[Prompt],
-    layers: Sequence[int],
-    settings: SinkSettings,
-    config: SearchConfig,
-    pool: WorkerPool | None,
-    ckpt: Checkpoint | None,
-    timings: dict[str, float],
-) -> tuple[dict[int, list[int]] | None, dict[str, float] | None]:
-    """The ``config.screen`` heads with the best first-order estimate (checkpointed: a resumed
-    search evaluates the very heads it screened before)."""
-    if config.screen is None or config.screen >= len(layers) * int(model.cfg.n_heads):
-        return None, None  # nothing to leave out
+    timings["screen"] = time.perf_counter() - t0
+    if heads_by_layer is None:
+        heads_by_layer = {la: list(range(int(model.cfg.n_heads))) for la in job.layers}
     t0 = time.perf_counter()
-    if ckpt is not None and "screen" in ckpt:
-        est = ckpt.get("screen")
-    else:
-        est = screen_heads(
-            model, prompts, layers=layers, settings=settings, metric=config.metric,
-            batch_size=config.batch_size, workers=pool, precision=config.precision,
+    rounds = None
+    if config.schedule == "halving":
+        candidates = [(la, h) for la, hs in sorted(heads_by_layer.items()) for h in sorted(hs)]
+        effects, rounds = halving_effects(
+            model, prompts, candidates=candidates, settings=job.settings, metric=config.metric,
+            schedule=config.halving, margin=job.selection.margin, run=run,
         )  # fmt: skip
-        if ckpt is not None:
-            ckpt.put("screen", est)
-    timings["screen_s"] = time.perf_counter() - t0
-    order = torch.argsort(est.flatten(), descending=True)[: config.screen].tolist()
-    n_heads = est.shape[1]
-    heads_by_layer: dict[int, list[int]] = {}
-    for i in order:
-        heads_by_layer.setdefault(layers[i // n_heads], []).append(i % n_heads)
-    screening = {f"{layers[i // n_heads]}.{i % n_heads}": float(est.flatten()[i]) for i in order}
-    return heads_by_layer, screening
+    else:
+        effects = unit_effects(
+            model, prompts, strategy="act", heads=heads_by_layer, settings=job.settings, run=run
+        )
+    timings["effects"] = time.perf_counter() - t0
+    return effects, screening, rounds
+
+
+def screen_candidates(
+    model: Any,
+    layers: Sequence[int],
+    screen: int | None,
+    estimate: Callable[[], torch.Tensor],
+    *,
+    magnitude: bool = False,
+) -> tuple[dict[int, list[int]] | None, dict[str, float] | None]:
+    """The ``screen`` heads of ``layers`` with the best first-order ``estimate()`` (a
+    ``[layer, head]`` tensor; ``magnitude``: the largest ``|estimate|``), as ``{layer: heads}``
+    and their estimates for provenance; ``(None, None)`` when nothing would be left out.
+
+    Example:
+        >>> screen_candidates(model, [2, 3], 48, lambda: screen_heads(model, p, layers=[2, 3]))  # doctest: +SKIP
+    """
+    if screen is None or screen >= len(layers) * int(model.cfg.n_heads):
+        return None, None  # nothing to leave out
+    return pick_screened(estimate(), layers, screen, magnitude=magnitude)

@@ -4,6 +4,7 @@ What the search finds is decided by the calibration prompts, the sink settings, 
 ``Selection`` and the metric; the rest of this object decides how fast it gets there.
 """
 
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -11,8 +12,10 @@ from typing import Any, Literal
 from act_lens.analysis.effects import DEFAULT_METRIC, check_metric
 from act_lens.analysis.halving import Halving
 from act_lens.errors import ConfigError
+from act_lens.runtime.checkpoint import Checkpoint
+from act_lens.runtime.options import RunOptions
 from act_lens.runtime.pool import auto_workers
-from act_lens.runtime.precision import check_precision
+from act_lens.runtime.precision import check_precision, resolve_precision
 
 Schedule = Literal["exhaustive", "halving"]
 # Jobs smaller than this many head-prompt evaluations run in-process under workers="auto":
@@ -44,6 +47,8 @@ class SearchConfig:
             (``analyses/search_study.py``).
         batch_size: prompts per batch.
         progress: show progress bars.
+        checkpoint: file of finished work (screen, work units or halving rounds); an
+            interrupted search resumes from it, a finished one removes it (None: no file).
 
     Example:
         >>> SearchConfig(screen=48, workers=2, precision="bf16").workers
@@ -59,6 +64,7 @@ class SearchConfig:
     precision: Literal["fp32", "bf16", "auto"] = "auto"
     batch_size: int = 8
     progress: bool = True
+    checkpoint: "str | os.PathLike[str] | None" = None
 
     def __post_init__(self) -> None:
         check_metric(self.metric)
@@ -92,6 +98,15 @@ class SearchConfig:
         return self.n_workers(evaluations, hasattr(model, "act_lens_load"))
 
     def to_dict(self) -> dict[str, Any]:
+        """What the search computes with (where it keeps its checkpoint is left out)."""
         d = asdict(self)
         d["halving"] = asdict(self.halving) if self.schedule == "halving" else None
+        del d["checkpoint"]
         return d
+
+    def run_options(self, model: Any, workers: Any, checkpoint: Checkpoint | None) -> RunOptions:
+        """The engine's options for this search: ``workers`` a pool or None."""
+        return RunOptions(
+            batch_size=self.batch_size, progress=self.progress, workers=workers,
+            precision=resolve_precision(self.precision, model.cfg.device), checkpoint=checkpoint,
+        )  # fmt: skip

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from torch import Tensor
+
 from act_lens.analysis.ablation import ScoredPrompts
 from act_lens.analysis.effects import (
     DEFAULT_METRIC,
@@ -34,6 +36,7 @@ from act_lens.evaluation.tasks import Prompt
 from act_lens.hooks.act import ActConfig
 from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.headset import HeadSet
+from act_lens.runtime.options import RunOptions
 from act_lens.runtime.pool import WorkerPool, map_units
 
 SelectRule = Literal["joint", "threshold", "top_k"]
@@ -223,12 +226,20 @@ def curve_values(
 ) -> list[dict[str, Any]]:
     """Per-example metrics of ``prompts`` with each prefix ``order[:k]`` (k in ``sizes``)
     applied together; one work unit of the joint curve."""
+    applied = [ActConfig(HeadSet(order[:k]), settings) if k else None for k in sizes]
+    return values_with(model, prompts, applied, batch_size=batch_size)
+
+
+def values_with(
+    model: Any, prompts: Sequence[Prompt], interventions: Sequence[Any], *, batch_size: int = 8
+) -> list[dict[str, Tensor]]:
+    """Per-example metrics of ``prompts`` under each intervention (None: the plain model): the
+    loop of every validation curve (set sizes here, ZeroTuning's gammas)."""
     data = ScoredPrompts.from_prompts(model, prompts)
     choice = data.choice_tensor(list(range(len(data.uids))))
     out = []
-    for k in sizes:
-        hooks = ActConfig(HeadSet(order[:k]), settings) if k else None
-        lp = last_token_logprobs(model, data.tokens, hooks=hooks, batch_size=batch_size)
+    for intervention in interventions:
+        lp = last_token_logprobs(model, data.tokens, hooks=intervention, batch_size=batch_size)
         out.append(metric_values(lp, *choice))
     return out
 
@@ -241,10 +252,8 @@ def joint_curve(
     settings: SinkSettings,
     metric: str = DEFAULT_METRIC,
     sizes: Sequence[int] | None = None,
-    batch_size: int = 8,
     confidence: float = 0.9,
-    workers: "WorkerPool | None" = None,
-    precision: str = "fp32",
+    run: RunOptions | None = None,
 ) -> list[dict[str, Any]]:
     """The validation metrics of each prefix of ``order`` applied together, against no heads.
 
@@ -252,18 +261,21 @@ def joint_curve(
     metric over ``prompts``, the standard error of ``metric``, and the paired accuracy
     comparison with no heads: ``gain``, ``gained``/``lost`` (examples fixed and broken), the
     one-sided exact ``lower`` bound at ``confidence`` and its ``p_value``, and ``eligible``
-    (lower bound above zero). ``workers``: a WorkerPool evaluates the sizes in parallel.
+    (lower bound above zero). ``run``: batch size, precision, and ``workers`` (a
+    WorkerPool evaluates the sizes in parallel); no checkpoint.
     """
     if not prompts:
         raise ConfigError("the joint selection needs validation prompts")
+    run = (run or RunOptions()).without_checkpoint("joint_curve")
     grid = [0, *(size_grid(len(order)) if sizes is None else sizes)]
     kw = {"order": list(order), "prompts": list(prompts), "settings": settings,
-          "batch_size": batch_size}  # fmt: skip
-    n_units = 1 if workers is None else min(len(grid), 4 * workers.n)
+          "batch_size": run.batch_size}  # fmt: skip
+    pool = run.workers if isinstance(run.workers, WorkerPool) else None
+    n_units = 1 if pool is None else min(len(grid), 4 * pool.n)
     chunks = [grid[i::n_units] for i in range(n_units)]  # sizes interleaved: equal work
     parts = map_units(
         model, "act_lens.analysis.selection:curve_values",
-        [{**kw, "sizes": c} for c in chunks], pool=workers, precision=precision,
+        [{**kw, "sizes": c} for c in chunks], pool=pool, precision=run.precision_for(model),
     )  # fmt: skip
     by_size = {
         k: v for c, vals in zip(chunks, parts, strict=True) for k, v in zip(c, vals, strict=True)
@@ -297,7 +309,8 @@ def validate_head_set(
     settings = fill_windows(settings or SinkSettings(), model)
     sizes = [len(head_set)] if len(head_set) else []
     curve = joint_curve(
-        model, list(head_set), prompts, settings=settings, sizes=sizes, batch_size=batch_size
-    )
+        model, list(head_set), prompts, settings=settings, sizes=sizes,
+        run=RunOptions(batch_size=batch_size),
+    )  # fmt: skip
     base, calibrated = ({m: r[m] for m in METRICS} for r in (curve[0], curve[-1]))
     return {"n": len(prompts), "baseline": base, "calibrated": calibrated}

@@ -17,7 +17,7 @@ from torch import Tensor
 from act_lens.analysis.effects import METRICS, HeadEffects
 from act_lens.core.settings import SinkSettings
 from act_lens.evaluation.tasks import Prompt
-from act_lens.runtime.checkpoint import Checkpoint
+from act_lens.runtime.options import RunOptions
 from act_lens.runtime.pool import WorkerPool, map_units
 
 # Layers per unit: each unit repeats one clean forward of its prompts, so a few layers per unit
@@ -66,38 +66,33 @@ def unit_effects(
     prompts: Sequence[Prompt],
     *,
     strategy: Any,
-    layers: Sequence[int],
+    heads: Mapping[int, Sequence[int]],
     settings: SinkSettings,
-    heads_by_layer: Mapping[int, Sequence[int]] | None = None,
-    batch_size: int = 8,
-    pool: WorkerPool | None = None,
-    precision: str = "fp32",
-    checkpoint: Checkpoint | None = None,
+    run: RunOptions,
 ) -> HeadEffects:
-    """``head_effects`` over all ``layers`` and ``prompts``, unit by unit (see the module)."""
+    """``head_effects`` of ``heads`` (``{layer: heads}``) over ``prompts``, unit by unit (see
+    the module): on ``run.workers`` (a ``WorkerPool`` or None), in ``run.precision``, with
+    finished units saved to and reused from ``run.checkpoint``."""
     n_heads = int(model.cfg.n_heads)
-    if heads_by_layer is not None:
-        layers = sorted(la for la in heads_by_layer if heads_by_layer[la])
-    layers = sorted(set(layers))
+    layers = sorted(la for la in heads if heads[la])
     plan = plan_units(layers, len(prompts))
+    checkpoint = run.checkpoint
     todo = [u for u in plan if checkpoint is None or unit_name(u) not in checkpoint]
-    jobs = []
-    for group, (a, b) in todo:
-        job: dict[str, Any] = dict(
-            prompts=list(prompts[a:b]), strategy=strategy, layers=list(group),
-            settings=settings, batch_size=batch_size, progress=False,
-        )  # fmt: skip
-        if heads_by_layer is not None:
-            job["heads_by_layer"] = {la: list(heads_by_layer[la]) for la in group}
-        jobs.append(job)
+    unit_run = RunOptions(batch_size=run.batch_size, progress=False)
+    jobs = [
+        dict(prompts=list(prompts[a:b]), strategy=strategy, settings=settings, run=unit_run,
+             heads={la: list(heads[la]) for la in group})
+        for group, (a, b) in todo
+    ]  # fmt: skip
 
     def keep(i: int, eff: HeadEffects) -> None:
         if checkpoint is not None:
             checkpoint.put(unit_name(todo[i]), _compact(eff))
 
+    pool = run.workers if isinstance(run.workers, WorkerPool) else None
     results = map_units(
         model, "act_lens.analysis.ablation:head_effects", jobs, pool=pool,
-        precision=precision, on_result=keep,
+        precision=run.precision_for(model), on_result=keep,
     )  # fmt: skip
     finished = {unit_name(u): _compact(r) for u, r in zip(todo, results, strict=True)}
     if checkpoint is not None:  # the file may also hold other steps' entries (the screen)

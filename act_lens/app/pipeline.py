@@ -1,14 +1,14 @@
 """What each ``act-lens`` subcommand does, on a resolved RunConfig."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from act_lens.analysis.calibration_set import calibration_mix, calibration_split
 from act_lens.analysis.census import SinkCensus, sink_census
 from act_lens.analysis.effects import RENAMED, HeadEffects
-from act_lens.analysis.search import default_layers, search_heads
+from act_lens.analysis.search import search_heads
 from act_lens.analysis.search_config import SearchConfig
 from act_lens.analysis.selection import Selection
 from act_lens.app.config import RunConfig
@@ -100,19 +100,14 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
     if cfg.method == "zerotuning":
         from act_lens.analysis.zerotuning_search import zerotuning_search
 
-        layers = cfg.layers or default_layers(int(model.cfg.n_layers))
-        # two profiles (gamma up and down) of the candidate heads
-        workers = search_config(cfg).workers_for(model, layers, len(calib), passes=2)
-        with precision_context(cfg.precision, model):
-            zt = zerotuning_search(
-                model, calib, supervised=not cfg.unsupervised, metric=cfg.metric,
-                layers=cfg.layers, max_heads=cfg.max_heads, screen=cfg.screen or None,
-                val_fraction=cfg.val_fraction, batch_size=cfg.batch_size, progress=True,
-                workers=workers,
-            ).with_provenance(tasks=list(tasks), prompts=cfg.prompts)  # fmt: skip
+        zt = zerotuning_search(
+            model, calib, supervised=not cfg.unsupervised, layers=cfg.layers,
+            selection=Selection(max_heads=cfg.max_heads, val_fraction=cfg.val_fraction),
+            # ZeroTuning profiles every candidate: --schedule applies to ACT's search only
+            config=replace(search_config(cfg), schedule="exhaustive"),
+        ).with_provenance(tasks=list(tasks), prompts=cfg.prompts)  # fmt: skip
         zt.save(out / f"head_set{tag}.json")
         return zt
-    effects: list[HeadEffects] = []
     selection = Selection(
         cfg.select,  # type: ignore[arg-type]  # checked by preflight and by Selection
         cfg.margin,
@@ -122,26 +117,24 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
         cfg.val_fraction,
         cfg.confidence,
     )
-    head_set = search_heads(
+    result = search_heads(
         model,
         calib,
         layers=cfg.layers,
         settings=cfg.sink_settings,
         selection=selection,
-        config=search_config(cfg),
+        config=replace(search_config(cfg), checkpoint=out / f"search{tag}.ckpt"),
         validation=validation,
-        checkpoint=out / f"search{tag}.ckpt",
-        effects_out=effects,
     )
-    head_set = head_set.with_provenance(
+    head_set = result.head_set.with_provenance(
         tasks=list(tasks), prompts=cfg.prompts, balanced_calibration=cfg.balance
     )
     head_set.save(out / f"head_set{tag}.json")
-    effects[0].save(out / f"head_effects{tag}.pt")
+    result.effects.save(out / f"head_effects{tag}.pt")
     from act_lens.app import result_figures
 
     result_figures.plot_head_effects(
-        effects[0], metric=cfg.metric, path=out / "figures" / f"head_effects{tag}.png"
+        result.effects, metric=cfg.metric, path=out / "figures" / f"head_effects{tag}.png"
     )
     if "rounds" in head_set.provenance:
         result_figures.plot_halving_rounds(

@@ -58,17 +58,8 @@ def calibrate_pattern(
         >>> calibrate_pattern(p, s, beta=0.5)[0, 0, 2]
         tensor([0.3500, 0.3000, 0.3500])
     """
-    _check_pattern(pattern)
-    if not 0.0 <= beta <= 1.0:
-        raise ConfigError(f"beta must be in [0, 1], got {beta}")
-    if redistribute not in ("all", "non_initial"):
-        raise ConfigError(f"redistribute must be 'all' or 'non_initial', got {redistribute!r}")
+    _check_inputs(pattern, sink_mask, beta, redistribute)
     batch, n_heads, n_q, n_k = pattern.shape
-    if sink_mask.shape != (batch, n_heads, n_k):
-        raise ShapeError(
-            f"sink_mask has shape {tuple(sink_mask.shape)}; expected {(batch, n_heads, n_k)} "
-            "[batch, head_index, key_pos] matching the pattern"
-        )
     valid = real_keys(attention_mask, batch, n_k, pattern.device)
     first = first_real_onehot(valid)[:, None, :]
     sinks = sink_mask.to(device=pattern.device).bool() & valid[:, None, :]
@@ -95,20 +86,47 @@ def calibrate_pattern(
             first_col = first.to(torch.float32) * (~sinks).to(torch.float32)
             rows = rows + torch.einsum("bhqk,bhk->bhq", p, first_col)
         _check_rows(rows, real_queries(valid, n_q), pattern.dtype)
+    changed = (sink_mass > 0) & (receiver_mass > _EPS) & real_queries(valid, n_q)[:, None, :]
+    scale = _scale(sinks, receivers, sink_mass, receiver_mass, changed, beta)
+    return (p * scale).to(pattern.dtype)
+
+
+def _scale(
+    sinks: Bool[Tensor, "batch head_index key_pos"],
+    receivers: Bool[Tensor, "batch head_index key_pos"],
+    sink_mass: Float[Tensor, "batch head_index query_pos"],
+    receiver_mass: Float[Tensor, "batch head_index query_pos"],
+    changed: Bool[Tensor, "batch head_index query_pos"],
+    beta: float,
+) -> Float[Tensor, "batch head_index query_pos key_pos"]:
+    """The factor each weight is multiplied by: beta on sinks, the growth on receivers."""
     # Receivers grow by the freed mass (1 - beta) * m in proportion to their attention:
     # factor 1 + freed / r. With "all" and r = 1 - m this is (1 - beta*m) / (1 - m) of docs/method.md.
     factor = 1.0 + (1.0 - beta) * sink_mass / receiver_mass.clamp(min=_EPS)
-    changed = (sink_mass > 0) & (receiver_mass > _EPS) & real_queries(valid, n_q)[:, None, :]
     # A row that is not changed gets factor 1 and sink scale 1: it is returned exactly.
     factor = torch.where(changed, factor, torch.ones_like(factor))
     sink_scale = torch.where(changed, torch.full_like(factor, beta), torch.ones_like(factor))
-    scale = torch.where(
+    one = torch.ones((), device=factor.device)
+    return torch.where(
         sinks[:, :, None, :],
         sink_scale[..., None],
-        torch.where(receivers[:, :, None, :], factor[..., None], torch.ones((), device=p.device)),
+        torch.where(receivers[:, :, None, :], factor[..., None], one),
     )
-    out = p * scale
-    return out.to(pattern.dtype)
+
+
+def _check_inputs(pattern: Tensor, sink_mask: Tensor, beta: float, redistribute: str) -> None:
+    """Refuse a beta, mode or sink mask that does not fit (ConfigError, ShapeError)."""
+    _check_pattern(pattern)
+    if not 0.0 <= beta <= 1.0:
+        raise ConfigError(f"beta must be in [0, 1], got {beta}")
+    if redistribute not in ("all", "non_initial"):
+        raise ConfigError(f"redistribute must be 'all' or 'non_initial', got {redistribute!r}")
+    batch, n_heads, _, n_k = pattern.shape
+    if sink_mask.shape != (batch, n_heads, n_k):
+        raise ShapeError(
+            f"sink_mask has shape {tuple(sink_mask.shape)}; expected {(batch, n_heads, n_k)} "
+            "[batch, head_index, key_pos] matching the pattern"
+        )
 
 
 def _check_rows(

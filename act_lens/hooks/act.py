@@ -17,11 +17,8 @@ from torch import Tensor
 from act_lens.core.calibrate import calibrate_pattern
 from act_lens.core.settings import (
     LOOSE_KEYWORDS,
-    Redistribute,
     SettingsView,
-    SinkRule,
     SinkSettings,
-    resolve_settings,
     settings_from,
 )
 from act_lens.core.sinks import detect_sinks
@@ -125,23 +122,21 @@ def act_pattern_fn(
     settings: SinkSettings | None = None,
     *,
     beta: float | None = None,
-    threshold: float | None = None,
-    rule: SinkRule | None = None,
-    redistribute: Redistribute | None = None,
     attention_mask: Shaped[Tensor, "batch key_pos"] | None = None,
     sink_queries: int | None = None,
     window: int | None = None,
+    **deprecated: Any,
 ) -> Callable[..., Tensor]:
     """The hook function calibrating ``heads`` of one layer's pattern with ``settings``
-    (``beta``, ``threshold``, ``rule``, ``redistribute``: keyword conveniences on top).
+    (``beta``: convenience for ``settings=SinkSettings(beta=...)``, not beside it).
 
     ``window``: this layer's sliding-window size (None: global attention). ``sink_queries``:
     detect sinks from the first ``sink_queries`` query rows only (the prompt, in generation);
-    None uses every row. Calibration applies to every row either way.
+    None uses every row. Calibration applies to every row either way. ``threshold=``,
+    ``rule=``, ``redistribute=`` of earlier releases still apply, with a DeprecationWarning.
     """
-    s = resolve_settings(
-        settings, beta=beta, threshold=threshold, rule=rule, redistribute=redistribute
-    )
+    loose = old_keywords("act_pattern_fn", deprecated, ("threshold", "rule", "redistribute"))
+    s = settings_from(settings, beta=beta, loose=loose, where="act_pattern_fn")
     head_idx = torch.tensor(sorted(set(heads)), dtype=torch.long)
     if len(head_idx) and int(head_idx.min()) < 0:
         raise HeadSetError(f"head numbers must be >= 0, got {sorted(set(heads))}")

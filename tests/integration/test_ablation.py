@@ -3,16 +3,20 @@
 The engine restarts each candidate layer from the clean residual and ablates every head of the
 layer in one batched pass; ``head_effects_naive`` runs one full forward per head per prompt
 (batch 1, no padding). They must agree for every strategy, with padding (prompts of different
-lengths, more prompts than ``batch_size``), for ``heads_by_layer`` and for all three metrics.
+lengths, more prompts than ``batch_size``), for ``heads={layer: heads}`` and for all metrics.
 """
 
 import pytest
 import torch
 
+import act_lens.analysis.units
 from act_lens.analysis.ablation import head_effects, head_effects_naive
 from act_lens.analysis.effects import METRICS
+from act_lens.core.settings import SinkSettings
 from act_lens.errors import ConfigError
 from act_lens.hooks.strategies import AblationContext, Strategy
+from act_lens.runtime.checkpoint import Checkpoint
+from act_lens.runtime.options import RunOptions
 from tests.helpers import byte_prompts, n_hooks
 
 # Different lengths, so that batches of 3 are left-padded; 4 prompts make a last batch of 1.
@@ -23,7 +27,9 @@ TEXTS = [
     "Hi, friend:",
 ]
 BATCH = 3
-SETTINGS = {"beta": 0.4, "threshold": 0.05}
+SETTINGS = SinkSettings(beta=0.4, threshold=0.05)
+RUN = RunOptions(batch_size=BATCH, progress=False)
+QUIET = RunOptions(progress=False)
 ATOL = 1e-4
 
 
@@ -52,7 +58,7 @@ def prompts():
 
 @pytest.fixture(scope="module")
 def naive_act(tiny, prompts):
-    return head_effects_naive(tiny, prompts, strategy="act", progress=False, **SETTINGS)
+    return head_effects_naive(tiny, prompts, strategy="act", progress=False, settings=SETTINGS)
 
 
 def _assert_same(engine, naive):
@@ -73,9 +79,7 @@ def _assert_same(engine, naive):
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s if isinstance(s, str) else s.name)
 def test_engine_equals_naive_loop_and_ablation_has_an_effect(tiny, prompts, naive_act, strategy):
-    engine = head_effects(
-        tiny, prompts, strategy=strategy, batch_size=BATCH, progress=False, **SETTINGS
-    )
+    engine = head_effects(tiny, prompts, strategy=strategy, run=RUN, settings=SETTINGS)
     if strategy == "act":
         naive = naive_act
     else:  # two layers and two heads (one per KV group) keep the naive loop cheap
@@ -86,7 +90,7 @@ def test_engine_equals_naive_loop_and_ablation_has_an_effect(tiny, prompts, naiv
             layers=[0, 2],
             heads=[1, 2],
             progress=False,
-            **SETTINGS,
+            settings=SETTINGS,
         )
     assert engine.layers == (0, 1, 2) and engine.heads == (0, 1, 2, 3)
     assert engine.per_example["choice_logprob"].shape == (3, 4, len(prompts))
@@ -99,22 +103,14 @@ def test_engine_equals_naive_loop_and_ablation_has_an_effect(tiny, prompts, naiv
 
 def test_identity_strategy_has_zero_effect(tiny, prompts):
     """Re-running the blocks from the captured clean residual reproduces the clean run."""
-    eff = head_effects(tiny, prompts, strategy=IDENTITY, batch_size=BATCH, progress=False)
+    eff = head_effects(tiny, prompts, strategy=IDENTITY, run=RUN)
     for m in METRICS:
         assert eff.effects[m].abs().max() < 1e-5
 
 
 def test_heads_by_layer_equals_naive_on_chosen_heads_and_nan_elsewhere(tiny, prompts, naive_act):
     chosen = {0: [1, 3], 2: [2]}
-    eff = head_effects(
-        tiny,
-        prompts,
-        strategy="act",
-        batch_size=BATCH,
-        progress=False,
-        heads_by_layer=chosen,
-        **SETTINGS,
-    )
+    eff = head_effects(tiny, prompts, strategy="act", run=RUN, heads=chosen, settings=SETTINGS)
     assert eff.layers == (0, 2)
     for m in METRICS:
         for li, layer in enumerate(eff.layers):
@@ -127,48 +123,71 @@ def test_heads_by_layer_equals_naive_on_chosen_heads_and_nan_elsewhere(tiny, pro
                     assert torch.isnan(got).all() and torch.isnan(eff.effects[m][li, head])
 
 
-def test_layer_and_head_subsets_and_layer_callbacks(tiny, prompts, naive_act):
-    calls = []
+def test_layer_and_head_subsets(tiny, prompts, naive_act):
     eff = head_effects(
-        tiny,
-        prompts,
-        strategy="act",
-        layers=[2, 1],
-        heads=[3, 0],
-        batch_size=BATCH,
-        progress=False,
-        on_layer_done=lambda layer, values: calls.append((layer, values)),
-        **SETTINGS,
+        tiny, prompts, strategy="act", layers=[2, 1], heads=[3, 0], run=RUN, settings=SETTINGS
     )
     assert eff.layers == (1, 2) and eff.heads == (0, 3)
-    assert [layer for layer, _ in calls] == [1, 2]
-    for li, (layer, values) in enumerate(calls):
-        assert set(values) == set(METRICS)
+    for li, layer in enumerate(eff.layers):
         for m in METRICS:
-            assert values[m].shape == (2, len(prompts))
-            torch.testing.assert_close(values[m], eff.per_example[m][li])
             want = naive_act.per_example[m][naive_act.layers.index(layer)][[0, 3]]
-            torch.testing.assert_close(values[m], want, atol=ATOL, rtol=0)
+            torch.testing.assert_close(eff.per_example[m][li], want, atol=ATOL, rtol=0)
 
 
-def test_skip_layers_are_reused_not_recomputed(tiny, prompts):
+def test_checkpointed_units_are_saved_then_reused_not_recomputed(
+    tiny, prompts, naive_act, tmp_path, monkeypatch
+):
+    """With a checkpoint the engine runs unit by unit (one layer each here), saves every
+    finished unit, and a second run takes the saved units instead of computing them."""
+    monkeypatch.setattr(act_lens.analysis.units, "LAYERS_PER_UNIT", 1)
+    path = tmp_path / "effects.ckpt"
+    run = RunOptions(batch_size=BATCH, progress=False, checkpoint=Checkpoint(path, "job"))
+    eff = head_effects(tiny, prompts, strategy="act", run=run, settings=SETTINGS)
+    saved = Checkpoint(path, "job")
+    assert sorted(saved.done) == ["L0:P0-4", "L1:P0-4", "L2:P0-4"]
+    for m in METRICS:  # equal to the in-process run
+        torch.testing.assert_close(eff.per_example[m], naive_act.per_example[m], atol=ATOL, rtol=0)
+        assert torch.equal(saved.get("L1:P0-4")["per_example"][m][0], eff.per_example[m][1])
+
     seen_layers = []
 
     def spy(x, heads, ctx):
         seen_layers.append(ctx.layer)
         return x.clone()
 
-    fake = {m: torch.full((4, len(prompts)), 7.0) for m in METRICS}
-    eff = head_effects(
-        tiny,
-        prompts,
-        strategy=Strategy("spy", "pattern", spy),
-        batch_size=8,
-        progress=False,
-        skip_layers={0: fake, 1: fake},
-    )
+    fake = saved.get("L0:P0-4")
+    fake["per_example"] = {m: torch.full((1, 4, len(prompts)), 7.0) for m in METRICS}
+    again = RunOptions(batch_size=8, progress=False, checkpoint=Checkpoint(None, "job"))
+    for layer in (0, 1):  # layers 0 and 1 finished (with planted values), layer 2 not
+        again.checkpoint.put(f"L{layer}:P0-4", {**fake, "layers": [layer]})  # type: ignore[union-attr]
+    eff = head_effects(tiny, prompts, strategy=Strategy("spy", "pattern", spy), run=again)
     assert set(seen_layers) == {2}
-    assert torch.equal(eff.per_example["margin"][0], fake["margin"])
+    assert (eff.per_example["margin"][:2] == 7.0).all()
+
+
+def test_earlier_spellings_warn_or_say_what_replaced_them(tiny, prompts, naive_act):
+    with pytest.warns(DeprecationWarning, match=r"run=RunOptions\(batch_size=3"):
+        eff = head_effects(tiny, prompts, layers=[1], batch_size=BATCH, progress=False,
+                           settings=SETTINGS)  # fmt: skip
+    torch.testing.assert_close(
+        eff.per_example["margin"][0], naive_act.per_example["margin"][1], atol=ATOL, rtol=0
+    )
+    with pytest.warns(DeprecationWarning, match=r"settings=SinkSettings\(beta=0.4"):
+        head_effects(tiny, prompts, layers=[1], beta=0.4, threshold=0.05, run=RUN)
+    with pytest.warns(DeprecationWarning, match=r"heads="):
+        head_effects(tiny, prompts, heads_by_layer={1: [0]}, run=RUN)
+    for removed in ("on_layer_done", "skip_layers"):
+        with pytest.raises(ConfigError, match="checkpoint"):
+            head_effects(tiny, prompts, run=RUN, **{removed: {}})
+    # an object and a loose keyword for the same thing, or two ways to say which heads
+    with pytest.raises(ConfigError, match="beside run="):
+        head_effects(tiny, prompts, run=RUN, batch_size=2)
+    with pytest.raises(ConfigError, match="beside settings="):
+        head_effects(tiny, prompts, run=RUN, settings=SETTINGS, beta=0.3)
+    with pytest.raises(ConfigError, match="not both"):
+        head_effects(tiny, prompts, layers=[0], heads={1: [0]}, run=RUN)
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="not both"):
+        head_effects(tiny, prompts, layers=[0], heads_by_layer={1: [0]}, run=RUN)
 
 
 def test_no_hook_left_after_a_strategy_error(tiny, prompts):
@@ -178,16 +197,18 @@ def test_no_hook_left_after_a_strategy_error(tiny, prompts):
         return x.clone()
 
     with pytest.raises(RuntimeError, match="boom"):
-        head_effects(tiny, prompts, strategy=Strategy("broken", "pattern", broken), progress=False)
+        head_effects(tiny, prompts, strategy=Strategy("broken", "pattern", broken), run=QUIET)
     assert n_hooks(tiny) == 0
 
 
 def test_bad_layers_and_heads_raise_config_error(tiny, prompts):
     with pytest.raises(ConfigError, match="layers must be in"):
-        head_effects(tiny, prompts, layers=[3], progress=False)
+        head_effects(tiny, prompts, layers=[3], run=QUIET)
     with pytest.raises(ConfigError, match="heads in"):
-        head_effects(tiny, prompts, heads=[4], progress=False)
+        head_effects(tiny, prompts, heads=[4], run=QUIET)
+    with pytest.raises(ConfigError, match="heads in"):
+        head_effects(tiny, prompts, heads={0: [4]}, run=QUIET)
     with pytest.raises(ConfigError, match="unknown strategy"):
-        head_effects(tiny, prompts, strategy="nope", progress=False)
+        head_effects(tiny, prompts, strategy="nope", run=QUIET)
     with pytest.raises(ConfigError, match="at least one prompt"):
-        head_effects(tiny, [], progress=False)
+        head_effects(tiny, [], run=QUIET)

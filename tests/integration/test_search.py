@@ -11,8 +11,15 @@ import act_lens.analysis.search
 import act_lens.analysis.units
 import act_lens.hooks.strategies
 from act_lens.analysis.ablation import ScoredPrompts
-from act_lens.analysis.effects import metric_values
-from act_lens.analysis.search import SearchConfig, calibration_mix, screen_heads, search_heads
+from act_lens.analysis.effects import HeadEffects, metric_values
+from act_lens.analysis.search import (
+    SearchConfig,
+    SearchResult,
+    Selection,
+    calibration_mix,
+    screen_heads,
+    search_heads,
+)
 from act_lens.core.calibrate import calibrate_pattern
 from act_lens.core.settings import SinkSettings
 from act_lens.core.sinks import detect_sinks
@@ -22,6 +29,7 @@ from act_lens.hooks.act import act_hooks
 from act_lens.hooks.headset import HeadSet
 from act_lens.hooks.names import pattern_hook, z_hook
 from act_lens.hooks.strategies import Strategy, act_strategy
+from act_lens.runtime.options import RunOptions
 from tests.helpers import byte_prompts, n_hooks
 
 TEXTS = [
@@ -34,12 +42,17 @@ BETA, THRESHOLD = 0.4, 0.05
 # fp32 in-process: these tests compare the search's numbers with direct fp32 computations.
 CONFIG = SearchConfig(batch_size=3, progress=False, precision="fp32", workers=1)
 SEARCH = {
-    "select": "threshold",  # these tests are about the engine and checkpoints: all prompts search
+    # these tests are about the engine and checkpoints: all prompts search
+    "selection": Selection("threshold"),
     "layers": [0, 1, 2],
-    "beta": BETA,
-    "threshold": THRESHOLD,
+    "settings": SinkSettings(beta=BETA, threshold=THRESHOLD),
     "config": CONFIG,
 }
+
+
+def _resumable(ckpt, **over):
+    """SEARCH with a checkpoint file (and ``over`` on top)."""
+    return {**SEARCH, "config": dataclasses.replace(CONFIG, checkpoint=ckpt), **over}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +88,12 @@ def test_screening_matches_central_finite_differences(tiny, prompts):
     layers = SEARCH["layers"]
     est = {
         m: screen_heads(
-            tiny, prompts, layers=layers, beta=BETA, threshold=THRESHOLD, metric=m, batch_size=3
+            tiny,
+            prompts,
+            layers=layers,
+            settings=SinkSettings(beta=BETA, threshold=THRESHOLD),
+            metric=m,
+            run=RunOptions(batch_size=3),
         )
         for m in ("choice_logprob", "vocab_logprob", "margin", "accuracy")
     }
@@ -153,7 +171,7 @@ def _scores(head_set: HeadSet) -> dict[str, float]:
 
 def test_resume_after_interrupt_equals_uninterrupted_run(tiny, prompts, tmp_path, monkeypatch):
     calls = _count_act_calls(monkeypatch)
-    full = search_heads(tiny, prompts, **SEARCH)
+    full = search_heads(tiny, prompts, **SEARCH).head_set
     assert calls == [0, 0, 1, 1, 2, 2]  # one call per layer per batch (3 + 1 prompts)
     assert 0 < len(full) < 12
 
@@ -162,13 +180,13 @@ def test_resume_after_interrupt_equals_uninterrupted_run(tiny, prompts, tmp_path
     with monkeypatch.context() as mp:
         _interrupt_after(mp, 2)
         with pytest.raises(KeyboardInterrupt):
-            search_heads(tiny, prompts, checkpoint=ckpt, **SEARCH)
+            search_heads(tiny, prompts, **_resumable(ckpt))
     assert n_hooks(tiny) == 0
     assert _units(ckpt) == ["L0:P0-4", "L1:P0-4"]
     assert list(tmp_path.iterdir()) == [ckpt]  # no temporary file left behind
 
     calls.clear()
-    resumed = search_heads(tiny, prompts, checkpoint=ckpt, **SEARCH)
+    resumed = search_heads(tiny, prompts, **_resumable(ckpt)).head_set
     assert calls == [2, 2]  # the units of layers 0 and 1 came from the checkpoint
     assert resumed.heads == full.heads
     assert _scores(resumed) == pytest.approx(_scores(full), abs=1e-6)
@@ -180,15 +198,17 @@ def test_checkpoint_of_other_settings_or_prompts_is_refused(tiny, prompts, tmp_p
     with monkeypatch.context() as mp:
         _interrupt_after(mp, 1)
         with pytest.raises(KeyboardInterrupt):
-            search_heads(tiny, prompts, checkpoint=ckpt, **SEARCH)
+            search_heads(tiny, prompts, **_resumable(ckpt))
     with pytest.raises(ConfigError, match="other settings"):
-        search_heads(tiny, prompts, checkpoint=ckpt, **{**SEARCH, "beta": 0.3})
+        search_heads(
+            tiny, prompts, **_resumable(ckpt, settings=SinkSettings(beta=0.3, threshold=THRESHOLD))
+        )
     with pytest.raises(ConfigError, match="other settings"):
-        search_heads(tiny, prompts[:3], checkpoint=ckpt, **SEARCH)
+        search_heads(tiny, prompts[:3], **_resumable(ckpt))
     assert ckpt.exists()  # a refused checkpoint is kept for the search it belongs to
     ckpt.write_bytes(b"not a checkpoint")
     with pytest.raises(DataError, match="cannot be read"):
-        search_heads(tiny, prompts, checkpoint=ckpt, **SEARCH)
+        search_heads(tiny, prompts, **_resumable(ckpt))
 
 
 def test_crash_while_writing_the_checkpoint_never_leaves_a_half_file(
@@ -208,11 +228,11 @@ def test_crash_while_writing_the_checkpoint_never_leaves_a_half_file(
     with monkeypatch.context() as mp:
         mp.setattr(os, "fsync", dying_fsync)
         with pytest.raises(KeyboardInterrupt):
-            search_heads(tiny, prompts, checkpoint=ckpt, **SEARCH)
+            search_heads(tiny, prompts, **_resumable(ckpt))
     assert list(tmp_path.iterdir()) == [ckpt]
     assert _units(ckpt) == ["L0:P0-4"]
     calls = _count_act_calls(monkeypatch)
-    resumed = search_heads(tiny, prompts, checkpoint=ckpt, **SEARCH)
+    resumed = search_heads(tiny, prompts, **_resumable(ckpt)).head_set
     assert sorted(set(calls)) == [1, 2]
     assert set(_scores(resumed)) == {f"{la}.{h}" for la in range(3) for h in range(4)}
 
@@ -289,12 +309,12 @@ def test_search_finds_a_planted_harmful_sink_and_ranks_it_first(tiny):
     premise = gold_over_choices(logprobs(*act)) - gold_over_choices(logprobs())
     assert (premise > 0.05).all(), premise
 
-    settings = {**SEARCH, "threshold": 0.1}
+    settings = {**SEARCH, "settings": SinkSettings(beta=BETA, threshold=0.1)}
     with tiny.hooks(fwd_hooks=planted):
-        found = search_heads(tiny, prompts, validation=prompts, **settings)
+        found = search_heads(tiny, prompts, validation=prompts, **settings).head_set
         screened = search_heads(
             tiny, prompts, **{**settings, "config": dataclasses.replace(CONFIG, screen=3)}
-        )
+        ).head_set
     assert n_hooks(tiny) == 0
     ranked = sorted(_scores(found).items(), key=lambda kv: -kv[1])
     assert (LAYER, HEAD) in found
@@ -308,7 +328,7 @@ def test_search_finds_a_planted_harmful_sink_and_ranks_it_first(tiny):
 
     # Without the planted sink (same amplification) the head's calibration helps far less.
     with tiny.hooks(fwd_hooks=[(z_hook(LAYER), _amplify)]):
-        unplanted = search_heads(tiny, prompts, **{**settings, "layers": [LAYER]})
+        unplanted = search_heads(tiny, prompts, **{**settings, "layers": [LAYER]}).head_set
     assert _scores(unplanted)[f"{LAYER}.{HEAD}"] < 0.6 * ranked[0][1]
 
 
@@ -334,3 +354,48 @@ def test_search_refuses_an_unknown_metric(tiny, prompts):
         search_heads(tiny, prompts, metric="loss", layers=[0, 1, 2])
     with pytest.raises(ConfigError, match="renamed 'vocab_logprob'"):
         SearchConfig(metric="gold_logprob")
+
+
+# --- the result and the spellings of earlier releases ------------------------------------------
+
+
+def test_the_result_is_typed_and_the_head_set_spelling_still_works_with_a_warning(tiny, prompts):
+    result = search_heads(tiny, prompts, **SEARCH)
+    assert isinstance(result, SearchResult) and isinstance(result.effects, HeadEffects)
+    assert set(result.timings) == {"screen", "effects", "curve", "total"}
+    assert all(t >= 0 for t in result.timings.values())
+    assert result.timings["total"] >= result.timings["effects"]
+    assert result.curve == result.head_set.provenance.get("curve", [])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.head_set = HeadSet({})  # type: ignore[misc]
+    # the result as the HeadSet it used to be: works, and says to write .head_set
+    for spelling in (lambda r: r.heads, lambda r: r.provenance, lambda r: r.summary(), len, list):
+        with pytest.warns(DeprecationWarning, match=r"\.head_set"):
+            old = spelling(result)
+        assert old == spelling(result.head_set)
+    with pytest.raises(AttributeError):
+        result.no_such_thing  # noqa: B018
+
+
+def test_effects_out_and_loose_keywords_still_work_with_a_warning(tiny, prompts):
+    new = search_heads(tiny, prompts, **SEARCH)
+    effects: list = []
+    with pytest.warns(DeprecationWarning, match=r"\.effects"):
+        old = search_heads(
+            tiny, prompts, layers=[0, 1, 2], config=CONFIG, effects_out=effects,
+            selection=Selection("threshold"), settings=SinkSettings(beta=BETA, threshold=THRESHOLD),
+        )  # fmt: skip
+    assert len(effects) == 1
+    torch.testing.assert_close(effects[0].effects, new.effects.effects, equal_nan=True)
+    assert old.head_set.heads == new.head_set.heads
+    with pytest.warns(DeprecationWarning, match=r"settings=SinkSettings\(beta=0.4"):
+        loose = search_heads(tiny, prompts, layers=[0, 1, 2], config=CONFIG, select="threshold",
+                             beta=BETA, threshold=THRESHOLD)  # fmt: skip
+    assert loose.head_set.heads == new.head_set.heads
+    # an object and a loose keyword for the same thing: an error, never one silently ignored
+    with pytest.raises(ConfigError, match="beside settings"):
+        search_heads(tiny, prompts, **{**SEARCH, "beta": 0.3})
+    with pytest.raises(ConfigError, match="inside selection="):
+        search_heads(tiny, prompts, **{**SEARCH, "top_k": 2})
+    with pytest.raises(ConfigError, match="inside config="):
+        search_heads(tiny, prompts, **{**SEARCH, "checkpoint": "x.ckpt"})

@@ -1,14 +1,18 @@
 """The joint selection and per-task head sets on a tiny random Llama."""
 
+import dataclasses
 import json
 
 import pytest
 
-from act_lens.analysis.search import search_heads
+from act_lens.analysis.search import SearchConfig, Selection, search_heads
 from act_lens.app.cli import main
+from act_lens.core.settings import SinkSettings
 from act_lens.evaluation.task_result import load_results
 from tests.helpers import byte_prompts, n_hooks
 
+SETTINGS = SinkSettings(threshold=0.05)
+CONFIG = SearchConfig(batch_size=4, progress=False)
 TEXTS = [
     f"{w} is here:"
     for w in ("cat", "dog", "owl", "ant", "bee", "elk", "fox", "gnu", "hen", "jay", "koi", "yak")
@@ -17,7 +21,7 @@ TEXTS = [
 
 def test_joint_selection_picks_the_best_prefix_on_the_validation_part(tiny):
     prompts = byte_prompts(TEXTS, labels=[i % 2 for i in range(len(TEXTS))])
-    hs = search_heads(tiny, prompts, layers=[0, 1, 2], threshold=0.05, batch_size=4, progress=False)
+    hs = search_heads(tiny, prompts, layers=[0, 1, 2], settings=SETTINGS, config=CONFIG).head_set
     prov = hs.provenance
     assert n_hooks(tiny) == 0
     assert prov["calibration"]["n"] == 6 and prov["validation_set"]["n"] == 6  # half validates
@@ -36,8 +40,8 @@ def test_joint_selection_picks_the_best_prefix_on_the_validation_part(tiny):
         assert not eligible
     assert prov["decision"]["selected_size"] == chosen and prov["decision"]["reason"]
     assert sorted(f"{la}.{h}" for la, h in hs) == sorted(order[:chosen])
-    top = search_heads(tiny, prompts, layers=[0, 1, 2], threshold=0.05, select="top_k", top_k=2,
-                       batch_size=4, progress=False)  # fmt: skip
+    top = search_heads(tiny, prompts, layers=[0, 1, 2], settings=SETTINGS, config=CONFIG,
+                       selection=Selection("top_k", top_k=2)).head_set  # fmt: skip
     assert len(top) == 2 and top.provenance["calibration"]["n"] == 12  # no split for top_k
 
 
@@ -100,8 +104,9 @@ def test_halving_spends_fewer_evaluations_and_records_its_rounds(tiny):
 
     prompts = _halving_prompts()
     sched = Halving(first=4, growth=2.0, keep=0.5, z=0.5, min_heads=3)
-    kw = dict(layers=[0, 1, 2], threshold=0.05, batch_size=4, progress=False, select="threshold")
-    hs = search_heads(tiny, prompts, schedule=sched, **kw)
+    config = SearchConfig(batch_size=4, progress=False, schedule="halving", halving=sched)
+    hs = search_heads(tiny, prompts, layers=[0, 1, 2], settings=SETTINGS, config=config,
+                      selection=Selection("threshold")).head_set  # fmt: skip
     prov = hs.provenance
     rounds = prov["rounds"]
     assert [r["new_prompts"] for r in rounds][:3] == [4, 8, 16][: len(rounds)]
@@ -129,9 +134,11 @@ def test_halving_resumes_to_the_identical_head_set(tiny, tmp_path, monkeypatch):
 
     prompts = _halving_prompts()
     sched = Halving(first=4, growth=2.0, keep=0.5, z=0.5, min_heads=3)
-    kw = dict(layers=[0, 1, 2], threshold=0.05, batch_size=4, progress=False, schedule=sched)
-    full = search_heads(tiny, prompts, **kw)
+    config = SearchConfig(batch_size=4, progress=False, schedule="halving", halving=sched)
+    kw = dict(layers=[0, 1, 2], settings=SETTINGS)
+    full = search_heads(tiny, prompts, config=config, **kw).head_set
     ckpt = tmp_path / "halving.ckpt"
+    config = dataclasses.replace(config, checkpoint=ckpt)
     calls = []
     real = halving.head_effects
 
@@ -144,7 +151,7 @@ def test_halving_resumes_to_the_identical_head_set(tiny, tmp_path, monkeypatch):
     with monkeypatch.context() as mp:
         mp.setattr(halving, "head_effects", dying)
         with pytest.raises(KeyboardInterrupt):
-            search_heads(tiny, prompts, checkpoint=ckpt, **kw)
+            search_heads(tiny, prompts, config=config, **kw)
     assert ckpt.exists()
     calls.clear()
 
@@ -153,7 +160,7 @@ def test_halving_resumes_to_the_identical_head_set(tiny, tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(halving, "head_effects", counting)
-    resumed = search_heads(tiny, prompts, checkpoint=ckpt, **kw)
+    resumed = search_heads(tiny, prompts, config=config, **kw).head_set
     assert calls[0] != 4  # round 1 came from the checkpoint
     assert resumed.heads == full.heads
     assert resumed.provenance["rounds"] == full.provenance["rounds"]

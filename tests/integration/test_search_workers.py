@@ -9,6 +9,7 @@ import act_lens.analysis.units
 from act_lens import load_model
 from act_lens.analysis.search import search_heads
 from act_lens.analysis.search_config import SearchConfig
+from act_lens.core.settings import SinkSettings
 from act_lens.errors import ConfigError
 from act_lens.hooks.names import pattern_hook
 from act_lens.runtime import pool as pool_mod
@@ -17,7 +18,7 @@ from act_lens.runtime.precision import precision_context
 from tests.helpers import byte_prompts, n_hooks
 
 TEXTS = [f"{w} is here:" for w in ("cat", "dog", "owl", "ant", "bee", "elk", "fox", "gnu")]
-KW = dict(layers=[0, 1, 2], threshold=0.05)
+KW = dict(layers=[0, 1, 2], settings=SinkSettings(threshold=0.05))
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_a_rising_log_prob_without_an_accuracy_gain_gives_no_heads(model, prompt
         return out
 
     monkeypatch.setattr(selection_mod, "curve_values", planted)
-    hs = search_heads(model, prompts, config=SearchConfig(workers=1, progress=False), **KW)
+    hs = search_heads(model, prompts, config=SearchConfig(workers=1, progress=False), **KW).head_set
     prov = hs.provenance
     curve = prov["curve"]
     assert len(curve) > 2 and curve[-1]["choice_logprob"] > curve[0]["choice_logprob"]
@@ -76,7 +77,7 @@ def test_a_real_accuracy_gain_is_kept_with_its_evidence(model, prompts, monkeypa
 
     monkeypatch.setattr(selection_mod, "curve_values", planted)
     hs = search_heads(model, prompts * 4, config=SearchConfig(workers=1, progress=False),
-                      validation=prompts * 4, **KW)  # fmt: skip
+                      validation=prompts * 4, **KW).head_set  # fmt: skip
     d = hs.provenance["decision"]
     assert hs.provenance["candidate_order"]  # the tiny model has heads with a positive gain
     assert d["selected_size"] > 0 and d["lower"] > 0 and d["gain"] > 0
@@ -135,7 +136,7 @@ def test_bf16_runs_only_when_asked_and_stays_finite_under_padding(model, prompts
     for precision in ("fp32", "bf16"):
         seen.clear()
         hs = search_heads(model, prompts, config=SearchConfig(workers=1, progress=False,
-                          precision=precision), **KW)  # fmt: skip
+                          precision=precision), **KW).head_set  # fmt: skip
         assert seen and set(seen) == {precision == "bf16"}
         assert all(v["effect"] == v["effect"] for v in hs.provenance["per_head"].values())
         assert hs.provenance["search"]["precision"] == precision
@@ -169,12 +170,16 @@ def _search_on(pool, model, prompts, monkeypatch):
         yield pool
 
     monkeypatch.setattr(search_mod, "use_pool", given)
-    return search_heads(model, prompts, config=SearchConfig(workers=2, progress=False), **KW)
+    return search_heads(
+        model, prompts, config=SearchConfig(workers=2, progress=False), **KW
+    ).head_set
 
 
 def test_two_ray_workers_find_the_serial_head_set(model, prompts, pool, monkeypatch):
     monkeypatch.setattr(act_lens.analysis.units, "LAYERS_PER_UNIT", 1)  # 3 units to share
-    serial = search_heads(model, prompts, config=SearchConfig(workers=1, progress=False), **KW)
+    serial = search_heads(
+        model, prompts, config=SearchConfig(workers=1, progress=False), **KW
+    ).head_set
     parallel = _search_on(pool, model, prompts, monkeypatch)
     assert parallel.heads == serial.heads
     assert _effects(parallel) == pytest.approx(_effects(serial), abs=1e-5)
@@ -186,7 +191,9 @@ def test_a_killed_worker_loses_nothing(model, prompts, pool, monkeypatch):
     import ray
 
     monkeypatch.setattr(act_lens.analysis.units, "LAYERS_PER_UNIT", 1)
-    serial = search_heads(model, prompts, config=SearchConfig(workers=1, progress=False), **KW)
+    serial = search_heads(
+        model, prompts, config=SearchConfig(workers=1, progress=False), **KW
+    ).head_set
     real_map, killed = WorkerPool.map, []
 
     def map_and_kill(self, fn, units, **kw):

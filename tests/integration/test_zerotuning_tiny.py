@@ -2,11 +2,15 @@
 
 import json
 
+import pytest
 import torch
 
-from act_lens.analysis.zerotuning_search import zerotuning_search
+from act_lens.analysis.search_config import SearchConfig
+from act_lens.analysis.selection import Selection
+from act_lens.analysis.zerotuning_search import Gammas, zerotuning_search
 from act_lens.app.cli import main
 from act_lens.core.settings import SinkSettings
+from act_lens.errors import ConfigError
 from act_lens.evaluation.evaluate import evaluate
 from act_lens.evaluation.scoring import last_token_logprobs
 from act_lens.evaluation.task_result import load_results
@@ -22,6 +26,8 @@ TEXTS = [
     for w in ("cat", "dog", "owl", "ant", "bee", "elk", "fox", "gnu", "hen", "jay", "koi", "yak")
 ]
 HS = HeadSet({1: [0, 2], 2: [1]})
+# as the defaults without config= (every head, in-process, fp32), in batches of 4, quiet
+CONFIG = SearchConfig(screen=None, workers=1, precision="fp32", batch_size=4, progress=False)
 
 
 def _lp(model, tokens, hooks):
@@ -67,7 +73,7 @@ def _prompts(labels=None):
 
 
 def test_search_profiles_both_directions_and_picks_gamma_on_validation(tiny):
-    hs = zerotuning_search(tiny, _prompts(), layers=[0, 1, 2], batch_size=4, progress=False)
+    hs = zerotuning_search(tiny, _prompts(), layers=[0, 1, 2], config=CONFIG)
     prov = hs.provenance
     assert hs.method == "zerotuning" and set(prov["profile"]) == {"up", "down"}
     assert len(prov["profile"]["up"]) == 12 and prov["dominant"] in ("up", "down")
@@ -80,15 +86,29 @@ def test_search_profiles_both_directions_and_picks_gamma_on_validation(tiny):
 
 
 def test_unsupervised_search_never_reads_a_label(tiny):
-    a = zerotuning_search(
-        tiny, _prompts(), supervised=False, layers=[1, 2], batch_size=4, progress=False
-    )
+    a = zerotuning_search(tiny, _prompts(), supervised=False, layers=[1, 2], config=CONFIG)
     flipped = [Prompt(p.uid, p.text, p.choices, 1 - p.label if p.label < 2 else 0, p.context, p.continuations, p.meta)
                for p in _prompts()]  # fmt: skip
-    b = zerotuning_search(
-        tiny, flipped, supervised=False, layers=[1, 2], batch_size=4, progress=False
-    )
+    b = zerotuning_search(tiny, flipped, supervised=False, layers=[1, 2], config=CONFIG)
     assert a.heads == b.heads and a.params == b.params and a.provenance["metric"] == "neg_entropy"
+
+
+def test_earlier_keywords_warn_and_agree_and_objects_are_never_overridden(tiny):
+    new = zerotuning_search(tiny, _prompts(), layers=[1, 2], config=CONFIG,
+                            gammas=Gammas(up=3.0), selection=Selection(max_heads=2))  # fmt: skip
+    with pytest.warns(DeprecationWarning, match=r"config=SearchConfig\(batch_size=4"):
+        old = zerotuning_search(tiny, _prompts(), layers=[1, 2], batch_size=4, progress=False,
+                                gamma_up=3.0, max_heads=2)  # fmt: skip
+    assert old.heads == new.heads and old.params == new.params and len(new) <= 2
+    assert new.provenance["probes"] == {"up": 3.0, "down": 0.5}
+    with pytest.raises(ConfigError, match="beside config="):
+        zerotuning_search(tiny, _prompts(), config=CONFIG, screen=3)
+    with pytest.raises(ConfigError, match="beside selection="):
+        zerotuning_search(tiny, _prompts(), selection=Selection(), margin=0.1)
+    with pytest.raises(ConfigError, match="gamma_down < 1 < gamma_up"):
+        Gammas(up=0.9)
+    with pytest.raises(ConfigError, match="exhaustive"):
+        zerotuning_search(tiny, _prompts(), config=SearchConfig(schedule="halving"))
 
 
 def test_cli_search_method_zerotuning_then_eval(tmp_path):

@@ -543,7 +543,7 @@ def test_act_pattern_fn_changes_only_the_chosen_head() -> None:
 def test_act_pattern_fn_with_padding_and_repeated_heads() -> None:
     rows = [planted_sink_pattern(1, 4, n, seed=n)[0] for n in (9, 13)]
     pattern, mask = pad_batch(rows, "left")
-    out = act_pattern_fn([3, 0, 3], beta=0.2, threshold=0.2, attention_mask=mask)(
+    out = act_pattern_fn([3, 0, 3], SinkSettings(beta=0.2, threshold=0.2), attention_mask=mask)(
         pattern, hook=None
     )
     sub = pattern[:, [0, 3]]
@@ -552,15 +552,14 @@ def test_act_pattern_fn_with_padding_and_repeated_heads() -> None:
     assert torch.equal(out[:, [0, 3]], expected)
     assert torch.equal(out[:, [1, 2]], pattern[:, [1, 2]])
     for b, row in enumerate(rows):  # each padded row is calibrated like the row alone
-        alone = act_pattern_fn([0, 3], beta=0.2, threshold=0.2)(row[None], hook=None)
+        alone = act_pattern_fn([0, 3], SinkSettings(beta=0.2, threshold=0.2))(row[None], hook=None)
         torch.testing.assert_close(unpad(out, mask, b), alone[0], atol=1e-6, rtol=1e-6)
 
 
 def test_act_pattern_fn_rule_and_redistribute_are_passed_on() -> None:
     pattern = planted_sink_pattern(1, 2, 12, seed=21)
-    out = act_pattern_fn([0], rule="alpha", threshold=2.0, redistribute="non_initial")(
-        pattern, hook=None
-    )
+    settings = SinkSettings(rule="alpha", threshold=2.0, redistribute="non_initial")
+    out = act_pattern_fn([0], settings)(pattern, hook=None)
     head = pattern[:, :1]
     sinks = detect_sinks(head, rule="alpha", threshold=2.0)
     assert torch.equal(out[:, :1], calibrate_pattern(head, sinks, redistribute="non_initial"))
@@ -568,9 +567,21 @@ def test_act_pattern_fn_rule_and_redistribute_are_passed_on() -> None:
     assert torch.equal(out[:, 0, :, 0], pattern[:, 0, :, 0])
 
 
+def test_act_pattern_fn_loose_settings_still_apply_with_a_warning() -> None:
+    pattern = planted_sink_pattern(1, 2, 12, seed=21)
+    new = act_pattern_fn([0], SinkSettings(rule="alpha", threshold=2.0))(pattern, hook=None)
+    with pytest.warns(DeprecationWarning, match=r"settings=SinkSettings\(threshold=2.0"):
+        old = act_pattern_fn([0], threshold=2.0, rule="alpha")(pattern, hook=None)
+    assert torch.equal(old, new)
+    with pytest.raises(ConfigError, match="beside settings"):
+        act_pattern_fn([0], SinkSettings(), beta=0.2)
+    with pytest.raises(ConfigError, match="unexpected keyword"):
+        act_pattern_fn([0], windows_size=3)
+
+
 def test_act_pattern_fn_decode_step() -> None:
     pattern = planted_sink_pattern(2, 2, 10, seed=22, n_queries=1)
-    out = act_pattern_fn([0, 1], beta=0.4, threshold=0.2)(pattern, hook=None)
+    out = act_pattern_fn([0, 1], SinkSettings(beta=0.4, threshold=0.2))(pattern, hook=None)
     sinks = detect_sinks(pattern, threshold=0.2)
     assert sinks.any()
     assert torch.equal(out, calibrate_pattern(pattern, sinks, beta=0.4))
