@@ -78,8 +78,10 @@ class MethodRunner(Runner):
         calib = calibration_mix(
             [self.task(t) for t in tasks], per_task * len(tasks), data=self.data, seed=seed
         )
+        config = SearchConfig(screen=self.args.screen, workers=1, precision="fp32",
+                              batch_size=self.args.batch_size, progress=False)  # fmt: skip
         hs = zerotuning_search(self.model, calib, supervised=supervised, layers=self.layers(),
-                               screen=self.args.screen, batch_size=self.args.batch_size, progress=False)  # fmt: skip
+                               config=config)  # fmt: skip
         hs = hs.with_provenance(
             tasks=list(tasks), search_s=time.perf_counter() - t0, command=self.args.command
         )

@@ -57,7 +57,7 @@ import torch
 from act_lens import load_model
 from act_lens.analysis.ablation import head_effects
 from act_lens.analysis.census import sink_census
-from act_lens.analysis.search import calibration_mix, search_heads
+from act_lens.analysis.search import SearchConfig, calibration_mix, search_heads
 from act_lens.app.figures import plot_attention_map, plot_sink_frequency, plot_token_classes
 from act_lens.app.result_figures import (
     plot_eval_comparison,
@@ -71,7 +71,9 @@ from act_lens.hooks.act import ActConfig, act_hooks
 from act_lens.hooks.headset import HeadSet
 from act_lens.hooks.names import pattern_hook
 from act_lens.hooks.recorder import SinkRecorder
+from act_lens.runtime.options import RunOptions
 
+QUIET = RunOptions(progress=False)  # no progress bars in the notebook
 # One intra-op thread by default: on a shared CPU box, torch's OpenMP threads wait on each other
 # and a 135M forward can take 20x longer than single-threaded. Set ACT_LENS_THREADS to override.
 torch.set_num_threads(int(os.environ.get("ACT_LENS_THREADS", "1")))
@@ -153,8 +155,8 @@ A positive ACT effect means calibrating that head alone raised the gold log-prob
 code("""
 EFFECT_LAYERS = range(10, 14)
 probe = [reviews.build(ex) for ex in train[16:24]]
-eff_act = head_effects(model, probe, strategy="act", layers=EFFECT_LAYERS, progress=False)
-eff_off = head_effects(model, probe, strategy="head_off", layers=EFFECT_LAYERS, progress=False)
+eff_act = head_effects(model, probe, strategy="act", layers=EFFECT_LAYERS, run=QUIET)
+eff_off = head_effects(model, probe, strategy="head_off", layers=EFFECT_LAYERS, run=QUIET)
 print("ACT on one head: largest gains in gold log-prob")
 for r in eff_act.top(5):
     print(f"  L{r['layer']}.H{r['head']}: {r['effect']:+.3f} +- {r['stderr']:.3f}")
@@ -260,7 +262,8 @@ mask.
 
 code("""
 calib = calibration_mix(["reviews"], 24)
-head_set = search_heads(model, calib, layers=range(8, 14), screen=12, progress=False)
+config = SearchConfig(screen=12, progress=False)
+head_set = search_heads(model, calib, layers=range(8, 14), config=config).head_set
 print("found:", head_set.summary())
 prov = head_set.provenance
 print(f"keep rule: {prov['keep_rule']}")

@@ -20,7 +20,7 @@ from typing import Any
 
 from act_lens import load_model
 from act_lens.analysis.census import sink_census
-from act_lens.analysis.search import calibration_mix, search_heads
+from act_lens.analysis.search import SearchConfig, calibration_mix, search_heads
 from act_lens.app.figures import save_census_figures
 from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
 from act_lens.evaluation.controls import random_head_set
@@ -87,7 +87,8 @@ def main() -> None:
         if args.search:
             t0 = time.perf_counter()
             calib = calibration_mix([task], args.calib, data=args.data)
-            heads = search_heads(model, calib, screen=args.screen, batch_size=args.batch_size)
+            config = SearchConfig(screen=args.screen, batch_size=args.batch_size)
+            heads = search_heads(model, calib, config=config).head_set
             result["search_s"] = time.perf_counter() - t0
             result["head_set"] = {str(k): list(v) for k, v in heads.heads.items()}
             result["selected_size"] = heads.provenance["selected_size"]

@@ -24,6 +24,7 @@ from act_lens import load_model
 from act_lens.analysis.calibration_set import calibration_mix
 from act_lens.analysis.halving import Halving
 from act_lens.analysis.search import search_heads
+from act_lens.analysis.search_config import SearchConfig
 from act_lens.analysis.selection import Selection
 from act_lens.evaluation.evaluate import EvalResult, compare, evaluate
 from act_lens.evaluation.tasks import get_task
@@ -70,10 +71,11 @@ def main(argv: list[str] | None = None) -> int:
             first=args.first, growth=args.growth, keep=args.keep, min_heads=args.min_heads
         )
         t0 = time.perf_counter()
+        config = SearchConfig(schedule="halving", halving=schedule, progress=False,
+                              checkpoint=out / "search.ckpt")  # fmt: skip
         hs = search_heads(
-            model, calib, schedule=schedule, select=Selection(val_fraction=args.val_fraction),
-            checkpoint=out / "search.ckpt", progress=False,
-        )  # fmt: skip
+            model, calib, selection=Selection(val_fraction=args.val_fraction), config=config
+        ).head_set
         hs = hs.with_provenance(search_s=time.perf_counter() - t0, command=command,
                                 per_task={t.name: n for t, n in counts.items()})  # fmt: skip
         hs.save(path)

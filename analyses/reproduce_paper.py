@@ -98,21 +98,20 @@ class Runner:
         calib, val = calibration_split(
             [self.task(t) for t in tasks], per_task * len(tasks), data=self.data, seed=seed
         )
-        effects: list[HeadEffects] = []
         config = SearchConfig(
             screen=self.args.screen, workers=self.args.workers, precision=self.args.precision,
             batch_size=self.args.batch_size, progress=False,
+            checkpoint=self.out / f"search_{tag}.ckpt",
         )  # fmt: skip
-        hs = search_heads(
+        result = search_heads(
             self.model, calib, layers=self.layers(), validation=val, config=config,
             selection=Selection(confidence=self.args.confidence),
-            checkpoint=self.out / f"search_{tag}.ckpt", effects_out=effects,
         )  # fmt: skip
-        hs = hs.with_provenance(
+        hs = result.head_set.with_provenance(
             tasks=list(tasks), prompts=self.args.prompts, search_s=time.perf_counter() - t0,
             command=self.args.command,
         )  # fmt: skip
-        effects[0].save(self.out / f"head_effects_{tag}.pt")
+        result.effects.save(self.out / f"head_effects_{tag}.pt")
         hs.save(path)
         plot_selection_curve(hs, path=self.out / f"selection_curve_{tag}.png")
         print(f"[{tag}] {hs.summary()} ({time.perf_counter() - t0:.0f} s)", flush=True)

@@ -46,6 +46,7 @@ from act_lens.evaluation.evaluate import compare, evaluate
 from act_lens.hooks.act import ActConfig
 from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.headset import HeadSet
+from act_lens.runtime.options import RunOptions
 from act_lens.runtime.pool import WorkerPool
 from act_lens.runtime.precision import precision_context
 
@@ -63,7 +64,7 @@ def choose(model, effects, heads, val, settings, pool, precision, sel: Selection
     order = ranked_candidates(scores, sel)
     t0 = time.perf_counter()
     curve = joint_curve(model, order, val, settings=settings, confidence=sel.confidence,
-                        workers=pool, precision=precision)  # fmt: skip
+                        run=RunOptions(workers=pool, precision=precision))  # fmt: skip
     chosen = decision(curve, "choice_logprob", sel.confidence)
     keep = order[: chosen["selected_size"]]
     return {"heads": [list(h) for h in keep], "decision": chosen, "curve": curve,
@@ -100,12 +101,13 @@ def run_task(model, pool, task: str, args) -> dict[str, Any]:
     out: dict[str, Any] = {"task": task, "calibration": describe_calibration(rank),
                            "validation": describe_calibration(val), "layers": layers}  # fmt: skip
     t0 = time.perf_counter()
-    est = screen_heads(model, rank, layers=layers, settings=settings, workers=pool,
-                       precision="bf16")  # fmt: skip
+    est = screen_heads(model, rank, layers=layers, settings=settings,
+                       run=RunOptions(workers=pool, precision="bf16"))  # fmt: skip
     out["screen_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    eff = unit_effects(model, rank, strategy="act", layers=layers, settings=settings,
-                       pool=pool, precision="bf16")  # fmt: skip
+    every = {la: list(range(n_heads)) for la in layers}
+    eff = unit_effects(model, rank, strategy="act", heads=every, settings=settings,
+                       run=RunOptions(workers=pool, precision="bf16"))  # fmt: skip
     out["exhaustive_s"] = time.perf_counter() - t0
     out["exhaustive_evaluations"] = len(layers) * n_heads * len(rank)
     by_est = [(layers[i // n_heads], i % n_heads)
@@ -136,8 +138,8 @@ def precision_part(model, pool, task, rank, val, layers, settings, sel, args, ca
     per = {}
     for precision in ("fp32", "bf16"):
         t0 = time.perf_counter()
-        est = screen_heads(model, rank, layers=layers, settings=settings, workers=pool,
-                           precision=precision)  # fmt: skip
+        est = screen_heads(model, rank, layers=layers, settings=settings,
+                           run=RunOptions(workers=pool, precision=precision))  # fmt: skip
         t_screen = time.perf_counter() - t0
         order = torch.argsort(est.flatten(), descending=True)[:n].tolist()
         heads = [(layers[i // n_heads], i % n_heads) for i in order]
@@ -149,8 +151,8 @@ def precision_part(model, pool, task, rank, val, layers, settings, sel, args, ca
         hbl.setdefault(la, []).append(h)
     for precision in ("fp32", "bf16"):
         t0 = time.perf_counter()
-        eff = unit_effects(model, rank, strategy="act", layers=layers, settings=settings,
-                           heads_by_layer=hbl, pool=pool, precision=precision)  # fmt: skip
+        eff = unit_effects(model, rank, strategy="act", heads=hbl, settings=settings,
+                           run=RunOptions(workers=pool, precision=precision))  # fmt: skip
         per[precision]["effects_s"] = time.perf_counter() - t0
         per[precision]["eff"] = eff
         chosen = choose(model, eff, set(per[precision]["heads"]), val, settings, pool,

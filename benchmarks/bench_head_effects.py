@@ -29,6 +29,8 @@ from act_lens import load_model
 from act_lens.analysis.ablation import head_effects, head_effects_naive
 from act_lens.analysis.effects import METRICS
 from act_lens.analysis.search import calibration_mix, screen_heads
+from act_lens.core.settings import SinkSettings
+from act_lens.runtime.options import RunOptions
 
 RESULTS = Path(__file__).resolve().parent / "results" / "head_effects.json"
 
@@ -93,13 +95,15 @@ def main() -> None:
         f"model smollm2-135m: {n_layers} layers x {n_heads} heads; {len(prompts)} {task} prompts, "
         f"{min(lengths)}-{max(lengths)} tokens; torch threads {torch.get_num_threads()}"
     )
-    common = dict(strategy="act", beta=0.4, threshold=0.1, progress=False)
+    settings = SinkSettings(beta=0.4, threshold=0.1)
+    common = dict(strategy="act", settings=settings)
+    quiet = RunOptions(batch_size=args.batch_size, progress=False)
 
     # Warm-up (first-call allocations and the pattern-edit self-check) outside the timings.
-    head_effects(model, prompts[:2], layers=[n_layers - 1], batch_size=2, **common)
+    head_effects(model, prompts[:2], layers=[n_layers - 1], run=RunOptions(2, False), **common)
 
     t0 = time.perf_counter()
-    eng = head_effects(model, prompts, layers=layers, batch_size=args.batch_size, **common)
+    eng = head_effects(model, prompts, layers=layers, run=quiet, **common)
     t_engine = time.perf_counter() - t0
     n_engine = len(layers) * n_heads
     print(
@@ -119,7 +123,7 @@ def main() -> None:
 
     if not args.skip_naive:
         t0 = time.perf_counter()
-        naive = head_effects_naive(model, prompts, layers=naive_layers, **common)
+        naive = head_effects_naive(model, prompts, layers=naive_layers, progress=False, **common)
         t_naive = time.perf_counter() - t0
         n_naive = len(naive_layers) * n_heads
         rows = [layers.index(layer) for layer in naive_layers]
@@ -145,9 +149,7 @@ def main() -> None:
         result["max_abs_diff_per_example"] = per_example
 
     t0 = time.perf_counter()
-    est = screen_heads(
-        model, prompts, layers=layers, beta=0.4, threshold=0.1, batch_size=args.batch_size
-    )
+    est = screen_heads(model, prompts, layers=layers, settings=settings, run=quiet)
     t_screen = time.perf_counter() - t0
     exact = eng.effects["gold_logprob"]
     rho = spearman(est, exact)

@@ -23,6 +23,7 @@ from act_lens.analysis.calibration_set import calibration_mix
 from act_lens.analysis.screening import screen_heads
 from act_lens.evaluation.batching import encode
 from act_lens.evaluation.scoring import first_token_ids, last_token_logprobs
+from act_lens.runtime.options import RunOptions
 from act_lens.runtime.precision import bf16_supported, precision_context
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,9 +61,13 @@ def main() -> None:
         with precision_context(precision, model):
             last_token_logprobs(model, tokens[:4])  # warm-up
             lp, t_fwd = timed(lambda: last_token_logprobs(model, tokens))
-            eff, t_eff = timed(lambda: head_effects(model, prompts, layers=layers, progress=False))
+            eff, t_eff = timed(
+                lambda: head_effects(model, prompts, layers=layers, run=RunOptions(progress=False))
+            )
         est, t_scr = timed(
-            lambda p=precision: screen_heads(model, prompts, layers=layers, precision=p)
+            lambda p=precision: screen_heads(
+                model, prompts, layers=layers, run=RunOptions(precision=p)
+            )
         )
         res[precision] = {"lp": lp, "eff": eff, "est": est, "t": (t_fwd, t_eff, t_scr)}
     f, h = res["fp32"], res["bf16"]

@@ -27,7 +27,7 @@ from _common import write_result
 from act_lens import load_model
 from act_lens.analysis.calibration_set import calibration_mix
 from act_lens.analysis.halving import Halving
-from act_lens.analysis.search import default_layers, search_heads
+from act_lens.analysis.search import SearchConfig, Selection, default_layers, search_heads
 from act_lens.evaluation.evaluate import compare, evaluate
 from act_lens.evaluation.tasks import get_task
 from act_lens.hooks.act import ActConfig
@@ -62,13 +62,15 @@ def main() -> None:
     schedule = Halving(
         first=args.first, growth=args.growth, keep=args.keep, min_heads=args.min_heads
     )
-    common = dict(layers=layers, select="top_k", top_k=args.top_k, progress=False)
+    selection = Selection("top_k", top_k=args.top_k)
     runs = {}
     # Alternating order would not help here (each run is one long job): halving first, so an
     # interrupted benchmark still has the cheap side.
     for name, sched in (("halving", schedule), ("exhaustive", "exhaustive")):
         t0 = time.perf_counter()
-        hs = search_heads(model, calib, schedule=sched, **common)  # type: ignore[arg-type]
+        config = (SearchConfig(schedule="halving", halving=sched, progress=False)
+                  if isinstance(sched, Halving) else SearchConfig(progress=False))  # fmt: skip
+        hs = search_heads(model, calib, layers=layers, selection=selection, config=config).head_set
         runs[name] = {"head_set": hs, "wall_s": time.perf_counter() - t0,
                       "evaluations": hs.provenance["evaluations"]}  # fmt: skip
         print(name, runs[name]["wall_s"], runs[name]["evaluations"], hs.summary(), flush=True)

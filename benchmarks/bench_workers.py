@@ -28,6 +28,7 @@ from _common import write_result
 from act_lens import load_model
 from act_lens.analysis.ablation import head_effects
 from act_lens.analysis.calibration_set import calibration_mix
+from act_lens.runtime.options import RunOptions
 from act_lens.runtime.pool import WorkerPool
 from act_lens.runtime.precision import precision_context
 
@@ -71,7 +72,7 @@ def main() -> None:
 
     with precision_context(args.precision, model):
         t0 = time.perf_counter()
-        serial = head_effects(model, prompts, layers=layers, progress=False)
+        serial = head_effects(model, prompts, layers=layers, run=RunOptions(progress=False))
         t_serial = time.perf_counter() - t0
     t0 = time.perf_counter()
     pool = WorkerPool(model, args.workers)
@@ -80,7 +81,9 @@ def main() -> None:
     try:
         with precision_context(args.precision, model):
             t0 = time.perf_counter()
-            parallel = head_effects(model, prompts, layers=layers, progress=False, workers=pool)
+            parallel = head_effects(
+                model, prompts, layers=layers, run=RunOptions(progress=False, workers=pool)
+            )
             t_parallel = time.perf_counter() - t0
     finally:
         pool.close()

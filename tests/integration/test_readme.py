@@ -12,7 +12,9 @@ SMALL = [
     ('"smollm2-135m"', '"tiny-random"'),
     ("[:32]", "[:4]"),
     ('calibration_mix(["reviews"], 48)', 'calibration_mix(["reviews"], 6)'),
-    ("screen=40, max_heads=10", "screen=6, max_heads=3, layers=[1, 2]"),
+    ("screen=40", "screen=6"),
+    ("max_heads=10", "max_heads=3"),
+    ("model, calib, selection", "model, calib, layers=[1, 2], selection"),
     ("blocks.10.", "blocks.1."),
     ("limit=200", "limit=8"),
 ]
