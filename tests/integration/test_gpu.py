@@ -37,6 +37,7 @@ from act_lens.hooks.recorder import SinkRecorder
 from act_lens.hooks.zerotuning import ZeroTuningConfig, zerotuning_strategy
 from act_lens.models.loading import load_model
 from act_lens.models.tiny import tiny_model
+from act_lens.runtime.options import RunOptions
 from tests.helpers import byte_prompts, n_hooks
 
 DEVICE = "cuda"
@@ -186,7 +187,7 @@ STRATEGIES = ["act", "zero_sinks", "head_off", "mean_head", zerotuning_strategy(
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: getattr(s, "name", s))
 def test_head_effects_match(tiny, gpu, prompts, tmp_path, strategy):
-    kw: dict[str, Any] = {"strategy": strategy, "batch_size": 3, "progress": False}
+    kw: dict[str, Any] = {"strategy": strategy, "run": RunOptions(batch_size=3, progress=False)}
     want = head_effects(tiny, prompts, **kw)
     got = head_effects(gpu, prompts, **kw)
     _same_effects(got, want)
@@ -196,11 +197,8 @@ def test_head_effects_match(tiny, gpu, prompts, tmp_path, strategy):
 
 
 def test_head_effects_of_chosen_heads_match(tiny, gpu, prompts):
-    kw: dict[str, Any] = {"heads_by_layer": {1: [0, 3], 2: [2]}, "batch_size": 3}
-    _same_effects(
-        head_effects(gpu, prompts, progress=False, **kw),
-        head_effects(tiny, prompts, progress=False, **kw),
-    )
+    kw: dict[str, Any] = {"heads": {1: [0, 3], 2: [2]}, "run": RunOptions(3, progress=False)}
+    _same_effects(head_effects(gpu, prompts, **kw), head_effects(tiny, prompts, **kw))
 
 
 @pytest.mark.parametrize("strategy", ["act", "mean_head"])
@@ -209,14 +207,19 @@ def test_naive_loop_matches(tiny, gpu, prompts, strategy):
     kw: dict[str, Any] = {"strategy": strategy, "layers": [1, 2], "progress": False}
     got = head_effects_naive(gpu, prompts, **kw)
     _same_effects(got, head_effects_naive(tiny, prompts, **kw))
-    engine = head_effects(gpu, prompts, batch_size=3, **kw)
+    engine = head_effects(gpu, prompts, strategy=strategy, layers=[1, 2],
+                          run=RunOptions(batch_size=3, progress=False))  # fmt: skip
     _same_tensors(got.per_example, engine.per_example)
 
 
 def test_screening_matches(tiny, gpu, prompts):
-    for screen in (screen_heads, screen_zerotuning):
-        want = screen(tiny, prompts, layers=[0, 1, 2], batch_size=3)
-        got = screen(gpu, prompts, layers=[0, 1, 2], batch_size=3)
+    batches = {
+        screen_heads: {"run": RunOptions(batch_size=3)},
+        screen_zerotuning: {"batch_size": 3},
+    }
+    for screen, batch in batches.items():
+        want = screen(tiny, prompts, layers=[0, 1, 2], **batch)
+        got = screen(gpu, prompts, layers=[0, 1, 2], **batch)
         assert want.abs().max() > 1e-4
         torch.testing.assert_close(_on_cpu(got), want, atol=1e-5, rtol=1e-3)
     assert n_hooks(gpu) == 0
