@@ -166,7 +166,6 @@ def _clean_pass(
 _RUN_KW = ("batch_size", "progress", "workers")
 _SETTINGS_KW = ("beta", "threshold")
 _REMOVED_KW = ("on_layer_done", "skip_layers")
-HeadsArg = "Sequence[int] | Mapping[int, Sequence[int]] | None"
 
 
 def head_effects(
@@ -175,7 +174,7 @@ def head_effects(
     *,
     strategy: "str | Strategy" = "act",
     layers: Sequence[int] | None = None,
-    heads: HeadsArg = None,
+    heads: Sequence[int] | Mapping[int, Sequence[int]] | None = None,
     settings: SinkSettings | None = None,
     run: RunOptions | None = None,
     **deprecated: Any,
@@ -225,7 +224,7 @@ def head_effects(
     loose = {k: old[k] for k in _SETTINGS_KW if k in old}
     settings = settings_from(settings, loose=loose, where="head_effects")
     run = object_from("head_effects", "run", run, {k: old.get(k) for k in _RUN_KW}, RunOptions)
-    heads = renamed_keyword("head_effects", "heads", heads, old, "heads_by_layer")
+    heads = renamed_keyword("head_effects", "heads", heads, old, "heads_by_layer")  # type: ignore[assignment]
     strat = get_strategy(strategy)
     if strat.point == "pattern":
         require_pattern_editable(model)
