@@ -10,10 +10,9 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from act_lens.core.options import config_from
 from act_lens.core.settings import SinkSettings, settings_from
 from act_lens.core.token_classes import TOKEN_CLASSES, classify_token
-from act_lens.errors import ConfigError, DataError
+from act_lens.errors import ConfigError, DataError, config_from
 from act_lens.evaluation.batching import encode, make_batches, pad_id_of
 from act_lens.hooks.arch import model_settings
 from act_lens.hooks.interventions import as_intervention

@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from act_lens.core.options import config_from
-from act_lens.errors import ConfigError, renamed_keyword
+from act_lens.errors import ConfigError, config_from, renamed_keyword
 from act_lens.evaluation.config import EvalConfig
 from act_lens.evaluation.evaluate import EvalResult, build_prompts, score_prompts
 from act_lens.evaluation.stats import accuracy_interval

@@ -1,7 +1,7 @@
 """EvalConfig: how an evaluation runs (split, demonstrations, batching, scoring).
 
 ``evaluate`` and ``content_free_scores`` take one ``config=EvalConfig(...)``, or its fields as
-keywords for a one-liner (:func:`act_lens.core.options.config_from`). Pure data: no torch.
+keywords for a one-liner (:func:`act_lens.errors.config_from`). Pure data: no torch.
 """
 
 from dataclasses import dataclass

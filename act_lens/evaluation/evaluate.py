@@ -11,8 +11,7 @@ from typing import Any, ClassVar
 import torch
 from tqdm.auto import tqdm
 
-from act_lens.core.options import config_from
-from act_lens.errors import ConfigError, DataError, ShapeError, renamed_keyword
+from act_lens.errors import ConfigError, DataError, ShapeError, config_from, renamed_keyword
 from act_lens.evaluation.batching import encode
 from act_lens.evaluation.config import EvalConfig, Scoring
 from act_lens.evaluation.scoring import continuation_logprobs, first_token_ids, last_token_logprobs

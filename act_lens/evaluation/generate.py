@@ -22,8 +22,7 @@ from typing import Any, Literal
 
 import torch
 
-from act_lens.core.options import config_from
-from act_lens.errors import ConfigError, renamed_keyword, warn_deprecated
+from act_lens.errors import ConfigError, config_from, renamed_keyword, warn_deprecated
 from act_lens.hooks.interventions import (
     OLD_SETTINGS_KEYWORDS,
     Compose,

@@ -35,9 +35,8 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         'act_lens.integrations.lm_eval needs lm-evaluation-harness: pip install "act-lens[lm-eval]"'
     ) from err
 
-from act_lens.core.options import config_from
 from act_lens.core.settings import SinkSettings, settings_from
-from act_lens.errors import ConfigError, renamed_keyword
+from act_lens.errors import ConfigError, config_from, renamed_keyword
 from act_lens.evaluation.generate import Policy, generate, prompt_ids
 from act_lens.evaluation.scoring import continuation_scores
 from act_lens.hooks.headset import HeadSet

