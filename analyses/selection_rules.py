@@ -47,10 +47,15 @@ def _bounds(curve: list[dict[str, Any]], confidence: float) -> dict[int, float]:
     }
 
 
+def _key(r: dict[str, Any]) -> tuple[float, float, int]:
+    # the search's order: accuracy, then the metric (the choice log-prob), then the smaller set
+    return (r["accuracy"], r.get("choice_logprob", 0.0), -r["size"])
+
+
 def _best_eligible(curve: list[dict[str, Any]], confidence: float) -> int:
     lower = _bounds(curve, confidence)
     ok = [r for r in curve if r["size"] > 0 and lower[r["size"]] > 0]
-    return max(ok, key=lambda r: (r["accuracy"], -r["size"]))["size"] if ok else 0
+    return max(ok, key=_key)["size"] if ok else 0
 
 
 def rules(curve: list[dict[str, Any]]) -> dict[str, int]:
@@ -58,7 +63,7 @@ def rules(curve: list[dict[str, Any]]) -> dict[str, int]:
     tried = sum(1 for r in curve if r["size"] > 0)
     lower90 = _bounds(curve, 0.9)
     ok90 = [s for s, lo in lower90.items() if lo > 0]
-    best = max(curve, key=lambda r: (r["accuracy"], -r["size"]))["size"]
+    best = max(curve, key=_key)["size"]
     return {
         "conf90": _best_eligible(curve, 0.9),
         "conf95": _best_eligible(curve, 0.95),
