@@ -188,7 +188,9 @@ def decision(curve: Sequence[dict[str, Any]], metric: str, confidence: float) ->
     size = pick_size(curve, metric)
     tried = [r for r in curve if r["size"] > 0]
     row = next((r for r in curve if r["size"] == size), curve[0])
-    best = max(tried, key=lambda r: (r["lower"], r["gain"], -r["size"])) if tried else None
+    # the size a reader would ask about: the largest validation gain (ties: the higher bound,
+    # then the smaller set); a size that changed no prompt has bound 0 but shows nothing
+    best = max(tried, key=lambda r: (r["gain"], r["lower"], -r["size"])) if tried else None
     out: dict[str, Any] = {
         "selected_size": size,
         "confidence": confidence,

@@ -273,3 +273,22 @@ def test_calibration_split_ranks_on_balanced_prompts_and_validates_on_the_natura
     assert not {p.text for p in rank} & {p.text for p in val}
     with pytest.raises(ConfigError, match="at least"):
         calibration_split([skew], 3)
+
+
+def test_no_heads_decision_names_the_size_with_the_largest_gain() -> None:
+    # sizes that change no prompt have bound 0; a real but insignificant gain has a negative
+    # bound: the reason must name the real gain, not an unchanged size
+    from act_lens.analysis.selection import decision
+
+    rows = [
+        {"size": 0, "accuracy": 0.70, "gain": 0.0, "lower": 0.0, "p_value": 1.0, "n": 64,
+         "eligible": False, "m": 0.0},
+        {"size": 1, "accuracy": 0.70, "gain": 0.0, "lower": 0.0, "p_value": 1.0, "n": 64,
+         "eligible": False, "m": 0.0},
+        {"size": 8, "accuracy": 0.75, "gain": 3 / 64, "lower": -0.01, "p_value": 0.125, "n": 64,
+         "eligible": False, "m": 0.1},
+    ]  # fmt: skip
+    out = decision(rows, "m", 0.9)
+    assert out["selected_size"] == 0
+    assert out["best"]["size"] == 8
+    assert "the best, 8 heads, gains +4.7 points" in out["reason"]
