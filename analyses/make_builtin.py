@@ -25,7 +25,14 @@ from pathlib import Path
 SEED = 20240613
 PER_PATTERN = {"plain": 40, "negated": 60, "contrast": 140, "implicit": 60}  # per split
 SPLITS = ("train", "eval")
-OUT = Path(__file__).resolve().parents[1] / "act_lens" / "evaluation" / "tasks" / "data" / "reviews.jsonl"
+OUT = (
+    Path(__file__).resolve().parents[1]
+    / "act_lens"
+    / "evaluation"
+    / "tasks"
+    / "data"
+    / "reviews.jsonl"
+)
 
 PRODUCTS = (
     "blender", "laptop", "backpack", "coffee maker", "phone case", "desk lamp", "pair of headphones",

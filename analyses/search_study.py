@@ -173,8 +173,10 @@ def precision_part(model, pool, task, rank, val, layers, settings, sel, args, ca
         screened_overlap=len(set(per["fp32"]["heads"]) & set(per["bf16"]["heads"])),
         chosen_sizes=[len(a), len(b)],
         chosen_overlap=len(a & b),
-        **{f"{p}_chosen": {k: per[p]["chosen"][k] for k in ("heads", "decision", "held_out")}
-           for p in per},  # fmt: skip
+        **{
+            f"{p}_chosen": {k: per[p]["chosen"][k] for k in ("heads", "decision", "held_out")}
+            for p in per
+        },  # fmt: skip
     )
     return res
 

@@ -20,8 +20,25 @@ from act_lens.evaluation.evaluate import build_prompts, subsample
 from act_lens.evaluation.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
-TASKS = ("sst2", "sst5", "mr", "subj", "agnews", "trec", "cb", "boolq", "dbpedia",
-         "arc_easy", "arc_challenge", "piqa", "openbookqa", "commonsense_qa", "hellaswag", "copa", "mmlu")
+TASKS = (
+    "sst2",
+    "sst5",
+    "mr",
+    "subj",
+    "agnews",
+    "trec",
+    "cb",
+    "boolq",
+    "dbpedia",
+    "arc_easy",
+    "arc_challenge",
+    "piqa",
+    "openbookqa",
+    "commonsense_qa",
+    "hellaswag",
+    "copa",
+    "mmlu",
+)
 
 
 def main() -> int:
@@ -51,9 +68,13 @@ def main() -> int:
     census.save(out / f"census_{args.model}.json")
     save_census_figures(census, out, prefix=f"{args.model}_")
     summary = {
-        "model": args.model, "prompts": per_task, "n_prompts": census.n_prompts, "seconds": round(seconds, 1),
+        "model": args.model,
+        "prompts": per_task,
+        "n_prompts": census.n_prompts,
+        "seconds": round(seconds, 1),
         "heads_with_hidden_sink_in_half_of_prompts": census.n_heads_with_hidden_sinks(0.5),
-        "class_totals": census.class_totals(), "top_tokens": census.top_tokens[:15],
+        "class_totals": census.class_totals(),
+        "top_tokens": census.top_tokens[:15],
         "first_mass_by_layer": [round(float(x), 3) for x in census.first_mass.mean(1)],
         "hidden_mass_by_layer": [round(float(x), 3) for x in census.hidden_mass.mean(1)],
         "hidden_freq_by_layer": [round(float(x), 3) for x in census.hidden_sink_freq.mean(1)],

@@ -39,26 +39,46 @@ def main() -> int:
     t0 = time.perf_counter()
     for name in task_names():
         task = get_task(name)
-        result = evaluate(model, name, data=None if name == "reviews" else data, limit=args.limit,
-                          batch_size=args.batch_size, progress=False)
+        result = evaluate(
+            model,
+            name,
+            data=None if name == "reviews" else data,
+            limit=args.limit,
+            batch_size=args.batch_size,
+            progress=False,
+        )
         result.save(out / f"{name}.json")
         rows[name] = {
-            "kind": task.kind, "split": result.split, "n": result.n, "accuracy": result.accuracy,
-            "interval": list(result.interval), "chance": 1 / len(result.scores[0]),
+            "kind": task.kind,
+            "split": result.split,
+            "n": result.n,
+            "accuracy": result.accuracy,
+            "interval": list(result.interval),
+            "chance": 1 / len(result.scores[0]),
             "prediction_rate": result.prediction_rate(),
         }
         if name == "mmlu":
             rows[name]["macro_by_subject"] = result.by_meta()["macro"]
         print(name, f"{100 * result.accuracy:.1f}", flush=True)
     seconds = time.perf_counter() - t0
-    (out / "results.json").write_text(json.dumps({"model": args.model, "limit": args.limit, "seconds": seconds, "tasks": rows}, indent=2))
-    lines = [f"Zero-shot accuracy of {args.model}, eval split, fixed subsample of up to {args.limit} examples "
-             f"({seconds / 60:.1f} min). Command: `python analyses/zero_shot_all.py --limit {args.limit}`.", "",
-             "| task | kind | n | accuracy [95% CI] | chance | most frequent prediction |", "|---|---|---|---|---|---|"]
+    (out / "results.json").write_text(
+        json.dumps(
+            {"model": args.model, "limit": args.limit, "seconds": seconds, "tasks": rows}, indent=2
+        )
+    )
+    lines = [
+        f"Zero-shot accuracy of {args.model}, eval split, fixed subsample of up to {args.limit} examples "
+        f"({seconds / 60:.1f} min). Command: `python analyses/zero_shot_all.py --limit {args.limit}`.",
+        "",
+        "| task | kind | n | accuracy [95% CI] | chance | most frequent prediction |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in rows.items():
         lo, hi = r["interval"]
-        lines.append(f"| {name} | {r['kind']} | {r['n']} | {100 * r['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}] | "
-                     f"{100 * r['chance']:.0f} | {100 * max(r['prediction_rate']):.0f}% |")
+        lines.append(
+            f"| {name} | {r['kind']} | {r['n']} | {100 * r['accuracy']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}] | "
+            f"{100 * r['chance']:.0f} | {100 * max(r['prediction_rate']):.0f}% |"
+        )
     (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -41,11 +41,19 @@ def main() -> None:
             model.run_with_hooks(tokens, fwd_hooks=hooks)
             calibrated.append(time.perf_counter() - t0)
     p, c = sorted(plain)[len(plain) // 2], sorted(calibrated)[len(calibrated) // 2]
-    write_result("act_overhead", {
-        "batch": args.batch, "tokens": args.tokens, "heads_calibrated": len(head_set),
-        "plain_s": round(p, 4), "act_s": round(c, 4), "ratio": round(c / p, 3), "target": 1.15,
-        "torch_threads": torch.get_num_threads(),
-    })
+    write_result(
+        "act_overhead",
+        {
+            "batch": args.batch,
+            "tokens": args.tokens,
+            "heads_calibrated": len(head_set),
+            "plain_s": round(p, 4),
+            "act_s": round(c, 4),
+            "ratio": round(c / p, 3),
+            "target": 1.15,
+            "torch_threads": torch.get_num_threads(),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ print(json.dumps({"mode": mode, "tokens": tokens.shape[1], "rss_before_mb": befo
 
 
 def run(mode: str, tokens: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, mode, str(tokens)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, str(tokens)], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -49,13 +51,19 @@ def main() -> None:
     plain, census, cache = (run(m, args.tokens) for m in ("plain", "census", "cache"))
     extra_census = census["peak_mb"] - plain["peak_mb"]
     extra_cache = cache["peak_mb"] - plain["peak_mb"]
-    write_result("census_memory", {
-        "tokens": plain["tokens"], "plain_forward_peak_mb": round(plain["peak_mb"]),
-        "census_peak_mb": round(census["peak_mb"]), "run_with_cache_peak_mb": round(cache["peak_mb"]),
-        "census_extra_mb": round(extra_census), "run_with_cache_extra_mb": round(extra_cache),
-        "peak_ratio": round(cache["peak_mb"] / census["peak_mb"], 2),
-        "extra_ratio": round(extra_cache / max(extra_census, 1.0), 1),
-    })
+    write_result(
+        "census_memory",
+        {
+            "tokens": plain["tokens"],
+            "plain_forward_peak_mb": round(plain["peak_mb"]),
+            "census_peak_mb": round(census["peak_mb"]),
+            "run_with_cache_peak_mb": round(cache["peak_mb"]),
+            "census_extra_mb": round(extra_census),
+            "run_with_cache_extra_mb": round(extra_cache),
+            "peak_ratio": round(cache["peak_mb"] / census["peak_mb"], 2),
+            "extra_ratio": round(extra_cache / max(extra_census, 1.0), 1),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -23,23 +23,41 @@ def main() -> None:
     model = load_model("smollm2-135m")
     evaluate(model, args.task, data=args.data_dir, limit=4, progress=False)  # warm-up
     t0 = time.perf_counter()
-    single = evaluate(model, args.task, data=args.data_dir, limit=args.n, batch_size=1, progress=False)
+    single = evaluate(
+        model, args.task, data=args.data_dir, limit=args.n, batch_size=1, progress=False
+    )
     t_single = time.perf_counter() - t0
     t0 = time.perf_counter()
-    batched = evaluate(model, args.task, data=args.data_dir, limit=args.n, batch_size=args.batch_size, progress=False)
+    batched = evaluate(
+        model,
+        args.task,
+        data=args.data_dir,
+        limit=args.n,
+        batch_size=args.batch_size,
+        progress=False,
+    )
     t_batched = time.perf_counter() - t0
     max_score_diff = max(
-        abs(a - b) for s1, s2 in zip(single.scores, batched.scores, strict=True) for a, b in zip(s1, s2, strict=True)
+        abs(a - b)
+        for s1, s2 in zip(single.scores, batched.scores, strict=True)
+        for a, b in zip(s1, s2, strict=True)
     )
-    write_result("eval_throughput", {
-        "task": args.task, "n": args.n, "batch_size": args.batch_size,
-        "batch1_s": round(t_single, 3), "batched_s": round(t_batched, 3),
-        "batch1_examples_per_s": round(args.n / t_single, 2),
-        "batched_examples_per_s": round(args.n / t_batched, 2),
-        "speedup": round(t_single / t_batched, 2), "target": 3.0,
-        "same_predictions": single.predictions == batched.predictions,
-        "max_abs_score_diff": max_score_diff,
-    })
+    write_result(
+        "eval_throughput",
+        {
+            "task": args.task,
+            "n": args.n,
+            "batch_size": args.batch_size,
+            "batch1_s": round(t_single, 3),
+            "batched_s": round(t_batched, 3),
+            "batch1_examples_per_s": round(args.n / t_single, 2),
+            "batched_examples_per_s": round(args.n / t_batched, 2),
+            "speedup": round(t_single / t_batched, 2),
+            "target": 3.0,
+            "same_predictions": single.predictions == batched.predictions,
+            "max_abs_score_diff": max_score_diff,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Cold load (GGUF dequantization) vs cached load of a known model, in fresh subprocesses.
 
-    python benchmarks/bench_load.py [--model smollm2-135m]
+python benchmarks/bench_load.py [--model smollm2-135m]
 """
 
 import argparse
@@ -22,7 +22,9 @@ print(json.dumps({"import_s": t1 - t0, "load_s": time.perf_counter() - t1}))
 
 
 def run(model: str, cache: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, model, cache], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, model, cache], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -33,10 +35,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         cold = run(args.model, cache)
         warm = run(args.model, cache)
-    write_result(f"load_{args.model}", {
-        "model": args.model, "cold_load_s": round(cold["load_s"], 2), "cached_load_s": round(warm["load_s"], 2),
-        "speedup": round(cold["load_s"] / warm["load_s"], 1), "import_s": round(warm["import_s"], 2),
-    })
+    write_result(
+        f"load_{args.model}",
+        {
+            "model": args.model,
+            "cold_load_s": round(cold["load_s"], 2),
+            "cached_load_s": round(warm["load_s"], 2),
+            "speedup": round(cold["load_s"] / warm["load_s"], 1),
+            "import_s": round(warm["import_s"], 2),
+        },
+    )
 
 
 if __name__ == "__main__":

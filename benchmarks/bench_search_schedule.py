@@ -40,7 +40,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     # The repository sits beside shared/; resolved from this file, not the working directory.
-    p.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    p.add_argument(
+        "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
     p.add_argument("--n", type=int, default=512)
     p.add_argument("--layers", default=None, help="comma list (default: 2..L-2)")
     p.add_argument("--top-k", type=int, default=15)

@@ -29,7 +29,9 @@ def test_calibrating_one_head_changes_logits(tiny):
     toks = _tokens(tiny, TEXTS[0])
     with torch.inference_mode():
         base = tiny(toks)
-        cal = tiny.run_with_hooks(toks, fwd_hooks=act_hooks(HeadSet({1: [2]}), SinkSettings(threshold=0.05)))
+        cal = tiny.run_with_hooks(
+            toks, fwd_hooks=act_hooks(HeadSet({1: [2]}), SinkSettings(threshold=0.05))
+        )
     assert (cal - base).abs().max() > 1e-4
 
 
@@ -39,7 +41,10 @@ def test_empty_head_set_and_beta_one_leave_logits_unchanged(tiny):
         base = tiny(toks)
         empty = tiny.run_with_hooks(toks, fwd_hooks=act_hooks(HeadSet()))
         ident = tiny.run_with_hooks(
-            toks, fwd_hooks=act_hooks(HeadSet({0: [0, 1, 2, 3], 2: [1]}), SinkSettings(beta=1.0, threshold=0.05))
+            toks,
+            fwd_hooks=act_hooks(
+                HeadSet({0: [0, 1, 2, 3], 2: [1]}), SinkSettings(beta=1.0, threshold=0.05)
+            ),
         )
     assert torch.equal(base, empty)
     assert torch.allclose(base, ident, atol=1e-6)
@@ -105,7 +110,9 @@ def test_calibrated_context_changes_logits_and_validates(tiny):
     toks = _tokens(tiny, TEXTS[0])
     with torch.inference_mode():
         base = tiny(toks)
-        with calibrated(tiny, ActConfig(HeadSet({2: [0, 1, 2, 3]}), SinkSettings(threshold=0.05, beta=0.0))):
+        with calibrated(
+            tiny, ActConfig(HeadSet({2: [0, 1, 2, 3]}), SinkSettings(threshold=0.05, beta=0.0))
+        ):
             inside = tiny(toks)
         after = tiny(toks)
     assert (inside - base).abs().max() > 1e-4
@@ -121,7 +128,11 @@ def test_generation_beta_one_equals_plain(tiny):
     assert plain.new_tokens == ident.new_tokens
     for policy in ("prompt", "prompt+new"):
         out = generate(
-            tiny, TEXTS[0], ActConfig(hs, SinkSettings(beta=0.0, threshold=0.05)), policy=policy, max_new_tokens=6
+            tiny,
+            TEXTS[0],
+            ActConfig(hs, SinkSettings(beta=0.0, threshold=0.05)),
+            policy=policy,
+            max_new_tokens=6,
         )
         assert len(out.new_tokens) >= 1
 
@@ -134,6 +145,7 @@ def test_generation_stops_at_a_stop_string_with_the_same_text(tiny):
     assert stop in short.text
     assert len(short.new_tokens) <= cut
     assert short.new_tokens == full.new_tokens[: len(short.new_tokens)]
+
 
 def test_decode_policy_prompt_sinks_used_for_new_rows(tiny):
     """With policy 'prompt', every row is calibrated against sinks found on the prompt only."""

@@ -82,10 +82,15 @@ def test_continuation_scores_flag_greedy_continuations_exactly():
         greedy.append(tok)
     other = [*greedy[:2], (greedy[2] + 1) % model.table.shape[0]]
     for bs in (1, 2):
-        got = continuation_scores(model, [ctx, ctx, ctx], [greedy, other, greedy[:1]], batch_size=bs)
+        got = continuation_scores(
+            model, [ctx, ctx, ctx], [greedy, other, greedy[:1]], batch_size=bs
+        )
         assert got.greedy.tolist() == [True, False, True]
-        ref = continuation_logprobs(model, [ctx, ctx, ctx], [greedy, other, greedy[:1]], batch_size=bs)
+        ref = continuation_logprobs(
+            model, [ctx, ctx, ctx], [greedy, other, greedy[:1]], batch_size=bs
+        )
         assert torch.equal(got.logprobs, ref)
+
 
 def test_first_token_ids_warn_on_shared_first_token():
     tok = byte_tokenizer()

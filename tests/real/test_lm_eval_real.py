@@ -97,7 +97,9 @@ def test_lm_eval_with_act_config_is_evaluate_with_it(smollm2, runs, tmp_path):
     task, examples, prompts, base, _ = runs["sst2"]
     k = 8
     cfg = ActConfig(HEADS, beta=0.0)
-    ref = evaluate(smollm2, task, examples=examples[:k], scoring="full", intervention=cfg, progress=False)
+    ref = evaluate(
+        smollm2, task, examples=examples[:k], scoring="full", intervention=cfg, progress=False
+    )
     lm = ActLensLM(smollm2, cfg, batch_size=8)
     _, samples, scores = _lm_eval(lm, prompts[:k], tmp_path, "al_sst2_act")
     assert _close(scores, ref.scores)

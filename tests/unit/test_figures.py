@@ -141,7 +141,9 @@ def test_heatmaps_hold_the_input_tensors(tmp_path):
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), census.hidden_sink_freq.numpy())
     effects = make_effects()
     for metric in ("choice_logprob", "accuracy"):
-        fig = result_figures.plot_head_effects(effects, metric=metric, path=tmp_path / f"{metric}.png")
+        fig = result_figures.plot_head_effects(
+            effects, metric=metric, path=tmp_path / f"{metric}.png"
+        )
         assert_png(tmp_path / f"{metric}.png")
         im = fig.axes[0].images[0]
         np.testing.assert_allclose(im.get_array(), effects.effects[metric].numpy())

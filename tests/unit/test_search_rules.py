@@ -260,7 +260,9 @@ def test_calibration_split_ranks_on_balanced_prompts_and_validates_on_the_natura
 
     class Skewed(type(task)):  # the built-in task's prompts, this pool as its data
         def load(self, data=None, split=None):
-            return pool if split == self.train_split else [Example("skew:dev:0", {"review": "d"}, 0)]
+            return (
+                pool if split == self.train_split else [Example("skew:dev:0", {"review": "d"}, 0)]
+            )
 
     skew = Skewed(**{f: getattr(task, f) for f in task.__dataclass_fields__})
     assert isinstance(skew, Task)

@@ -263,7 +263,14 @@ def test_builtin_loads_without_data_and_matches_generator() -> None:
     assert (len(train), len(test)) == (300, 300)
     assert _label_counts(test) == [150, 150]
     assert not {ex.fields["review"] for ex in train} & {ex.fields["review"] for ex in test}
-    packaged = Path(__file__).resolve().parents[2] / "act_lens" / "evaluation" / "tasks" / "data" / "reviews.jsonl"
+    packaged = (
+        Path(__file__).resolve().parents[2]
+        / "act_lens"
+        / "evaluation"
+        / "tasks"
+        / "data"
+        / "reviews.jsonl"
+    )
     make = _make_builtin()
     assert make.OUT == packaged
     assert packaged.read_text(encoding="utf-8") == make.render(make.generate())
