@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -220,6 +221,16 @@ def forest_plot(tasks: list[dict[str, Any]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _link(fig: Path, page: Path) -> str:
+    """``fig`` as the page links it: through the docs' ``figures`` link to the repository's
+    figures/ when it lies there (the site copies only what is under docs/), else relative."""
+    fig, docs = fig.resolve(), page.parent.resolve()
+    shared = (docs / "figures").resolve()
+    if fig.is_relative_to(shared):
+        return f"figures/{fig.relative_to(shared).as_posix()}"
+    return os.path.relpath(fig, docs)
+
+
 def write_page(out: Path, page: Path, command: str) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=REPO).stdout.strip() or "?"  # fmt: skip
@@ -246,10 +257,9 @@ def write_page(out: Path, page: Path, command: str) -> str:
         model, _, calib = folder.name.rpartition("_c")
         lines += [f"## {model}, {calib} calibration prompts per task", ""]
         lines += _table(tasks)
-        fig = page.parent / "figures" / f"study_{folder.name}.png"
-        fig.parent.mkdir(parents=True, exist_ok=True)
+        fig = out / f"forest_{folder.name}.png"
         forest_plot(tasks, fig, f"{model}, {calib} calibration prompts")
-        lines += [f"![forest plot {folder.name}](figures/{fig.name})", ""]
+        lines += [f"![forest plot {folder.name}]({_link(fig, page)})", ""]
         methods = _methods_table(tasks)
         if methods:
             lines += ["Methods on equal terms (draw 0): delta [95% CI] vs baseline.", ""] + methods
@@ -302,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     a.workers = a.workers if a.workers == "auto" else int(a.workers)
     out, page = Path(a.out), Path(a.page)
     if not a.page_only:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "command.txt").write_text(a.command + "\n")
         if not Path(a.data_dir).is_dir():
             parser.error(f"data directory {a.data_dir} not found; pass --data-dir")
         for name in (m for m in a.models.split(",") if m):
@@ -317,10 +329,11 @@ def main(argv: list[str] | None = None) -> int:
                     for task in tasks:
                         run_methods(run, task)
                 print(f"{folder.name}: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
-                write_page(out, page, a.command)
+                write_page(out, page, a.command)  # after every folder: a partial page
     if not out.is_dir():
         parser.error(f"{out} does not exist: run the study first")
-    print(write_page(out, page, a.command))
+    last = out / "command.txt"
+    print(write_page(out, page, last.read_text().strip() if last.exists() else a.command))
     return 0
 
 

@@ -61,7 +61,8 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     text = page.read_text()
     assert "## tiny-random, 4 calibration prompts per task" in text
     assert "| sst2 | 3 |" in text
-    assert (page.parent / "figures" / "study_tiny-random_c4.png").stat().st_size > 0
+    assert (out / "forest_tiny-random_c4.png").stat().st_size > 0
+    assert "](../study/forest_tiny-random_c4.png)" in text
 
     # resumed: nothing is searched or evaluated again
     def boom(*a, **k):
