@@ -55,9 +55,10 @@ def run_draw(run: Runner, task: str, draw: int) -> dict[str, Any]:
     hs = run.head_set(f"{task}{_suffix(draw)}", (task,), run.args.calib, seed=draw)
     m = run.model.cfg
     base = run.evaluation(task, "baseline")
-    act = run.evaluation(task, f"act{_suffix(draw)}", ActConfig(hs))
+    # an empty set edits nothing: its run is the baseline's (same examples, same batches)
+    act = run.evaluation(task, f"act{_suffix(draw)}", ActConfig(hs)) if len(hs) else base
     rnd_set = random_head_set(hs, m.n_layers, m.n_heads, seed=draw)
-    rnd = run.evaluation(task, f"random{_suffix(draw)}", ActConfig(rnd_set))
+    rnd = run.evaluation(task, f"random{_suffix(draw)}", ActConfig(rnd_set)) if len(hs) else base
     cc = run.cc(task, base, None)
     rows = {
         "act": _row(base, act) | {"heads": len(hs)},
