@@ -127,6 +127,21 @@ def _cli(*argv: str) -> list[str]:
     return [sys.executable, "-c", "from act_lens.app.cli import entry; entry()", *argv]
 
 
+# The interrupted command: each saved unit is followed by a pause, so that the SIGINT sent after
+# the first checkpoint arrives while work remains however fast (or loaded) the machine is.
+SLOW_CLI = """
+import time
+from act_lens.runtime.checkpoint import Checkpoint
+put = Checkpoint.put
+def slow_put(self, unit, value):
+    put(self, unit, value)
+    time.sleep(3)
+Checkpoint.put = slow_put
+from act_lens.app.cli import entry
+entry()
+"""
+
+
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT to a subprocess")
 def test_ctrl_c_saves_progress_and_the_same_command_resumes(tmp_path, capsys):
     reference, out = tmp_path / "reference", tmp_path / "interrupted"
@@ -136,7 +151,11 @@ def test_ctrl_c_saves_progress_and_the_same_command_resumes(tmp_path, capsys):
 
     argv = ["search", *SEARCH, "--out", str(out)]
     proc = subprocess.Popen(
-        _cli(*argv), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", SLOW_CLI, *argv],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 240
