@@ -127,10 +127,14 @@ def _cli(*argv: str) -> list[str]:
     return [sys.executable, "-c", "from act_lens.app.cli import entry; entry()", *argv]
 
 
-# The interrupted command: each saved unit is followed by a pause, so that the SIGINT sent after
-# the first checkpoint arrives while work remains however fast (or loaded) the machine is.
+# The interrupted command: SIGINT handled as in a terminal, and a pause after each saved unit,
+# so that the SIGINT sent after the first checkpoint arrives while work remains however fast (or
+# loaded) the machine is.
 SLOW_CLI = """
-import time
+import signal, time
+# a shell's background job inherits SIGINT ignored, and Python then never raises
+# KeyboardInterrupt: restore the interactive default, as a terminal's Ctrl-C has it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from act_lens.runtime.checkpoint import Checkpoint
 put = Checkpoint.put
 def slow_put(self, unit, value):
