@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from act_lens import load_model
+from act_lens.analysis.selection import pick_size
 from act_lens.evaluation.evaluate import EvalResult, compare, evaluate
 from act_lens.evaluation.stats import paired_lower_bound
 from act_lens.evaluation.tasks import get_task
@@ -37,6 +38,7 @@ from act_lens.hooks.headset import HeadSet
 from act_lens.runtime.precision import precision_context
 
 REPO = Path(__file__).resolve().parents[1]
+METRIC = "choice_logprob"  # the search's tie-breaker
 
 
 def _bounds(curve: list[dict[str, Any]], confidence: float) -> dict[int, float]:
@@ -47,15 +49,12 @@ def _bounds(curve: list[dict[str, Any]], confidence: float) -> dict[int, float]:
     }
 
 
-def _key(r: dict[str, Any]) -> tuple[float, float, int]:
-    # the search's order: accuracy, then the metric (the choice log-prob), then the smaller set
-    return (r["accuracy"], r.get("choice_logprob", 0.0), -r["size"])
-
-
 def _best_eligible(curve: list[dict[str, Any]], confidence: float) -> int:
+    """The search's own choice (:func:`pick_size`) with eligibility at ``confidence``."""
     lower = _bounds(curve, confidence)
-    ok = [r for r in curve if r["size"] > 0 and lower[r["size"]] > 0]
-    return max(ok, key=_key)["size"] if ok else 0
+    return pick_size(
+        [r | {"eligible": r["size"] > 0 and lower[r["size"]] > 0} for r in curve], METRIC
+    )
 
 
 def rules(curve: list[dict[str, Any]]) -> dict[str, int]:
@@ -63,7 +62,8 @@ def rules(curve: list[dict[str, Any]]) -> dict[str, int]:
     tried = sum(1 for r in curve if r["size"] > 0)
     lower90 = _bounds(curve, 0.9)
     ok90 = [s for s, lo in lower90.items() if lo > 0]
-    best = max(curve, key=_key)["size"]
+    # no test: the best accuracy over every size, no heads included (ties as the search breaks them)
+    best = max(curve, key=lambda r: (r["accuracy"], r[METRIC], -r["size"]))["size"]
     return {
         "conf90": _best_eligible(curve, 0.9),
         "conf95": _best_eligible(curve, 0.95),

@@ -26,7 +26,7 @@ def _script(name: str):
 
 def _row(size: int, gained: int, lost: int, n: int = 40) -> dict:
     return {"size": size, "accuracy": 0.5 + (gained - lost) / n, "gained": gained, "lost": lost,
-            "n": n, "gain": (gained - lost) / n, "p_value": 0.5}  # fmt: skip
+            "n": n, "gain": (gained - lost) / n, "p_value": 0.5, "choice_logprob": -1.0}  # fmt: skip
 
 
 def test_selection_rules_pick_by_their_own_test() -> None:
