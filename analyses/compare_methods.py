@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reproduce_paper import CLS, MC, MC_TRAIN, REPO, Runner, _row  # noqa: E402
+from reproduce_paper import CLS, MC, MC_TRAIN, REPO, Runner, _row, pool_size  # noqa: E402
 
 from act_lens import load_model  # noqa: E402
 from act_lens.analysis.calibration_set import calibration_mix  # noqa: E402
@@ -39,6 +39,7 @@ from act_lens.hooks.act import ActConfig  # noqa: E402
 from act_lens.hooks.headset import HeadSet  # noqa: E402
 from act_lens.hooks.interventions import Compose  # noqa: E402
 from act_lens.hooks.zerotuning import ZeroTuningConfig  # noqa: E402
+from act_lens.runtime.pool import pool_scope  # noqa: E402
 
 METHODS = ("cc", "act", "zt_sup", "zt_unsup", "act+zt")
 LABELS = {"cc": "CC", "act": "ACT", "zt_sup": "ZeroTuning (sup.)", "zt_unsup": "ZeroTuning (unsup.)",
@@ -78,8 +79,10 @@ class MethodRunner(Runner):
         calib = calibration_mix(
             [self.task(t) for t in tasks], per_task * len(tasks), data=self.data, seed=seed
         )
-        config = SearchConfig(screen=self.args.screen, workers=1, precision="fp32",
-                              batch_size=self.args.batch_size, progress=False)  # fmt: skip
+        # How ACT's search runs (workers, precision), so both methods are searched alike.
+        config = SearchConfig(screen=self.args.screen, workers=self.args.workers,
+                              precision=self.args.precision, batch_size=self.args.batch_size,
+                              progress=False)  # fmt: skip
         hs = zerotuning_search(self.model, calib, supervised=supervised, layers=self.layers(),
                                config=config)  # fmt: skip
         hs = hs.with_provenance(
@@ -200,7 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     args.command = "python analyses/compare_methods.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
+    args.workers = args.workers if args.workers == "auto" else int(args.workers)
     run = MethodRunner(args, load_model(args.model))
+    with pool_scope(run.model, pool_size(args.workers)):  # searches and evaluations share it
+        run_all(run, args, out)
+    print(write_table(out))
+    return 0
+
+
+def run_all(run: MethodRunner, args: argparse.Namespace, out: Path) -> None:
     for task in args.tasks:
         act = run.act_set(task, (task,), args.calib, seed=0)
         zs = run.zt_set(task, (task,), args.calib, 0, supervised=True)
@@ -216,8 +227,6 @@ def main(argv: list[str] | None = None) -> int:
             (out / f"mc_{task}.json").write_text(
                 json.dumps(compare_task(run, task, act, zs, zu), indent=2)
             )
-    print(write_table(out))
-    return 0
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from act_lens.evaluation.stats import summarize_seeds
 from act_lens.evaluation.tasks import get_task
 from act_lens.hooks.act import ActConfig
 from act_lens.hooks.headset import HeadSet
+from act_lens.runtime.pool import pool_scope
 from act_lens.runtime.precision import precision_context
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +68,12 @@ MC = (
 MC_TRAIN = ("arc_easy", "arc_challenge", "openbookqa", "commonsense_qa", "copa", "mmlu")
 PARTS = ("mixed", "cls", "mc", "sweeps", "kshot")
 OLD_DEFAULT = Selection("threshold", margin=0.0)  # with metric vocab_logprob
+
+
+def pool_size(workers: "int | str") -> int | None:
+    """The workers a ``pool_scope`` starts at once for ``--workers``: that number; none for
+    ``auto`` (a search big enough starts them, the scope keeps them for what follows)."""
+    return None if workers == "auto" else int(workers)
 
 
 class Runner:
@@ -134,7 +141,8 @@ class Runner:
             return EvalResult.load(path)
         with precision_context(self.args.precision, self.model):
             res = evaluate(self.model, self.task(task), data=self.data, limit=self.args.limit,
-                           intervention=hooks, batch_size=self.args.batch_size, progress=False, **kw)  # fmt: skip
+                           intervention=hooks, batch_size=self.args.batch_size, progress=False,
+                           workers=self.args.workers, **kw)  # fmt: skip
         res.save(path)
         return res
 
@@ -430,13 +438,15 @@ def main(argv: list[str] | None = None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     run = Runner(args, load_model(args.model))
+    scope = pool_scope(run.model, pool_size(args.workers))  # searches and evaluations share it
     steps: dict[str, Callable[[Runner], None]] = {
         "mixed": part_mixed, "cls": part_cls, "mc": part_mc, "sweeps": part_sweeps, "kshot": part_kshot,
     }  # fmt: skip
-    for part in parts:
-        t0 = time.perf_counter()
-        steps[part](run)
-        print(f"part {part}: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    with scope:
+        for part in parts:
+            t0 = time.perf_counter()
+            steps[part](run)
+            print(f"part {part}: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
     print(write_table(out))
     return 0
 

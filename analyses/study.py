@@ -33,12 +33,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reproduce_paper import CLS, REPO, Runner, _row  # noqa: E402
+from reproduce_paper import CLS, REPO, Runner, _row, pool_size  # noqa: E402
 
 from act_lens import load_model  # noqa: E402
 from act_lens.evaluation.controls import random_head_set  # noqa: E402
 from act_lens.hooks.act import ActConfig  # noqa: E402
 from act_lens.hooks.headset import HeadSet  # noqa: E402
+from act_lens.runtime.pool import pool_scope  # noqa: E402
 
 METHODS = ("act", "zt")
 
@@ -269,6 +270,30 @@ def write_page(out: Path, page: Path, command: str) -> str:
     return text
 
 
+def run_model(
+    a: argparse.Namespace,
+    model: Any,
+    name: str,
+    sizes: list[int],
+    methods: list[str],
+    tasks: list[str],
+) -> None:
+    """Every calibration size, draw and task of one model; the page after every folder."""
+    out = Path(a.out)
+    for calib in sizes:
+        folder = out / f"{name}_c{calib}"
+        folder.mkdir(parents=True, exist_ok=True)
+        run = Runner(_args(a, name, calib, folder), model)  # type: ignore[arg-type]
+        t0 = time.perf_counter()
+        for draw, task in itertools.product(range(a.draws), tasks):
+            run_draw(run, task, draw)
+        if "zt" in methods:
+            for task in tasks:
+                run_methods(run, task)
+        print(f"{folder.name}: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+        write_page(out, Path(a.page), a.command)  # after every folder: a partial page
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -319,18 +344,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"data directory {a.data_dir} not found; pass --data-dir")
         for name in (m for m in a.models.split(",") if m):
             model = load_model(name)
-            for calib in sizes:
-                folder = out / f"{name}_c{calib}"
-                folder.mkdir(parents=True, exist_ok=True)
-                run = Runner(_args(a, name, calib, folder), model)  # type: ignore[arg-type]
-                t0 = time.perf_counter()
-                for draw, task in itertools.product(range(a.draws), tasks):
-                    run_draw(run, task, draw)
-                if "zt" in methods:
-                    for task in tasks:
-                        run_methods(run, task)
-                print(f"{folder.name}: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
-                write_page(out, page, a.command)  # after every folder: a partial page
+            with pool_scope(model, pool_size(a.workers)):  # one set of workers per model
+                run_model(a, model, name, sizes, methods, tasks)
+
     if not out.is_dir():
         parser.error(f"{out} does not exist: run the study first")
     last = out / "command.txt"

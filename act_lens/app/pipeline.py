@@ -33,6 +33,7 @@ from act_lens.evaluation.task_result import (
 from act_lens.evaluation.tasks import Task, get_task
 from act_lens.hooks.headset import HeadSet, head_set_for, load_head_sets, save_head_sets
 from act_lens.io import atomic_write_text
+from act_lens.runtime.pool import pool_scope
 from act_lens.runtime.precision import precision_context
 
 HeadSets = dict[str | None, HeadSet]
@@ -177,7 +178,9 @@ def _summary(sets: HeadSets) -> str:
 
 def cmd_search(cfg: RunConfig) -> str:
     out = Path(cfg.out)
-    sets = _search(cfg, _model(cfg), out)
+    model = _model(cfg)
+    with pool_scope(model):  # per-task searches share one set of workers
+        sets = _search(cfg, model, out)
     written = out / ("head_sets.json" if None not in sets else "head_set.json")
     return f"{_summary(sets)}\nwritten to {written}"
 
@@ -250,6 +253,12 @@ def _treated(
     return fields
 
 
+def _eval_workers(cfg: RunConfig) -> "int | str":
+    """``auto``: the evaluations run on the search's workers when it had some (a ``pool_scope``
+    keeps them open), else in-process; a number: that many workers."""
+    return "auto" if cfg.workers == "auto" else int(cfg.workers)
+
+
 def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> Results:
     results: Results = {}
     (out / "eval").mkdir(parents=True, exist_ok=True)
@@ -262,7 +271,7 @@ def _eval(cfg: RunConfig, model: Any, sets: HeadSets | None, out: Path) -> Resul
             stem = key.replace("/", "_")
             kw: dict[str, Any] = dict(
                 data=_data(cfg), limit=cfg.limit, shots=cfg.shots, seed=seed,
-                batch_size=cfg.batch_size,
+                batch_size=cfg.batch_size, workers=_eval_workers(cfg),
             )  # fmt: skip
             base = evaluate(model, task, **kw)
             base.save(out / "eval" / f"{stem}_baseline.json")
@@ -300,7 +309,7 @@ def cmd_eval(cfg: RunConfig) -> str:
     out = Path(cfg.out)
     model = _model(cfg)
     sets = _head_sets(cfg, model) if cfg.head_set else None
-    with precision_context(cfg.precision, model):
+    with pool_scope(model), precision_context(cfg.precision, model):
         results = _eval(cfg, model, sets, out)
     _eval_figure(results, out)
     return results_table(results)
@@ -322,9 +331,10 @@ def cmd_run(cfg: RunConfig) -> str:
     out = Path(cfg.out)
     model = _model(cfg)
     census = _census(cfg, model, out)
-    sets = _head_sets(cfg, model) if cfg.head_set else _search(cfg, model, out)
-    with precision_context(cfg.precision, model):
-        results = _eval(cfg, model, sets, out)
+    with pool_scope(model):  # the search's workers, if it had some, also run the evaluations
+        sets = _head_sets(cfg, model) if cfg.head_set else _search(cfg, model, out)
+        with precision_context(cfg.precision, model):
+            results = _eval(cfg, model, sets, out)
     _eval_figure(results, out)
     atomic_write_text(out / "report.md", render_report(cfg, census, sets, results))
     from act_lens.app import report_data, report_html

@@ -18,9 +18,11 @@ from act_lens.evaluation.scoring import continuation_logprobs, first_token_ids, 
 from act_lens.evaluation.stats import PairedComparison, accuracy_interval, compare_correct
 from act_lens.evaluation.tasks import Example, Prompt, Task, get_task
 from act_lens.evaluation.tasks.holdout import SplitFile, calibration_pool, without_overlap
+from act_lens.evaluation.units import parallel_continuations, parallel_first_token
 from act_lens.hooks.interventions import as_intervention
 from act_lens.hooks.spec import HookSpec
 from act_lens.io import JsonFile
+from act_lens.runtime.pool import WorkerPool, open_pool, use_pool
 
 LIMIT_SEED = (
     1234  # the subsample for `limit` is fixed, so every run of a task sees the same examples
@@ -163,21 +165,26 @@ def score_prompts(
     hooks: "HookSpec | None" = None,
     batch_size: int = 8,
     progress: bool = True,
+    pool: "WorkerPool | None" = None,
 ) -> tuple[list[list[float]], list[list[float]] | None]:
-    """Per-prompt choice scores; with ``scoring="full"`` also length-normalised scores."""
+    """Per-prompt choice scores; with ``scoring="full"`` also length-normalised scores.
+
+    With a ``pool`` the batches run on its Ray workers (``hooks`` must then be an intervention
+    object, e.g. an applied ``ActConfig``, which each worker applies to its own model); the
+    batches are the serial run's (:mod:`act_lens.evaluation.units`)."""
     tok = model.tokenizer
     bar = tqdm(total=len(prompts), desc=f"eval {task.name}", disable=not progress, leave=False)
     try:
         if scoring == "first_token":
             ids = encode(tok, [p.text for p in prompts])
-            choice_sets = {p.choices for p in prompts}
-            first = {c: first_token_ids(tok, c) for c in choice_sets}
+            first = {c: first_token_ids(tok, c) for c in {p.choices for p in prompts}}
+            columns = [first[p.choices] for p in prompts]
+            if pool is not None:
+                return parallel_first_token(model, pool, ids, columns, hooks, batch_size), None
             logprobs = last_token_logprobs(
                 model, ids, hooks=hooks, batch_size=batch_size, progress=bar
             )
-            return [
-                [float(logprobs[i, t]) for t in first[p.choices]] for i, p in enumerate(prompts)
-            ], None
+            return [[float(logprobs[i, t]) for t in cols] for i, cols in enumerate(columns)], None
         if scoring != "full":
             raise ConfigError(f"scoring must be 'first_token' or 'full', got {scoring!r}")
         contexts, conts, owner, chars = [], [], [], []
@@ -189,9 +196,12 @@ def score_prompts(
                 owner.append(i)
                 chars.append(max(len(cont.encode("utf-8")), 1))
         bar.total = len(conts)
-        ll = continuation_logprobs(
-            model, contexts, conts, hooks=hooks, batch_size=batch_size, progress=bar
-        )
+        if pool is not None:
+            ll = parallel_continuations(model, pool, contexts, conts, hooks, batch_size)
+        else:
+            ll = continuation_logprobs(
+                model, contexts, conts, hooks=hooks, batch_size=batch_size, progress=bar
+            ).tolist()
         scores: list[list[float]] = [[] for _ in prompts]
         norm: list[list[float]] = [[] for _ in prompts]
         for j, i in enumerate(owner):
@@ -226,8 +236,9 @@ def evaluate(
         limit: evaluate a fixed random subsample of this size.
         examples: evaluate these examples instead of loading (then ``data``, ``split`` and
             ``limit`` only label the result).
-        config: how to evaluate: split, shots, seed, batch size, scoring, progress
-            (:class:`EvalConfig`; default ``EvalConfig()``).
+        config: how to evaluate: split, shots, seed, batch size, scoring, progress, workers
+            (:class:`EvalConfig`; default ``EvalConfig()``). With ``workers`` the batches
+            run on Ray workers (the serial run's batches, merged in order).
         **options: ``EvalConfig`` fields as keywords instead of ``config``
             (``evaluate(model, "sst2", shots=4)``).
 
@@ -254,7 +265,9 @@ def evaluate(
         raise DataError(f"no examples to evaluate for task {task.name!r}")
     prompts = build_prompts(task, examples, shots=cfg.shots, seed=cfg.seed, data=data)
     kw: dict[str, Any] = dict(hooks=applied, batch_size=cfg.batch_size, progress=cfg.progress)
-    scores, norm = score_prompts(model, task, prompts, scoring=cfg.scoring, **kw)
+    workers = open_pool(model) if cfg.workers == "auto" else cfg.workers
+    with use_pool(model, workers) as pool:
+        scores, norm = score_prompts(model, task, prompts, scoring=cfg.scoring, pool=pool, **kw)
     preds = [int(torch.tensor(s).argmax()) for s in scores]
     labels = [p.label for p in prompts]
     acc_norm = None

@@ -30,6 +30,8 @@ __all__ = [
     "WorkerPool",
     "auto_workers",
     "map_units",
+    "open_pool",
+    "pool_scope",
     "ray_available",
     "use_pool",
     "weights_digest",
@@ -37,6 +39,9 @@ __all__ = [
 
 # Actors replaced after dying, per pool, before the job is given up.
 MAX_REPLACEMENTS = 4
+
+# Open ``pool_scope`` blocks, innermost last: (id of the model, the pools kept open for it).
+_SCOPES: "list[tuple[int, list[WorkerPool]]]" = []
 
 
 def ray_available() -> bool:
@@ -253,12 +258,23 @@ def map_units(
     return out
 
 
+def open_pool(model: Any) -> "WorkerPool | None":
+    """The pool a :func:`pool_scope` keeps open for ``model`` (the latest), or ``None``."""
+    for scope_model, pools in reversed(_SCOPES):
+        if scope_model == id(model):
+            live = [p for p in pools if p.actors]
+            if live:
+                return live[-1]
+    return None
+
+
 @contextlib.contextmanager
 def use_pool(
     model: Any, workers: "int | WorkerPool | None", *, ray_address: str | None = None
 ) -> Iterator["WorkerPool | None"]:
-    """A pool for ``workers``: the given pool (left open), a new one (closed at the end) for an
-    int > 1, or ``None`` (in-process) for ``None``/1."""
+    """A pool for ``workers``: the given pool (left open); ``None`` (in-process) for
+    ``None``/1; for an int > 1 the pool a :func:`pool_scope` keeps open for this model with
+    that many actors, else a new one (kept by the scope, or closed at the end)."""
     if isinstance(workers, WorkerPool):
         yield workers
         return
@@ -267,8 +283,48 @@ def use_pool(
     if workers is None or workers == 1:
         yield None
         return
+    scope = next((pools for m, pools in reversed(_SCOPES) if m == id(model)), None)
+    if scope is not None:
+        same = [p for p in scope if p.n == workers and p.actors]
+        if not same:
+            scope.append(WorkerPool(model, workers, ray_address=ray_address))
+        yield (same or scope)[-1]
+        return
     pool = WorkerPool(model, workers, ray_address=ray_address)
     try:
         yield pool
     finally:
         pool.close()
+
+
+@contextlib.contextmanager
+def pool_scope(
+    model: Any, workers: "int | WorkerPool | None" = None, *, ray_address: str | None = None
+) -> Iterator["WorkerPool | None"]:
+    """Keep worker pools open for every job on ``model`` inside the block: a search and the
+    evaluations after it share one set of actors instead of starting Ray and loading the model
+    again (about 10 s each here). Pools the jobs start are closed when the block ends.
+
+    Args:
+        model: the model the jobs run (pools are per model).
+        workers: start a pool of that many actors now (``None``/1: none until a job asks), or
+            share an open ``WorkerPool`` (left open).
+        ray_address: as :class:`WorkerPool`.
+
+    Example:
+        >>> with pool_scope(model, 2):                                           # doctest: +SKIP
+        ...     hs = search_heads(model, calib, config=SearchConfig(workers=2)).head_set
+        ...     r = evaluate(model, "sst2", ActConfig(hs), workers="auto")  # the same actors
+    """
+    pools: list[WorkerPool] = [workers] if isinstance(workers, WorkerPool) else []
+    scope = (id(model), pools)
+    _SCOPES.append(scope)
+    try:
+        if isinstance(workers, int) and workers > 1:
+            pools.append(WorkerPool(model, workers, ray_address=ray_address))
+        yield open_pool(model)
+    finally:
+        del _SCOPES[next(i for i, s in enumerate(_SCOPES) if s is scope)]
+        for pool in reversed(pools):  # the pool that started Ray stops it last
+            if pool is not workers:
+                pool.close()

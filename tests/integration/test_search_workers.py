@@ -214,3 +214,72 @@ def test_a_killed_worker_loses_nothing(model, prompts, pool, monkeypatch):
     assert killed and pool.replaced > before
     assert parallel.heads == serial.heads
     assert _effects(parallel) == pytest.approx(_effects(serial), abs=1e-5)
+
+
+# --- evaluation on the workers -------------------------------------------------------------------
+
+
+def test_an_evaluation_on_workers_is_the_serial_one(model, pool, monkeypatch):
+    """Same examples, same batches (units of whole serial batches), merged in order: the same
+    predictions and scores, with and without an intervention, first-token and full scoring."""
+    import act_lens.evaluation.units as eval_units
+    from act_lens import evaluate
+    from act_lens.hooks.act import ActConfig
+    from act_lens.hooks.headset import HeadSet
+    from act_lens.runtime.pool import open_pool, pool_scope, use_pool
+
+    monkeypatch.setattr(eval_units, "BATCHES_PER_UNIT", 2)  # several units from 40 examples
+    act = ActConfig(HeadSet({1: [0, 1], 2: [3]}), SinkSettings(threshold=0.05))
+    for scoring, intervention in (("first_token", None), ("first_token", act), ("full", act)):
+        kw = dict(limit=40, batch_size=4, progress=False, scoring=scoring)
+        serial = evaluate(model, "reviews", intervention, **kw)
+        parallel = evaluate(model, "reviews", intervention, workers=pool, **kw)
+        assert parallel.uids == serial.uids and parallel.predictions == serial.predictions
+        flat = [x for row in serial.scores for x in row]
+        assert [x for row in parallel.scores for x in row] == pytest.approx(flat, abs=1e-4)
+
+    # a shared pool is reused by every job on its model asking for as many workers
+    def no_new_pool(*args, **kwargs):
+        raise AssertionError("a new pool was started")
+
+    monkeypatch.setattr(WorkerPool, "__init__", no_new_pool)
+    assert open_pool(model) is None
+    with pool_scope(model, pool):
+        with use_pool(model, 2) as got:
+            assert got is pool and open_pool(model) is pool
+        auto = evaluate(model, "reviews", limit=8, progress=False, workers="auto")
+        assert auto.predictions == evaluate(model, "reviews", limit=8, progress=False).predictions
+    assert pool_mod._SCOPES == [] and pool.actors  # left open: its owner closes it
+    with pytest.raises(ConfigError, match="workers"):
+        evaluate(model, "reviews", limit=8, workers=0)
+
+
+def test_a_pool_scope_keeps_the_first_jobs_workers_for_the_next_ones(model, monkeypatch):
+    """Without Ray: stand-in pools record their starts and closes."""
+    from act_lens.runtime.pool import open_pool, pool_scope, use_pool
+
+    events: list[str] = []
+
+    def start(self, model, n, *, ray_address=None):
+        self.n, self.actors = n, ["a"] * n
+        events.append(f"start {n}")
+
+    def close(self):
+        self.actors = []
+        events.append(f"close {self.n}")
+
+    monkeypatch.setattr(WorkerPool, "__init__", start)
+    monkeypatch.setattr(WorkerPool, "close", close)
+    with use_pool(model, 2):  # no scope: a job's pool is closed after it
+        pass
+    assert events == ["start 2", "close 2"]
+    events.clear()
+    with pool_scope(model) as none_yet:
+        assert none_yet is None and open_pool(model) is None
+        with use_pool(model, 2) as first:  # the search starts it ...
+            pass
+        with use_pool(model, 2) as second, use_pool(model, 1) as serial:
+            assert second is first and serial is None  # ... the next jobs reuse it
+        assert open_pool(model) is first and open_pool(object()) is None
+        assert events == ["start 2"]
+    assert events == ["start 2", "close 2"] and open_pool(model) is None

@@ -20,8 +20,8 @@ LAYERS: dict[str, frozenset[str]] = {
     "core": frozenset({"base"}),
     "models": frozenset({"base"}),
     "hooks": frozenset({"core", "base"}),
-    "evaluation": frozenset({"hooks", "core", "base"}),
     "runtime": frozenset({"models", "base"}),
+    "evaluation": frozenset({"runtime", "hooks", "core", "base"}),  # runtime: scoring on workers
     "analysis": frozenset({"evaluation", "runtime", "hooks", "core", "base"}),
     "integrations": frozenset({"evaluation", "hooks", "models", "core", "base"}),
     "app": frozenset({"analysis", "evaluation", "runtime", "hooks", "models", "core", "base"}),
