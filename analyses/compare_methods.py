@@ -96,6 +96,15 @@ class MethodRunner(Runner):
         return hs
 
 
+def cc_share(base: Any, treated: Any, cc: Any) -> float | None:
+    """Of the examples ``treated`` fixes (wrong at baseline, right with it), the share that
+    contextual calibration also gets right: how much of a gain a label-prior correction gets
+    too (None: nothing fixed)."""
+    fixed = [i for i, (b, t) in enumerate(zip(base.correct, treated.correct, strict=True))
+             if t and not b]  # fmt: skip
+    return sum(cc.correct[i] for i in fixed) / len(fixed) if fixed else None
+
+
 def compare_task(
     run: MethodRunner, task: str, act: HeadSet, zt_sup: HeadSet, zt_unsup: HeadSet
 ) -> dict[str, Any]:
@@ -106,8 +115,12 @@ def compare_task(
         "zt_unsup": ZeroTuningConfig(zt_unsup),
         "act+zt": Compose(ActConfig(act), ZeroTuningConfig(zt_sup)),
     }
-    rows = {name: _row(base, run.evaluation(task, name, cfg)) for name, cfg in configs.items()}
-    rows["cc"] = _row(base, run.cc(task, base, None))
+    results = {name: run.evaluation(task, name, cfg) for name, cfg in configs.items()}
+    cc = run.cc(task, base, None)
+    rows = {
+        name: _row(base, r) | {"cc_share": cc_share(base, r, cc)} for name, r in results.items()
+    }
+    rows["cc"] = _row(base, cc)
     sizes = {"act": len(act), "zt_sup": len(zt_sup), "zt_unsup": len(zt_unsup)}
     gammas = {"zt_sup": zt_sup.params.get("gamma"), "zt_unsup": zt_unsup.params.get("gamma")}
     print(

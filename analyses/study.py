@@ -186,6 +186,11 @@ def _methods_table(tasks: list[dict[str, Any]]) -> list[str]:
         lines.append(f"| {t['task']} | " + " | ".join(_ci(t["methods"][n]) for n in names) + " |")
     lines.append("| mean | " + " | ".join(
         _pts(sum(t["methods"][n]["delta"] for t in rows) / len(rows)) for n in names) + " |")  # fmt: skip
+    shares = {n: [t["methods"][n].get("cc_share") for t in rows] for n in names[1:]}
+    lines += ["", "Share of the examples each method fixes that CC also gets right (mean over the "
+              "tasks where it fixes any): " + "; ".join(
+                  f"{n} {100 * sum(v) / len(v):.0f}% ({len(v)} tasks)"
+                  for n, v in ((n, [x for x in xs if x is not None]) for n, xs in shares.items()) if v)]  # fmt: skip
     return lines + [""]
 
 

@@ -47,7 +47,7 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     argv = ["--models", "tiny-random", "--data-dir", str(data_dir), "--out", str(out),
             "--page", str(page), "--tasks", "sst2", "--draws", "2", "--calib-sizes", "4",
             "--limit", "3", "--batch-size", "4", "--layers", "all", "--workers", "1",
-            "--precision", "fp32"]  # fmt: skip
+            "--precision", "fp32", "--methods", "act,zt"]  # fmt: skip
     assert study.main(argv) == 0
     folder = out / "tiny-random_c4"
     first = json.loads((folder / "study_sst2.json").read_text())
@@ -63,6 +63,11 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     assert "| sst2 | 3 |" in text
     assert (out / "forest_tiny-random_c4.png").stat().st_size > 0
     assert "](../study/forest_tiny-random_c4.png)" in text
+    # ZeroTuning and ACT + ZeroTuning on draw 0's examples, with the share CC also fixes
+    methods = json.loads((folder / "methods_sst2.json").read_text())["rows"]
+    assert {"act", "zt_sup", "zt_unsup", "act+zt", "cc"} <= set(methods)
+    assert all("cc_share" in methods[m] for m in ("act", "zt_sup", "zt_unsup", "act+zt"))
+    assert "Methods on equal terms" in text and "that CC also gets right" in text
 
     # resumed: nothing is searched or evaluated again
     def boom(*a, **k):
