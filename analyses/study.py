@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reproduce_paper import CLS, REPO, Runner, _row, pool_size  # noqa: E402
+from reproduce_paper import CLS, REPO, Runner, _row, part_kshot, pool_size  # noqa: E402
 
 from act_lens import load_model  # noqa: E402
 from act_lens.evaluation.controls import random_head_set  # noqa: E402
@@ -101,7 +101,7 @@ def _args(a: argparse.Namespace, model: str, calib: int, out: Path) -> SimpleNam
         data_dir=a.data_dir, model=model, prompts="paper", limit=a.limit, calib=calib,
         screen=a.screen, precision=a.precision, workers=a.workers, confidence=a.confidence,
         layers=a.layers, batch_size=a.batch_size, fresh=a.fresh, out=str(out), act_from=str(out),
-        command=a.command,
+        command=a.command, kshot_tasks=a.kshot_tasks, shots=a.shots, seeds=a.seeds,
     )  # fmt: skip
 
 
@@ -194,6 +194,32 @@ def _methods_table(tasks: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
+def _kshot_table(folder: Path) -> list[str]:
+    files = sorted(folder.glob("kshot_*.json"))
+    if not files:
+        return []
+    lines = [
+        "k-shot: draw 0's set (searched on zero-shot prompts) applied to prompts with k "
+        "demonstrations from the training split; mean over the demonstration seeds (min..max).",
+        "",
+        "| task | k | seeds | baseline | ACT | delta | CC | CC + ACT |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for f in files:
+        d = json.loads(f.read_text())
+        cells = [_seed_cell(d["summary"][k], k == "delta") for k in
+                 ("baseline", "treated", "delta", "cc", "cc+act")]  # fmt: skip
+        lines.append(
+            f"| {d['task']} | {d['shots']} | {len(d['per_seed'])} | " + " | ".join(cells) + " |"
+        )
+    return lines + [""]
+
+
+def _seed_cell(s: dict[str, Any], signed: bool) -> str:
+    fmt = _pts if signed else (lambda x: f"{100 * x:.1f}")
+    return f"{fmt(s['mean'])} ({fmt(s['min'])}..{fmt(s['max'])})"
+
+
 def forest_plot(tasks: list[dict[str, Any]], path: Path, title: str) -> None:
     """Delta with its 95% interval per task: ACT (draw 0, black), CC and the random set (grey),
     every draw's ACT delta as a dot."""
@@ -270,6 +296,7 @@ def write_page(out: Path, page: Path, command: str) -> str:
         methods = _methods_table(tasks)
         if methods:
             lines += ["Methods on equal terms (draw 0): delta [95% CI] vs baseline.", ""] + methods
+        lines += _kshot_table(folder)
     text = "\n".join(lines)
     page.write_text(text)
     return text
@@ -295,6 +322,12 @@ def run_model(
         if "zt" in methods:
             for task in tasks:
                 run_methods(run, task)
+        # draw 0's zero-shot sets on k-shot prompts, every demonstration seed
+        run.args.kshot_tasks = tuple(
+            t for t in a.kshot_tasks if a.fresh or not (folder / f"kshot_{t}.json").exists()
+        )
+        if run.args.kshot_tasks:
+            part_kshot(run)  # type: ignore[arg-type]
         print(f"{folder.name}: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
         write_page(out, Path(a.page), a.command)  # after every folder: a partial page
 
@@ -320,6 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--confidence", type=float, default=0.9)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--layers", default=None, help="candidate layers: comma list or 'all'")
+    parser.add_argument(
+        "--kshot-tasks", default="", help="comma list: draw 0's set on k-shot prompts"
+    )
+    parser.add_argument("--shots", type=int, default=4)
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="demonstration seeds for --kshot-tasks"
+    )
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--out", default=str(REPO / "figures" / "study"))
     parser.add_argument("--page", default=str(REPO / "docs" / "evidence.md"))
@@ -327,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     a = parser.parse_args(argv)
     a.command = "python analyses/study.py " + " ".join(argv if argv is not None else sys.argv[1:])
     tasks = [t for t in a.tasks.split(",") if t]
+    a.kshot_tasks = tuple(t for t in a.kshot_tasks.split(",") if t)
+    if set(a.kshot_tasks) - set(tasks):
+        parser.error("--kshot-tasks must be among --tasks (their zero-shot sets are applied)")
     methods = [m for m in a.methods.split(",") if m]
     try:
         sizes = [int(s) for s in a.calib_sizes.split(",") if s]

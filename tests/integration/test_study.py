@@ -47,7 +47,8 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     argv = ["--models", "tiny-random", "--data-dir", str(data_dir), "--out", str(out),
             "--page", str(page), "--tasks", "sst2", "--draws", "2", "--calib-sizes", "4",
             "--limit", "3", "--batch-size", "4", "--layers", "all", "--workers", "1",
-            "--precision", "fp32", "--methods", "act,zt"]  # fmt: skip
+            "--precision", "fp32", "--methods", "act,zt", "--kshot-tasks", "sst2",
+            "--shots", "2", "--seeds", "2"]  # fmt: skip
     assert study.main(argv) == 0
     folder = out / "tiny-random_c4"
     first = json.loads((folder / "study_sst2.json").read_text())
@@ -68,6 +69,10 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     assert {"act", "zt_sup", "zt_unsup", "act+zt", "cc"} <= set(methods)
     assert all("cc_share" in methods[m] for m in ("act", "zt_sup", "zt_unsup", "act+zt"))
     assert "Methods on equal terms" in text and "that CC also gets right" in text
+    # k-shot: draw 0's zero-shot set on 2-shot prompts, two demonstration seeds
+    kshot = json.loads((folder / "kshot_sst2.json").read_text())
+    assert kshot["shots"] == 2 and len(kshot["per_seed"]) == 2
+    assert "| sst2 | 2 | 2 |" in text
 
     # resumed: nothing is searched or evaluated again
     def boom(*a, **k):
