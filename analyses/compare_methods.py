@@ -28,12 +28,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reproduce_paper import CLS, MC, MC_TRAIN, REPO, Runner, _row, pool_size  # noqa: E402
+from reproduce_paper import (  # noqa: E402
+    CLS,
+    MC,
+    MC_TRAIN,
+    REPO,
+    Runner,
+    _row,
+    add_common_flags,
+    pool_size,
+)  # fmt: skip
 
 from act_lens import load_model  # noqa: E402
 from act_lens.analysis.calibration_set import calibration_mix  # noqa: E402
 from act_lens.analysis.search_config import SearchConfig  # noqa: E402
-from act_lens.analysis.selection import Selection  # noqa: E402
 from act_lens.analysis.zerotuning_search import zerotuning_search  # noqa: E402
 from act_lens.hooks.act import ActConfig  # noqa: E402
 from act_lens.hooks.headset import HeadSet  # noqa: E402
@@ -178,26 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    add_common_flags(parser, screen=60)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tasks", default=",".join(CLS))
     parser.add_argument("--mc", action="store_true", help="add the multiple-choice tasks")
-    parser.add_argument("--limit", type=int, default=300)
     parser.add_argument("--calib", type=int, default=48)
     parser.add_argument("--mc-per-task", type=int, default=16)
-    parser.add_argument("--screen", type=int, default=60)
-    parser.add_argument("--layers", default=None)
-    parser.add_argument("--batch-size", type=int, default=8)
-    # what reproduce_paper.Runner reads when it searches ACT sets
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default=SearchConfig().precision)
-    parser.add_argument("--workers", default="auto", help="auto or a number (Ray workers)")
-    parser.add_argument("--confidence", type=float, default=Selection().confidence)
     parser.add_argument(
         "--act-from",
         default=str(REPO / "figures" / "paper_v2"),
         help="reuse ACT head sets searched by reproduce_paper.py (bundled model only)",
     )
-    parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--out", default=str(REPO / "figures" / "methods"))
     args = parser.parse_args(argv)
@@ -216,7 +215,6 @@ def main(argv: list[str] | None = None) -> int:
     args.command = "python analyses/compare_methods.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
-    args.workers = args.workers if args.workers == "auto" else int(args.workers)
     run = MethodRunner(args, load_model(args.model))
     with pool_scope(run.model, pool_size(args.workers)):  # searches and evaluations share it
         run_all(run, args, out)

@@ -369,11 +369,33 @@ def write_table(out: Path) -> str:
     return text
 
 
+def _workers(value: str) -> "int | str":
+    if value == "auto" or (value.isdigit() and int(value) >= 1):
+        return value if value == "auto" else int(value)
+    raise argparse.ArgumentTypeError(f"auto or a number >= 1, got {value!r}")
+
+
+def add_common_flags(parser: argparse.ArgumentParser, *, screen: int | None = None) -> None:
+    """The flags the analysis scripts share: where the data is, how many eval examples, and
+    how the searches and evaluations run (``--workers`` also runs the evaluations)."""
+    add = parser.add_argument
+    add("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    add("--limit", type=int, default=300, help="eval examples per task (a fixed subsample)")
+    add("--screen", type=int, default=screen or SearchConfig().screen)
+    add("--precision", choices=("fp32", "bf16", "auto"), default=SearchConfig().precision)
+    add("--workers", type=_workers, default="auto",
+        help="auto or a number of Ray workers (searches and evaluations)")  # fmt: skip
+    add("--confidence", type=float, default=Selection().confidence)
+    add("--layers", default=None, help="candidate layers: comma list or 'all' (default: 2..L-2)")
+    add("--batch-size", type=int, default=8)
+    add("--fresh", action="store_true", help="recompute files already in --out")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    add_common_flags(parser)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument(
         "--parts", default="mixed,cls", help=f"comma-separated subset of {','.join(PARTS)}"
@@ -385,24 +407,14 @@ def main(argv: list[str] | None = None) -> int:
         "--mc-tasks", default=",".join(MC), help="multiple-choice tasks of the mc part (in order)"
     )
     parser.add_argument("--prompts", choices=("paper", "plain"), default="paper")
-    parser.add_argument("--limit", type=int, default=300)
     parser.add_argument(
         "--calib", type=int, default=48, help="calibration prompts of a per-task search"
     )
     parser.add_argument("--mixed-per-task", type=int, default=16)
     parser.add_argument("--mc-per-task", type=int, default=16)
-    parser.add_argument("--screen", type=int, default=SearchConfig().screen)
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default=SearchConfig().precision)
-    parser.add_argument("--workers", default="auto", help="auto or a number (Ray workers)")
-    parser.add_argument("--confidence", type=float, default=Selection().confidence)
-    parser.add_argument(
-        "--layers", default=None, help="candidate layers: comma list or 'all' (default: 2..L-2)"
-    )
-    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--shots", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--kshot-tasks", default="sst2,trec,agnews")
-    parser.add_argument("--fresh", action="store_true", help="recompute files already in --out")
     parser.add_argument(
         "--table-only", action="store_true", help="only rebuild table.md and figures"
     )
@@ -412,7 +424,6 @@ def main(argv: list[str] | None = None) -> int:
     if not parts or set(parts) - set(PARTS):
         parser.error(f"--parts: choose from {', '.join(PARTS)}")
     args.tasks = tuple(t for t in args.tasks.split(",") if t)
-    args.workers = args.workers if args.workers == "auto" else int(args.workers)
     args.kshot_tasks = tuple(t for t in args.kshot_tasks.split(",") if t)
     args.mc_tasks = tuple(t for t in args.mc_tasks.split(",") if t)
     if set(args.mc_tasks) - set(MC):

@@ -1,15 +1,17 @@
 """The evidence study: per-task searches over calibration draws, with controls, and its results page.
 
     python analyses/study.py [--models smollm2-135m] [--tasks sst2,trec] [--calib-sizes 128]
-        [--draws 3] [--methods act,zt] [--limit 300] [--out figures/study]
-        [--page docs/evidence.md]
+        [--draws 3] [--methods act,zt] [--kshot-tasks sst2,trec] [--limit 300]
+        [--workers auto] [--out figures/study] [--page docs/evidence.md]
 
 For every model, calibration size and draw (the draw is the calibration seed: another sample of
 the training split, split again into ranking and validation prompts) and every task: the
 task's own search (the library's defaults: joint selection by paired validation accuracy with
 its exact lower bound), then on the same fixed ``--limit`` eval examples: the baseline, ACT,
 a random set of the same size, contextual calibration (CC) and CC on top of ACT. With ``zt`` in
-``--methods`` also ZeroTuning (supervised and unsupervised) and ACT + ZeroTuning, on draw 0.
+``--methods`` also ZeroTuning (supervised and unsupervised) and ACT + ZeroTuning, on draw 0;
+with ``--kshot-tasks`` draw 0's sets on k-shot prompts (``--shots``, ``--seeds``). Searches and
+evaluations share one set of Ray workers per model (``--workers``).
 
 Everything is a file under ``<out>/<model>_c<calib>/`` (the layout of ``reproduce_paper.py``;
 draw 0 uses its names, draw d > 0 adds ``_d<d>``), reused when present, so the study resumes
@@ -33,7 +35,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reproduce_paper import CLS, REPO, Runner, _row, part_kshot, pool_size  # noqa: E402
+from reproduce_paper import (  # noqa: E402
+    CLS,
+    REPO,
+    Runner,
+    _row,
+    add_common_flags,
+    part_kshot,
+    pool_size,
+)  # fmt: skip
 
 from act_lens import load_model  # noqa: E402
 from act_lens.evaluation.controls import random_head_set  # noqa: E402
@@ -336,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    add_common_flags(parser)
     parser.add_argument("--models", default="smollm2-135m")
     parser.add_argument("--tasks", default=",".join(CLS))
     parser.add_argument("--methods", default="act", help=f"comma list of {', '.join(METHODS)}")
@@ -346,13 +356,6 @@ def main(argv: list[str] | None = None) -> int:
         help="calibration prompts per task (half rank, half validate)",
     )
     parser.add_argument("--draws", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=300)
-    parser.add_argument("--screen", type=int, default=48)
-    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="auto")
-    parser.add_argument("--workers", default="auto")
-    parser.add_argument("--confidence", type=float, default=0.9)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--layers", default=None, help="candidate layers: comma list or 'all'")
     parser.add_argument(
         "--kshot-tasks", default="", help="comma list: draw 0's set on k-shot prompts"
     )
@@ -360,7 +363,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seeds", type=int, default=3, help="demonstration seeds for --kshot-tasks"
     )
-    parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--out", default=str(REPO / "figures" / "study"))
     parser.add_argument("--page", default=str(REPO / "docs" / "evidence.md"))
     parser.add_argument("--page-only", action="store_true", help="only regenerate the page")
@@ -383,7 +385,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--methods: comma list of {', '.join(METHODS)}, including act")
     if a.draws < 1 or not sizes or min(sizes) < 4:
         parser.error("--draws must be >= 1 and every --calib-sizes value >= 4")
-    a.workers = a.workers if a.workers == "auto" else int(a.workers)
     out, page = Path(a.out), Path(a.page)
     if not a.page_only:
         out.mkdir(parents=True, exist_ok=True)
