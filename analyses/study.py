@@ -180,10 +180,19 @@ def _table(tasks: list[dict[str, Any]]) -> list[str]:
         f"{len(d0)} tasks, significant gains (p < 0.05) on {sig} of {len(d0)}, worst task "
         f"{_pts(min(a['delta'] for a in d0))}, mean ACT vs CC {_pts(sum(vs_cc) / len(vs_cc))}. "
         f"Over all draws: mean {_pts(sum(means) / len(means))}, worst single draw "
-        f"{_pts(min(min(t['deltas']) for t in tasks))}.",
+        f"{_pts(min(min(t['deltas']) for t in tasks))}. Per draw (tasks with that draw): "
+        + "; ".join(_draw_summary(tasks, d) for d in range(max(len(t["draws"]) for t in tasks)))
+        + ".",
         "",
     ]
     return lines
+
+
+def _draw_summary(tasks: list[dict[str, Any]], draw: int) -> str:
+    acts = [t["draws"][draw]["rows"]["act"] for t in tasks if len(t["draws"]) > draw]
+    sig = sum(a["p_value"] < 0.05 and a["delta"] > 0 for a in acts)
+    mean = sum(a["delta"] for a in acts) / len(acts)
+    return f"draw {draw} mean {_pts(mean)}, {sig} of {len(acts)} significant, worst {_pts(min(a['delta'] for a in acts))}"
 
 
 def _methods_table(tasks: list[dict[str, Any]]) -> list[str]:
