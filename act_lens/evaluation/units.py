@@ -60,11 +60,32 @@ def _continuation_unit(
     ).tolist()
 
 
-def _run(model: Any, pool: WorkerPool, fn: str, units: list[dict[str, Any]]) -> list[Any]:
-    return map_units(
+def _in_order(
+    model: Any,
+    pool: WorkerPool,
+    fn: str,
+    lengths: Sequence[int],
+    fields: dict[str, Sequence[Sequence[int]]],
+    intervention: Any,
+    batch_size: int,
+) -> list[Any]:
+    """``fn`` over units of whole serial batches (each unit gets its rows of every field),
+    on ``pool`` in the caller's precision; one result per row, in input order."""
+    groups = unit_order(lengths, batch_size)
+    units = [
+        {**{k: [list(v[i]) for i in g] for k, v in fields.items()},
+         "intervention": intervention, "batch_size": batch_size}
+        for g in groups
+    ]  # fmt: skip
+    results = map_units(
         model, f"act_lens.evaluation.units:{fn}", units, pool=pool,
         precision=current_precision(model.cfg.device),
     )  # fmt: skip
+    out: list[Any] = [None] * len(lengths)
+    for g, values in zip(groups, results, strict=True):
+        for i, v in zip(g, values, strict=True):
+            out[i] = v
+    return out
 
 
 def parallel_first_token(
@@ -77,17 +98,9 @@ def parallel_first_token(
 ) -> list[list[float]]:
     """Per prompt, the next-token log-probabilities at ``columns`` (the choices' first tokens),
     scored on ``pool`` with ``intervention`` and the caller's precision; in input order."""
-    groups = unit_order([len(t) for t in token_lists], batch_size)
-    units = [
-        dict(token_lists=[list(token_lists[i]) for i in g], columns=[list(columns[i]) for i in g],
-             intervention=intervention, batch_size=batch_size)
-        for g in groups
-    ]  # fmt: skip
-    out: list[list[float]] = [[] for _ in token_lists]
-    for g, rows in zip(groups, _run(model, pool, "_first_token_unit", units), strict=True):
-        for i, row in zip(g, rows, strict=True):
-            out[i] = row
-    return out
+    fields = {"token_lists": token_lists, "columns": columns}
+    lengths = [len(t) for t in token_lists]
+    return _in_order(model, pool, "_first_token_unit", lengths, fields, intervention, batch_size)
 
 
 def parallel_continuations(
@@ -100,16 +113,6 @@ def parallel_continuations(
 ) -> list[float]:
     """Summed log-probability of each continuation given its context, scored on ``pool``
     (as :func:`~act_lens.evaluation.scoring.continuation_logprobs`); in input order."""
+    fields = {"contexts": contexts, "continuations": continuations}
     lengths = [len(c) + len(k) for c, k in zip(contexts, continuations, strict=True)]
-    groups = unit_order(lengths, batch_size)
-    units = [
-        dict(contexts=[list(contexts[i]) for i in g],
-             continuations=[list(continuations[i]) for i in g],
-             intervention=intervention, batch_size=batch_size)
-        for g in groups
-    ]  # fmt: skip
-    out = [0.0] * len(contexts)
-    for g, values in zip(groups, _run(model, pool, "_continuation_unit", units), strict=True):
-        for i, v in zip(g, values, strict=True):
-            out[i] = v
-    return out
+    return _in_order(model, pool, "_continuation_unit", lengths, fields, intervention, batch_size)
