@@ -1,7 +1,7 @@
 """The evidence study: per-task searches over calibration draws, with controls, and its results page.
 
     python analyses/study.py [--models smollm2-135m] [--tasks sst2,trec] [--calib-sizes 128]
-        [--draws 3] [--methods act,zt] [--kshot-tasks sst2,trec] [--limit 300]
+        [--draws 3] [--methods act,zt] [--kshot-tasks sst2,trec] [--mc-tasks all] [--limit 300]
         [--workers auto] [--out figures/study] [--page docs/evidence.md]
 
 For every model, calibration size and draw (the draw is the calibration seed: another sample of
@@ -10,7 +10,9 @@ task's own search (the library's defaults: joint selection by paired validation 
 its exact lower bound), then on the same fixed ``--limit`` eval examples: the baseline, ACT,
 a random set of the same size, contextual calibration (CC) and CC on top of ACT. With ``zt`` in
 ``--methods`` also ZeroTuning (supervised and unsupervised) and ACT + ZeroTuning, on draw 0;
-with ``--kshot-tasks`` draw 0's sets on k-shot prompts (``--shots``, ``--seeds``). Searches and
+with ``--kshot-tasks`` draw 0's sets on k-shot prompts (``--shots``, ``--seeds``); with
+``--mc-tasks`` (or ``all``) one search on the multiple-choice training splits and every listed MC
+task, scored by letters and by full continuations, with the controls. Searches and
 evaluations share one set of Ray workers per model (``--workers``).
 
 Everything is a file under ``<out>/<model>_c<calib>/`` (the layout of ``reproduce_paper.py``;
@@ -37,8 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reproduce_paper import (  # noqa: E402
     CLS,
+    MC,
+    MC_TRAIN,
     REPO,
     Runner,
+    _content_blind,
     _row,
     add_common_flags,
     part_kshot,
@@ -103,6 +108,45 @@ def run_methods(run: Runner, task: str) -> None:
     (run.out / f"methods_{task}.json").write_text(
         json.dumps(compare_task(mrun, task, act, *zs), indent=1)
     )
+
+
+def run_mc(run: Runner, task: str) -> dict[str, Any]:
+    """One multiple-choice task with the MC set (one search over the MC training splits): the
+    letters as the paper scores them (baseline, ACT, random set, CC, CC + ACT, the content-blind
+    guess at each letter rate) and the full continuations (lm-eval's acc and acc_norm)."""
+    out = run.out / f"mc_study_{task}.json"
+    if out.exists() and not run.args.fresh:
+        return json.loads(out.read_text())
+    per_task = max(2, run.args.calib // len(MC_TRAIN))
+    hs = run.head_set("mc", MC_TRAIN, per_task, seed=0)
+    m = run.model.cfg
+    rnd_set = random_head_set(hs, m.n_layers, m.n_heads, seed=0)
+    rows: dict[str, Any] = {}
+    for scoring, tag in (("first_token", ""), ("full", "_full")):
+        kw = {"scoring": scoring}
+        base = run.evaluation(task, f"baseline{tag}", **kw)
+        act = run.evaluation(task, f"act{tag}", ActConfig(hs), **kw) if len(hs) else base
+        rnd = run.evaluation(task, f"random{tag}", ActConfig(rnd_set), **kw) if len(hs) else base
+        rows[f"act{tag}"] = _row(base, act) | {"heads": len(hs)}
+        rows[f"random{tag}"] = _row(base, rnd) | {"heads": len(rnd_set)}
+        if scoring == "full":
+            rows["norm_full"] = {k: r.accuracy_norm for k, r in
+                                 (("baseline", base), ("act", act), ("random", rnd))}  # fmt: skip
+            continue
+        cc = run.cc(task, base, None)
+        rows["cc"] = _row(base, cc)
+        rows["cc+act"] = _row(base, run.cc(task, act, ActConfig(hs)))
+        rows["act_vs_cc"] = _row(cc, act)
+        blind = _content_blind(run.out / f"{task}_baseline.json")
+        rows["blind"] = {"baseline": blind,
+                         "act": _content_blind(run.out / f"{task}_act.json") if len(hs) else blind}  # fmt: skip
+    record = {"task": task, "heads": [f"{la}.{h}" for la, h in hs], "rows": rows,
+              "decision": hs.provenance.get("decision")}  # fmt: skip
+    out.write_text(json.dumps(record, indent=1))
+    a = rows["act"]
+    print(f"[{run.out.name} {task}] {len(hs)} heads, ACT {_pts(a['delta'])} (letters), "
+          f"{_pts(rows['act_full']['delta'])} (full)", flush=True)  # fmt: skip
+    return record
 
 
 def _args(a: argparse.Namespace, model: str, calib: int, out: Path) -> SimpleNamespace:
@@ -234,6 +278,40 @@ def _kshot_table(folder: Path) -> list[str]:
     return lines + [""]
 
 
+def _mc_table(folder: Path) -> list[str]:
+    files = [folder / f"mc_study_{t}.json" for t in MC if (folder / f"mc_study_{t}.json").exists()]
+    if not files:
+        return []
+    recs = [json.loads(f.read_text()) for f in files]
+    lines = [
+        f"Multiple choice: one set searched on the {len(MC_TRAIN)} MC training splits (option "
+        f"letters, {len(recs[0]['heads'])} heads), every MC eval split. Letters: the paper's "
+        "scoring (next-token log-prob of the option letter), with the content-blind guess (answer "
+        "with each letter at the rate the model uses it: what the letter bias alone scores). Full: "
+        "log-likelihood of each option's text (lm-eval's acc, and acc_norm per byte).",
+        "",
+        "| task | n | base (letters) | ACT delta [95% CI], p | random | CC | CC+ACT | content-blind base / ACT | base full (norm) | ACT full delta (norm) | random full |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in recs:
+        w = r["rows"]
+        a, f, nf, bl = w["act"], w["act_full"], w["norm_full"], w["blind"]
+        lines.append(
+            f"| {r['task']} | {a['n']} | {100 * a['baseline']:.1f} | {_ci(a)}, p={a['p_value']:.2g} | "
+            f"{_pts(w['random']['delta'])} | {_pts(w['cc']['delta'])} | {_pts(w['cc+act']['delta'])} | "
+            f"{100 * bl['baseline']:.1f} / {100 * bl['act']:.1f} | {100 * f['baseline']:.1f} "
+            f"({100 * nf['baseline']:.1f}) | {_ci(f)} ({_pts(nf['act'] - nf['baseline'])}) | "
+            f"{_pts(w['random_full']['delta'])} |"
+        )
+    mean = {
+        k: sum(r["rows"][k]["delta"] for r in recs) / len(recs) for k in ("act", "act_full", "cc")
+    }
+    sig = sum(r["rows"]["act"]["p_value"] < 0.05 and r["rows"]["act"]["delta"] > 0 for r in recs)
+    lines += ["", f"Mean over {len(recs)} tasks: ACT {_pts(mean['act'])} (letters; significant gains "
+              f"on {sig}), {_pts(mean['act_full'])} (full continuations); CC {_pts(mean['cc'])}.", ""]  # fmt: skip
+    return lines
+
+
 def _seed_cell(s: dict[str, Any], signed: bool) -> str:
     fmt = _pts if signed else (lambda x: f"{100 * x:.1f}")
     return f"{fmt(s['mean'])} ({fmt(s['min'])}..{fmt(s['max'])})"
@@ -316,18 +394,21 @@ def write_page(out: Path, page: Path, commands: list[str]) -> str:
     ]
     for folder in sorted(p for p in out.iterdir() if p.is_dir()):
         tasks = summarize(folder)
-        if not tasks:
+        mc = _mc_table(folder)
+        if not tasks and not mc:
             continue
         model, _, calib = folder.name.rpartition("_c")
         lines += [f"## {model}, {calib} calibration prompts per task", ""]
-        lines += _table(tasks)
-        fig = out / f"forest_{folder.name}.png"
-        forest_plot(tasks, fig, f"{model}, {calib} calibration prompts")
-        lines += [f"![forest plot {folder.name}]({_link(fig, page)})", ""]
+        if tasks:
+            lines += _table(tasks)
+            fig = out / f"forest_{folder.name}.png"
+            forest_plot(tasks, fig, f"{model}, {calib} calibration prompts")
+            lines += [f"![forest plot {folder.name}]({_link(fig, page)})", ""]
         methods = _methods_table(tasks)
         if methods:
             lines += ["Methods on equal terms (draw 0): delta [95% CI] vs baseline.", ""] + methods
         lines += _kshot_table(folder)
+        lines += mc
     text = "\n".join(lines)
     page.write_text(text)
     return text
@@ -359,6 +440,8 @@ def run_model(
         )
         if run.args.kshot_tasks:
             part_kshot(run)  # type: ignore[arg-type]
+        for task in a.mc_tasks:
+            run_mc(run, task)
         print(f"{folder.name}: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
         write_page(out, Path(a.page), commands(out))  # after every folder: a partial page
 
@@ -384,6 +467,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seeds", type=int, default=3, help="demonstration seeds for --kshot-tasks"
     )
+    parser.add_argument(
+        "--mc-tasks",
+        default="",
+        help=f"comma list of multiple-choice tasks, or 'all' ({','.join(MC)})",
+    )
     parser.add_argument("--out", default=str(REPO / "figures" / "study"))
     parser.add_argument("--page", default=str(REPO / "docs" / "evidence.md"))
     parser.add_argument("--page-only", action="store_true", help="only regenerate the page")
@@ -393,6 +481,11 @@ def main(argv: list[str] | None = None) -> int:
     a.kshot_tasks = tuple(t for t in a.kshot_tasks.split(",") if t)
     if set(a.kshot_tasks) - set(tasks):
         parser.error("--kshot-tasks must be among --tasks (their zero-shot sets are applied)")
+    a.mc_tasks = MC if a.mc_tasks == "all" else tuple(t for t in a.mc_tasks.split(",") if t)
+    if set(a.mc_tasks) - set(MC):
+        parser.error(
+            f"--mc-tasks: {sorted(set(a.mc_tasks) - set(MC))} are not multiple-choice tasks ({', '.join(MC)})"
+        )
     methods = [m for m in a.methods.split(",") if m]
     try:
         sizes = [int(s) for s in a.calib_sizes.split(",") if s]

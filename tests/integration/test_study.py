@@ -48,7 +48,7 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
             "--page", str(page), "--tasks", "sst2", "--draws", "2", "--calib-sizes", "4",
             "--limit", "3", "--batch-size", "4", "--layers", "all", "--workers", "1",
             "--precision", "fp32", "--methods", "act,zt", "--kshot-tasks", "sst2",
-            "--shots", "2", "--seeds", "2"]  # fmt: skip
+            "--shots", "2", "--seeds", "2", "--mc-tasks", "copa"]  # fmt: skip
     assert study.main(argv) == 0
     folder = out / "tiny-random_c4"
     first = json.loads((folder / "study_sst2.json").read_text())
@@ -73,6 +73,22 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     kshot = json.loads((folder / "kshot_sst2.json").read_text())
     assert kshot["shots"] == 2 and len(kshot["per_seed"]) == 2
     assert "| sst2 | 2 | 2 |" in text
+    # multiple choice: one set from the MC training splits, letters and full continuations
+    for task in ("copa",):
+        mc = json.loads((folder / f"mc_study_{task}.json").read_text())
+        assert {
+            "act",
+            "random",
+            "cc",
+            "cc+act",
+            "act_full",
+            "random_full",
+            "norm_full",
+            "blind",
+        } <= set(mc["rows"])
+        assert mc["rows"]["act_full"]["n"] == 3 and 0 <= mc["rows"]["blind"]["baseline"] <= 1
+    assert (folder / "head_set_mc.json").exists() and "Multiple choice: one set" in text
+    assert "| copa | 3 |" in text
 
     # resumed: nothing is searched or evaluated again
     def boom(*a, **k):
@@ -89,6 +105,7 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
 
 def test_study_refuses_bad_arguments_before_loading(tmp_path: Path) -> None:
     study = _script("study")
-    for bad in (["--tasks", "nope"], ["--methods", "zt"], ["--calib-sizes", "x"], ["--draws", "0"]):
+    for bad in (["--tasks", "nope"], ["--methods", "zt"], ["--calib-sizes", "x"], ["--draws", "0"],
+                ["--mc-tasks", "sst2"]):  # fmt: skip
         with pytest.raises(SystemExit):
             study.main(["--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)] + bad)
