@@ -187,12 +187,17 @@ def table(out: Path, tasks: list[str]) -> str:
     prec = ["| task | effects speed (fp32/bf16) | Spearman effects | Spearman screen | "
             "chosen sizes fp32/bf16 (overlap) | held-out fp32 | held-out bf16 |",
             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    per_schedule: dict[str, list[tuple[float, float, int]]] = {}
     for task in tasks:
         path = out / f"{task}.json"
         if not path.exists():
             continue
         d = json.loads(path.read_text())
+        full = d["schedules"]["exhaustive"]["held_out"]["delta"]
         for name, s in d["schedules"].items():
+            per_schedule.setdefault(name, []).append(
+                (s["held_out"]["delta"], s["held_out"]["delta"] - full, s["evaluations"])
+            )
             h, dec = s["held_out"], s["decision"]
             rows.append(
                 f"| {task} | {name} | {s['evaluations']} | {s['est_wall_s']:.0f} | "
@@ -209,7 +214,17 @@ def table(out: Path, tasks: list[str]) -> str:
                 f"({p['chosen_overlap']}) | {100 * f32['accuracy']:.1f} | "
                 f"{100 * b16['accuracy']:.1f} |"
             )
-    return "\n".join(["## Schedules (bf16)", "", *rows, "", "## Precision (screen "
+    summary = ["| schedule | tasks | mean held-out delta | mean difference from exhaustive "
+               "| worst difference | exact evaluations (share of exhaustive) |",
+               "|---|---|---|---|---|---|"]  # fmt: skip
+    total = {n: sum(e for *_, e in v) for n, v in per_schedule.items()}
+    for name, v in per_schedule.items():
+        summary.append(
+            f"| {name} | {len(v)} | {100 * sum(x for x, _, _ in v) / len(v):+.1f} | "
+            f"{100 * sum(x for _, x, _ in v) / len(v):+.1f} | {100 * min(x for _, x, _ in v):+.1f} | "
+            f"{total[name]} ({total[name] / total['exhaustive']:.0%}) |"
+        )
+    return "\n".join(["## Schedules (bf16)", "", *rows, "", *summary, "", "## Precision (screen "
                       "48, same heads)", "", *prec, ""])  # fmt: skip
 
 
