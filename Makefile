@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.act_lens_setup
 OUT    ?= runs/demo
-# The demo: the default search (128 calibration prompts: 64 class-balanced ones rank the 48
+# The demo: the default search (128 calibration prompts: 64 class-balanced ones rank the 96
 # screened heads, 64 with the task's own label mix choose the size by accuracy), then 200
 # held-out examples with controls.
 DEMO_ARGS ?= --limit 200

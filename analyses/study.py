@@ -384,7 +384,7 @@ def write_page(out: Path, page: Path, commands: list[str]) -> str:
         f"{platform.machine()}, {platform.python_version()}); rerun the study to refresh it. "
         "Commands that wrote these files, in order: " + "; ".join(f"`{c}`" for c in commands) + ".",
         "",
-        "Each row: the task's own search at the library's defaults (paper prompts, class-balanced "
+        "Each row: the task's own search at the library's defaults of the time (paper prompts, class-balanced "
         "ranking prompts, validation prompts with the task's label mix, joint selection by paired "
         "validation accuracy with its exact 90% lower bound), then the same fixed eval examples "
         "for every method. A draw is another calibration sample (seed); draw 0's interval is the "
@@ -398,7 +398,7 @@ def write_page(out: Path, page: Path, commands: list[str]) -> str:
         if not tasks and not mc:
             continue
         model, _, calib = folder.name.rpartition("_c")
-        lines += [f"## {model}, {calib} calibration prompts per task", ""]
+        lines += [f"## {model}, {calib} calibration prompts per task", "", _how(folder), ""]
         if tasks:
             lines += _table(tasks)
             fig = out / f"forest_{folder.name}.png"
@@ -412,6 +412,19 @@ def write_page(out: Path, page: Path, commands: list[str]) -> str:
     text = "\n".join(lines)
     page.write_text(text)
     return text
+
+
+def _how(folder: Path) -> str:
+    """How the folder's sets were searched, from their provenance (defaults change over time)."""
+    screens, precisions = set(), set()
+    for path in folder.glob("head_set_*.json"):
+        prov = json.loads(path.read_text()).get("provenance", {})
+        if prov.get("method") != "act_lens.search_heads":
+            continue  # ZeroTuning's sets
+        screens.add(str(prov.get("search", {}).get("screen", "?")))
+        precisions.add(str(prov.get("precision", "?")))
+    return (f"Searches: screen {', '.join(sorted(screens))} heads exact, "
+            f"{', '.join(sorted(precisions))} (from the sets' provenance).")  # fmt: skip
 
 
 def run_model(
