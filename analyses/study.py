@@ -285,7 +285,8 @@ def _mc_table(folder: Path) -> list[str]:
     recs = [json.loads(f.read_text()) for f in files]
     lines = [
         f"Multiple choice: one set searched on the {len(MC_TRAIN)} MC training splits (option "
-        f"letters, {len(recs[0]['heads'])} heads), every MC eval split. Letters: the paper's "
+        f"letters, {len(recs[0]['heads'])} heads; the search's decision: "
+        f"{(recs[0].get('decision') or {}).get('reason', '?')}), every MC eval split. Letters: the paper's "
         "scoring (next-token log-prob of the option letter), with the content-blind guess (answer "
         "with each letter at the rate the model uses it: what the letter bias alone scores). Full: "
         "log-likelihood of each option's text (lm-eval's acc, and acc_norm per byte).",
