@@ -4,6 +4,9 @@ from act_lens.errors import ConfigError
 
 METRICS = ("choice_logprob", "vocab_logprob", "margin", "accuracy", "neg_entropy")
 DEFAULT_METRIC = "choice_logprob"
+# The search's default screen (``SearchConfig.screen``), here so that the torch-free CLI
+# reads the same number: the cheapest screen whose sets held out like exhaustive evaluation.
+DEFAULT_SCREEN = 96
 # Names of earlier versions: read from old files, refused as an argument (the old default
 # "gold_logprob" was the full-vocabulary log-prob, which is not what decides a prediction).
 RENAMED = {"gold_logprob": "vocab_logprob"}

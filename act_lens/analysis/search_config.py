@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from act_lens.analysis.effects import DEFAULT_METRIC, check_metric
 from act_lens.analysis.halving import Halving
+from act_lens.analysis.metrics import DEFAULT_SCREEN
 from act_lens.errors import ConfigError
 from act_lens.runtime.checkpoint import Checkpoint
 from act_lens.runtime.options import RunOptions
@@ -57,7 +58,7 @@ class SearchConfig:
     """
 
     metric: str = DEFAULT_METRIC
-    screen: int | None = 96
+    screen: int | None = DEFAULT_SCREEN
     schedule: Schedule = "exhaustive"
     halving: Halving = Halving()
     workers: "int | Literal['auto']" = "auto"

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from act_lens.analysis.metrics import DEFAULT_METRIC, METRICS, check_metric
-from act_lens.analysis.search_config import SearchConfig
+from act_lens.analysis.metrics import DEFAULT_METRIC, DEFAULT_SCREEN, METRICS, check_metric
 from act_lens.core.settings import SinkSettings
 from act_lens.errors import ActLensError, ConfigError
 
@@ -173,7 +172,7 @@ class RunConfig:
     min_z: float | None = option(None, "keep heads whose gain > MIN_Z stderr", bound=Bound(0))
     max_heads: int | None = option(None, "keep at most this many heads", bound=Bound(1))
     screen: int | None = option(
-        SearchConfig.screen,
+        DEFAULT_SCREEN,
         "exact-evaluate only the N heads the first-order screen ranks best (0: every "
         "candidate head)",
         bound=Bound(0),
