@@ -271,11 +271,13 @@ def _cell(r: dict[str, Any] | None, delta: bool = False) -> str:
 
 
 def _content_blind(path: Path) -> float | None:
+    """:func:`content_blind` of the result saved at ``path`` (None when there is none)."""
+    return content_blind(EvalResult.load(path)) if path.exists() else None
+
+
+def content_blind(r: EvalResult) -> float:
     """Accuracy of answering every question with choice c at the rate this result uses c:
     sum over c of P(predict c) x P(gold = c)."""
-    if not path.exists():
-        return None
-    r = EvalResult.load(path)
     k = max(len(s) for s in r.scores)
     pred = [sum(p == c for p in r.predictions) / r.n for c in range(k)]
     gold = [sum(y == c for y in r.labels) / r.n for c in range(k)]

@@ -43,9 +43,9 @@ from reproduce_paper import (  # noqa: E402
     MC_TRAIN,
     REPO,
     Runner,
-    _content_blind,
     _row,
     add_common_flags,
+    content_blind,
     part_kshot,
     pool_size,
 )  # fmt: skip
@@ -137,9 +137,7 @@ def run_mc(run: Runner, task: str) -> dict[str, Any]:
         rows["cc"] = _row(base, cc)
         rows["cc+act"] = _row(base, run.cc(task, act, ActConfig(hs)))
         rows["act_vs_cc"] = _row(cc, act)
-        blind = _content_blind(run.out / f"{task}_baseline.json")
-        rows["blind"] = {"baseline": blind,
-                         "act": _content_blind(run.out / f"{task}_act.json") if len(hs) else blind}  # fmt: skip
+        rows["blind"] = {"baseline": content_blind(base), "act": content_blind(act)}
     record = {"task": task, "heads": [f"{la}.{h}" for la, h in hs], "rows": rows,
               "decision": hs.provenance.get("decision")}  # fmt: skip
     out.write_text(json.dumps(record, indent=1))
