@@ -96,15 +96,19 @@ class Runner:
     def task(self, name: str) -> Any:
         return get_task(name, self.args.prompts)
 
-    def head_set(self, tag: str, tasks: tuple[str, ...], per_task: int, seed: int) -> HeadSet:
-        """The searched set ``head_set_<tag>.json``: reused when present, else searched."""
+    def head_set(
+        self, tag: str, tasks: tuple[str, ...], per_task: int, seed: int, shots: int = 0
+    ) -> HeadSet:
+        """The searched set ``head_set_<tag>.json``: reused when present, else searched (on
+        prompts with ``shots`` demonstrations from the training split when ``shots > 0``)."""
         path = self.out / f"head_set_{tag}.json"
         if path.exists() and not self.args.fresh:
             return HeadSet.load(path, model=self.model)
         t0 = time.perf_counter()
         calib, val = calibration_split(
-            [self.task(t) for t in tasks], per_task * len(tasks), data=self.data, seed=seed
-        )
+            [self.task(t) for t in tasks], per_task * len(tasks), data=self.data, seed=seed,
+            shots=shots,
+        )  # fmt: skip
         config = SearchConfig(
             screen=self.args.screen, workers=self.args.workers, precision=self.args.precision,
             batch_size=self.args.batch_size, progress=False,
@@ -116,7 +120,7 @@ class Runner:
         )  # fmt: skip
         hs = result.head_set.with_provenance(
             tasks=list(tasks), prompts=self.args.prompts, search_s=time.perf_counter() - t0,
-            command=self.args.command,
+            command=self.args.command, shots=shots,
         )  # fmt: skip
         result.effects.save(self.out / f"head_effects_{tag}.pt")
         hs.save(path)
@@ -233,25 +237,39 @@ def part_sweeps(run: Runner) -> None:
 
 
 def part_kshot(run: Runner) -> None:
+    """Each ``--kshot-tasks`` task on prompts with ``--shots`` demonstrations, every seed: the
+    zero-shot set (``act``) and, with ``kshot_search``, a set searched on k-shot prompts
+    (``act_k``, its own calibration prompts drawn with demonstrations)."""
     a = run.args
     for task in a.kshot_tasks:
-        hs = run.head_set(task, (task,), a.calib, seed=0)
+        sets = {"act": run.head_set(task, (task,), a.calib, seed=0)}
+        if a.kshot_search:
+            sets["act_k"] = run.head_set(f"k{a.shots}_{task}", (task,), a.calib, 0, a.shots)
         per_seed = []
         for seed in range(a.seeds):
             kw = {"shots": a.shots, "seed": seed}
             base = run.evaluation(task, f"k{a.shots}s{seed}_baseline", **kw)
-            act = run.evaluation(task, f"k{a.shots}s{seed}_act", ActConfig(hs), **kw)
-            cc = run.cc(task, base, None, **kw)
-            per_seed.append(
-                _row(base, act)
-                | {"cc": cc.accuracy, "cc+act": run.cc(task, act, ActConfig(hs), **kw).accuracy}
-            )
-        summary = {k: summarize_seeds([r[k] for r in per_seed]).to_dict()
-                   for k in ("baseline", "treated", "delta", "cc", "cc+act")}  # fmt: skip
+            row: dict[str, Any] = {"cc": run.cc(task, base, None, **kw).accuracy}
+            for name, hs in sets.items():
+                res = run.evaluation(task, f"k{a.shots}s{seed}_{name}", ActConfig(hs), **kw)
+                suffix = name[3:]  # "" for the zero-shot set, "_k" for the k-shot one
+                part = _row(base, res)
+                if suffix:
+                    part = {f"{k}{suffix}": part[k] for k in ("treated", "delta", "p_value")}
+                row |= part | {
+                    f"cc+act{suffix}": run.cc(task, res, ActConfig(hs), **kw).accuracy,
+                    f"heads{suffix}": len(hs),
+                }
+            per_seed.append(row)
+        keys = ["baseline", "treated", "delta", "cc", "cc+act"]
+        if "act_k" in sets:
+            keys += ["treated_k", "delta_k", "cc+act_k"]
+        summary = {k: summarize_seeds([r[k] for r in per_seed]).to_dict() for k in keys}
         _write(
             run.out / f"kshot_{task}.json",
-            {"task": task, "shots": a.shots, "per_seed": per_seed, "summary": summary},
-        )
+            {"task": task, "shots": a.shots, "per_seed": per_seed, "summary": summary,
+             "heads": {name: len(hs) for name, hs in sets.items()}},
+        )  # fmt: skip
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
@@ -377,6 +395,18 @@ def _workers(value: str) -> "int | str":
     raise argparse.ArgumentTypeError(f"auto or a number >= 1, got {value!r}")
 
 
+def task_list(
+    parser: argparse.ArgumentParser, flag: str, value: str, known: tuple[str, ...], kind: str
+) -> tuple[str, ...]:
+    """The comma list ``value`` of ``flag``; refused in one line when a name is not in ``known``."""
+    names = tuple(t for t in value.split(",") if t)
+    if set(names) - set(known):
+        parser.error(
+            f"{flag}: {sorted(set(names) - set(known))} are not {kind} tasks ({', '.join(known)})"
+        )
+    return names
+
+
 def add_common_flags(parser: argparse.ArgumentParser, *, screen: int | None = None) -> None:
     """The flags the analysis scripts share: where the data is, how many eval examples, and
     how the searches and evaluations run (``--workers`` also runs the evaluations)."""
@@ -418,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--kshot-tasks", default="sst2,trec,agnews")
     parser.add_argument(
+        "--kshot-search", action="store_true",
+        help="also search each k-shot task's set on k-shot calibration prompts",
+    )  # fmt: skip
+    parser.add_argument(
         "--table-only", action="store_true", help="only rebuild table.md and figures"
     )
     parser.add_argument("--out", default=str(REPO / "figures" / "paper"))
@@ -425,18 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if not parts or set(parts) - set(PARTS):
         parser.error(f"--parts: choose from {', '.join(PARTS)}")
-    args.tasks = tuple(t for t in args.tasks.split(",") if t)
-    args.kshot_tasks = tuple(t for t in args.kshot_tasks.split(",") if t)
-    args.mc_tasks = tuple(t for t in args.mc_tasks.split(",") if t)
-    if set(args.mc_tasks) - set(MC):
-        parser.error(
-            f"--mc-tasks: {sorted(set(args.mc_tasks) - set(MC))} are not multiple-choice tasks ({', '.join(MC)})"
-        )
-    for flag, names in (("--tasks", args.tasks), ("--kshot-tasks", args.kshot_tasks)):
-        if set(names) - set(CLS):
-            parser.error(
-                f"{flag}: {sorted(set(names) - set(CLS))} are not classification tasks ({', '.join(CLS)})"
-            )
+    args.tasks = task_list(parser, "--tasks", args.tasks, CLS, "classification")
+    args.kshot_tasks = task_list(parser, "--kshot-tasks", args.kshot_tasks, CLS, "classification")
+    args.mc_tasks = task_list(parser, "--mc-tasks", args.mc_tasks, MC, "multiple-choice")
     out = Path(args.out)
     if args.table_only:
         if not out.is_dir():

@@ -48,6 +48,7 @@ from reproduce_paper import (  # noqa: E402
     content_blind,
     part_kshot,
     pool_size,
+    task_list,
 )  # fmt: skip
 
 from act_lens import load_model  # noqa: E402
@@ -154,6 +155,7 @@ def _args(a: argparse.Namespace, model: str, calib: int, out: Path) -> SimpleNam
         screen=a.screen, precision=a.precision, workers=a.workers, confidence=a.confidence,
         layers=a.layers, batch_size=a.batch_size, fresh=a.fresh, out=str(out), act_from=str(out),
         command=a.command, kshot_tasks=a.kshot_tasks, shots=a.shots, seeds=a.seeds,
+        kshot_search=a.kshot_search,
     )  # fmt: skip
 
 
@@ -259,17 +261,28 @@ def _kshot_table(folder: Path) -> list[str]:
     files = sorted(folder.glob("kshot_*.json"))
     if not files:
         return []
+    recs = [json.loads(f.read_text()) for f in files]
+    searched = any("delta_k" in d["summary"] for d in recs)
     lines = [
-        "k-shot: draw 0's set (searched on zero-shot prompts) applied to prompts with k "
-        "demonstrations from the training split; mean over the demonstration seeds (min..max).",
+        "k-shot: prompts with k demonstrations from the training split; mean over the "
+        "demonstration seeds (min..max). ACT is draw 0's set searched on zero-shot prompts"
+        + (", ACT (k-shot search) a set searched on k-shot calibration prompts (draw 0)."
+           if searched else "."),
         "",
-        "| task | k | seeds | baseline | ACT | delta | CC | CC + ACT |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for f in files:
-        d = json.loads(f.read_text())
-        cells = [_seed_cell(d["summary"][k], k == "delta") for k in
+        "| task | k | seeds | baseline | ACT | delta | CC | CC + ACT |"
+        + (" heads zero-shot / k-shot | ACT (k-shot search) | delta | CC + ACT (k-shot search) |"
+           if searched else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|---|---|---|" if searched else ""),
+    ]  # fmt: skip
+    for d in recs:
+        s = d["summary"]
+        cells = [_seed_cell(s[k], k == "delta") for k in
                  ("baseline", "treated", "delta", "cc", "cc+act")]  # fmt: skip
+        if searched:
+            heads = d.get("heads", {})
+            cells.append(f"{heads.get('act', '?')} / {heads.get('act_k', '-')}")
+            cells += [_seed_cell(s[k], k == "delta_k") if k in s else "-"
+                      for k in ("treated_k", "delta_k", "cc+act_k")]  # fmt: skip
         lines.append(
             f"| {d['task']} | {d['shots']} | {len(d['per_seed'])} | " + " | ".join(cells) + " |"
         )
@@ -426,6 +439,11 @@ def _how(folder: Path) -> str:
             f"{', '.join(sorted(precisions))} (from the sets' provenance).")  # fmt: skip
 
 
+def _kshot_done(folder: Path, task: str, searched: bool) -> bool:
+    path = folder / f"kshot_{task}.json"
+    return path.exists() and (not searched or "delta_k" in json.loads(path.read_text())["summary"])
+
+
 def run_model(
     a: argparse.Namespace,
     model: Any,
@@ -446,9 +464,9 @@ def run_model(
         if "zt" in methods:
             for task in tasks:
                 run_methods(run, task)
-        # draw 0's zero-shot sets on k-shot prompts, every demonstration seed
+        # draw 0's zero-shot sets (and with --kshot-search k-shot sets) on k-shot prompts
         run.args.kshot_tasks = tuple(
-            t for t in a.kshot_tasks if a.fresh or not (folder / f"kshot_{t}.json").exists()
+            t for t in a.kshot_tasks if a.fresh or not _kshot_done(folder, t, a.kshot_search)
         )
         if run.args.kshot_tasks:
             part_kshot(run)  # type: ignore[arg-type]
@@ -475,6 +493,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kshot-tasks", default="", help="comma list: draw 0's set on k-shot prompts"
     )
+    parser.add_argument(
+        "--kshot-search", action="store_true",
+        help="also search each --kshot-tasks set on k-shot calibration prompts (draw 0)",
+    )  # fmt: skip
     parser.add_argument("--shots", type=int, default=4)
     parser.add_argument(
         "--seeds", type=int, default=3, help="demonstration seeds for --kshot-tasks"
@@ -489,24 +511,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-only", action="store_true", help="only regenerate the page")
     a = parser.parse_args(argv)
     a.command = "python analyses/study.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    tasks = [t for t in a.tasks.split(",") if t]
+    tasks = list(task_list(parser, "--tasks", a.tasks, CLS, "classification"))
     a.kshot_tasks = tuple(t for t in a.kshot_tasks.split(",") if t)
     if set(a.kshot_tasks) - set(tasks):
         parser.error("--kshot-tasks must be among --tasks (their zero-shot sets are applied)")
-    a.mc_tasks = MC if a.mc_tasks == "all" else tuple(t for t in a.mc_tasks.split(",") if t)
-    if set(a.mc_tasks) - set(MC):
-        parser.error(
-            f"--mc-tasks: {sorted(set(a.mc_tasks) - set(MC))} are not multiple-choice tasks ({', '.join(MC)})"
-        )
+    a.mc_tasks = task_list(
+        parser, "--mc-tasks", ",".join(MC) if a.mc_tasks == "all" else a.mc_tasks, MC,
+        "multiple-choice",
+    )  # fmt: skip
     methods = [m for m in a.methods.split(",") if m]
     try:
         sizes = [int(s) for s in a.calib_sizes.split(",") if s]
     except ValueError:
         parser.error(f"--calib-sizes: comma list of integers, got {a.calib_sizes!r}")
-    if set(tasks) - set(CLS):
-        parser.error(
-            f"--tasks: {sorted(set(tasks) - set(CLS))} are not classification tasks ({', '.join(CLS)})"
-        )
     if set(methods) - set(METHODS) or "act" not in methods:
         parser.error(f"--methods: comma list of {', '.join(METHODS)}, including act")
     if a.draws < 1 or not sizes or min(sizes) < 4:

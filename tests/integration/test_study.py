@@ -48,7 +48,7 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
             "--page", str(page), "--tasks", "sst2", "--draws", "2", "--calib-sizes", "4",
             "--limit", "3", "--batch-size", "4", "--layers", "all", "--workers", "1",
             "--precision", "fp32", "--methods", "act,zt", "--kshot-tasks", "sst2",
-            "--shots", "2", "--seeds", "2", "--mc-tasks", "copa"]  # fmt: skip
+            "--kshot-search", "--shots", "2", "--seeds", "2", "--mc-tasks", "copa"]  # fmt: skip
     assert study.main(argv) == 0
     folder = out / "tiny-random_c4"
     first = json.loads((folder / "study_sst2.json").read_text())
@@ -73,6 +73,12 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     kshot = json.loads((folder / "kshot_sst2.json").read_text())
     assert kshot["shots"] == 2 and len(kshot["per_seed"]) == 2
     assert "| sst2 | 2 | 2 |" in text
+    # and a set searched on 2-shot calibration prompts, applied to the same 2-shot examples
+    k_set = json.loads((folder / "head_set_k2_sst2.json").read_text())
+    assert k_set["provenance"]["shots"] == 2
+    assert {"treated_k", "delta_k", "cc+act_k"} <= set(kshot["summary"])
+    assert kshot["per_seed"][0]["heads_k"] == len(k_set["heads"])
+    assert "ACT (k-shot search)" in text
     # multiple choice: one set from the MC training splits, letters and full continuations
     mc = json.loads((folder / "mc_study_copa.json").read_text())
     assert {"act", "random", "cc", "cc+act", "act_full", "random_full", "norm_full",
