@@ -242,33 +242,30 @@ def part_kshot(run: Runner) -> None:
     (``act_k``, its own calibration prompts drawn with demonstrations)."""
     a = run.args
     for task in a.kshot_tasks:
-        sets = {"act": run.head_set(task, (task,), a.calib, seed=0)}
+        # keyed by the suffix of their columns and files: "" the zero-shot set, "_k" the k-shot one
+        sets = {"": run.head_set(task, (task,), a.calib, seed=0)}
         if a.kshot_search:
-            sets["act_k"] = run.head_set(f"k{a.shots}_{task}", (task,), a.calib, 0, a.shots)
+            sets["_k"] = run.head_set(f"k{a.shots}_{task}", (task,), a.calib, 0, a.shots)
         per_seed = []
         for seed in range(a.seeds):
             kw = {"shots": a.shots, "seed": seed}
             base = run.evaluation(task, f"k{a.shots}s{seed}_baseline", **kw)
             row: dict[str, Any] = {"cc": run.cc(task, base, None, **kw).accuracy}
-            for name, hs in sets.items():
-                res = run.evaluation(task, f"k{a.shots}s{seed}_{name}", ActConfig(hs), **kw)
-                suffix = name[3:]  # "" for the zero-shot set, "_k" for the k-shot one
+            for suffix, hs in sets.items():
+                res = run.evaluation(task, f"k{a.shots}s{seed}_act{suffix}", ActConfig(hs), **kw)
                 part = _row(base, res)
                 if suffix:
                     part = {f"{k}{suffix}": part[k] for k in ("treated", "delta", "p_value")}
-                row |= part | {
-                    f"cc+act{suffix}": run.cc(task, res, ActConfig(hs), **kw).accuracy,
-                    f"heads{suffix}": len(hs),
-                }
+                row |= part | {f"cc+act{suffix}": run.cc(task, res, ActConfig(hs), **kw).accuracy}
             per_seed.append(row)
         keys = ["baseline", "treated", "delta", "cc", "cc+act"]
-        if "act_k" in sets:
+        if "_k" in sets:
             keys += ["treated_k", "delta_k", "cc+act_k"]
         summary = {k: summarize_seeds([r[k] for r in per_seed]).to_dict() for k in keys}
         _write(
             run.out / f"kshot_{task}.json",
             {"task": task, "shots": a.shots, "per_seed": per_seed, "summary": summary,
-             "heads": {name: len(hs) for name, hs in sets.items()}},
+             "heads": {f"act{suffix}": len(hs) for suffix, hs in sets.items()}},
         )  # fmt: skip
 
 

@@ -77,7 +77,7 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     k_set = json.loads((folder / "head_set_k2_sst2.json").read_text())
     assert k_set["provenance"]["shots"] == 2
     assert {"treated_k", "delta_k", "cc+act_k"} <= set(kshot["summary"])
-    assert kshot["per_seed"][0]["heads_k"] == len(k_set["heads"])
+    assert kshot["heads"]["act_k"] == len(k_set["heads"])
     assert "ACT (k-shot search)" in text
     # multiple choice: one set from the MC training splits, letters and full continuations
     mc = json.loads((folder / "mc_study_copa.json").read_text())
