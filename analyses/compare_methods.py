@@ -59,15 +59,10 @@ class MethodRunner(Runner):
         # The reproduction's baseline and ACT results are the same runs (same examples, same
         # head set): read them from there instead of evaluating again.
         shared = Path(self.args.act_from) / f"{task}_{name}.json"
-        if (
-            name in ("baseline", "act")
-            and not kw
-            and self.args.model == "smollm2-135m"
-            and shared.exists()
-        ):
-            from act_lens.evaluation.evaluate import EvalResult
-
-            return EvalResult.load(shared)
+        if name in ("baseline", "act") and not kw and self.args.model == "smollm2-135m":
+            res = self.saved(shared)
+            if res is not None:
+                return res
         return super().evaluation(task, name, hooks, **kw)
 
     def act_set(self, tag: str, tasks: tuple[str, ...], per_task: int, seed: int) -> HeadSet:

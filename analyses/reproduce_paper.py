@@ -45,12 +45,12 @@ from act_lens.app.result_figures import plot_eval_comparison, plot_selection_cur
 from act_lens.core.settings import SinkSettings
 from act_lens.evaluation.baselines import content_free_scores, contextual_calibration
 from act_lens.evaluation.controls import random_head_set
-from act_lens.evaluation.evaluate import EvalResult, compare, evaluate
+from act_lens.evaluation.evaluate import EvalResult, compare, evaluate, numerics
 from act_lens.evaluation.stats import summarize_seeds
 from act_lens.evaluation.tasks import get_task
 from act_lens.hooks.act import ActConfig
 from act_lens.hooks.headset import HeadSet
-from act_lens.runtime.pool import pool_scope
+from act_lens.runtime.pool import open_pool, pool_scope
 from act_lens.runtime.precision import precision_context
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,11 +138,31 @@ class Runner:
             from_effects=f"head_effects_{tag}.pt",
         )
 
+    def numerics(self) -> dict[str, Any]:
+        """The numerics this run's evaluations have (:func:`act_lens.evaluation.numerics`)."""
+        w = self.args.workers
+        on_workers = open_pool(self.model) is not None if w == "auto" else int(w) > 1
+        with precision_context(self.args.precision, self.model):
+            return numerics(self.model, self.args.batch_size, on_workers=on_workers)
+
+    def saved(self, path: Path) -> EvalResult | None:
+        """The result saved at ``path`` when it ran under this run's numerics; None otherwise
+        (it is then evaluated again, so no comparison mixes two roundings)."""
+        if self.args.fresh or not path.exists():
+            return None
+        res = EvalResult.load(path)
+        if res.info.get("numerics") == self.numerics():
+            return res
+        print(f"{path.name}: saved under other numerics ({res.info.get('numerics')}); "
+              "evaluating again", flush=True)  # fmt: skip
+        return None
+
     def evaluation(self, task: str, name: str, hooks: Any = None, **kw: Any) -> EvalResult:
-        """``<task>_<name>.json``: reused when present, else evaluated and saved."""
+        """``<task>_<name>.json``: reused when present (and run under this run's numerics),
+        else evaluated and saved."""
         path = self.out / f"{task}_{name}.json"
-        if path.exists() and not self.args.fresh:
-            return EvalResult.load(path)
+        if (res := self.saved(path)) is not None:
+            return res
         with precision_context(self.args.precision, self.model):
             res = evaluate(self.model, self.task(task), data=self.data, limit=self.args.limit,
                            intervention=hooks, batch_size=self.args.batch_size, progress=False,

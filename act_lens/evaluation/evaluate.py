@@ -4,6 +4,7 @@ import csv
 import io
 import os
 import random
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -11,7 +12,14 @@ from typing import Any, ClassVar
 import torch
 from tqdm.auto import tqdm
 
-from act_lens.errors import ConfigError, DataError, ShapeError, config_from, renamed_keyword
+from act_lens.errors import (
+    ActLensWarning,
+    ConfigError,
+    DataError,
+    ShapeError,
+    config_from,
+    renamed_keyword,
+)
 from act_lens.evaluation.batching import encode
 from act_lens.evaluation.config import EvalConfig, Scoring
 from act_lens.evaluation.scoring import continuation_logprobs, first_token_ids, last_token_logprobs
@@ -23,6 +31,7 @@ from act_lens.hooks.interventions import as_intervention
 from act_lens.hooks.spec import HookSpec
 from act_lens.io import JsonFile
 from act_lens.runtime.pool import WorkerPool, open_pool, use_pool
+from act_lens.runtime.precision import current_precision
 
 LIMIT_SEED = (
     1234  # the subsample for `limit` is fixed, so every run of a task sees the same examples
@@ -268,6 +277,7 @@ def evaluate(
     workers = open_pool(model) if cfg.workers == "auto" else cfg.workers
     with use_pool(model, workers) as pool:
         scores, norm = score_prompts(model, task, prompts, scoring=cfg.scoring, pool=pool, **kw)
+        ran = numerics(model, cfg.batch_size, on_workers=pool is not None)
     preds = [int(torch.tensor(s).argmax()) for s in scores]
     labels = [p.label for p in prompts]
     acc_norm = None
@@ -288,8 +298,18 @@ def evaluate(
         interval=accuracy_interval(correct),
         meta=tuple(dict(p.meta) for p in prompts),
         accuracy_norm=acc_norm,
-        info={"limit": limit, "description": task.description},
+        info={"limit": limit, "description": task.description, "numerics": ran},
     )
+
+
+def numerics(model: Any, batch_size: int, *, on_workers: bool = False) -> dict[str, Any]:
+    """What decides a run's rounding: precision, device, torch threads per forward (1 on a
+    worker; bf16 sums differ with the thread count) and batch size (padding). Two runs with
+    the same record and the same inputs give the same scores."""
+    device = str(model.cfg.device)
+    threads = (1 if on_workers else torch.get_num_threads()) if device.startswith("cpu") else None
+    return {"precision": current_precision(device), "device": device, "threads": threads,
+            "batch_size": batch_size}  # fmt: skip
 
 
 def _accuracy(scores: Sequence[Sequence[float]], labels: Sequence[int]) -> float:
@@ -301,6 +321,10 @@ def _accuracy(scores: Sequence[Sequence[float]], labels: Sequence[int]) -> float
 def compare(baseline: EvalResult, treated: EvalResult, **kwargs: Any) -> PairedComparison:
     """Paired comparison of two runs on the same examples (delta, bootstrap interval, McNemar).
 
+    Warns ``ActLensWarning`` when both runs record different numerics (precision, threads,
+    batch size: see :func:`numerics`): the delta then mixes the intervention's effect with
+    rounding (in bf16 a few predictions of 300 flip between thread counts).
+
     Raises:
         ShapeError: the runs are not on the same examples in the same order.
     """
@@ -308,5 +332,13 @@ def compare(baseline: EvalResult, treated: EvalResult, **kwargs: Any) -> PairedC
         raise ShapeError(
             f"cannot pair {baseline.task} ({baseline.n} examples) with {treated.task} "
             f"({treated.n} examples): the example ids differ; evaluate both on the same split/limit"
+        )
+    a, b = baseline.info.get("numerics"), treated.info.get("numerics")
+    if a is not None and b is not None and a != b:
+        warnings.warn(
+            f"{baseline.task}: the two runs used different numerics ({a} vs {b}); the delta "
+            "includes rounding differences: evaluate both under one setting",
+            ActLensWarning,
+            stacklevel=2,
         )
     return compare_correct(baseline.correct, treated.correct, **kwargs)

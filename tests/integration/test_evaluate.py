@@ -146,6 +146,26 @@ def test_compare_requires_same_examples():
         compare(a, _result([0, 1, 1], [0, 1, 0]))
 
 
+def test_results_record_their_numerics_and_compare_warns_on_a_mix(tiny):
+    import dataclasses
+
+    from act_lens.errors import ActLensWarning
+    from act_lens.runtime.precision import precision_context
+
+    fp32 = evaluate(tiny, "reviews", limit=6, batch_size=3, progress=False)
+    assert fp32.info["numerics"] == {"precision": "fp32", "device": "cpu",
+                                     "threads": torch.get_num_threads(), "batch_size": 3}  # fmt: skip
+    with precision_context("bf16", tiny):
+        bf16 = evaluate(tiny, "reviews", limit=6, batch_size=3, progress=False)
+    assert bf16.info["numerics"]["precision"] == "bf16"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compare(fp32, fp32)  # one setting: silent
+        compare(fp32, dataclasses.replace(fp32, info={}))  # a result without a record: silent
+    with pytest.warns(ActLensWarning, match="different numerics"):
+        compare(fp32, bf16)
+
+
 def test_subsample_is_fixed_and_ordered():
     items = get_task("reviews").load(None, "eval")[:100]
     a, b = subsample(items, 10), subsample(items, 10)

@@ -33,6 +33,7 @@ def test_parts_write_files_that_later_runs_reuse(
     data_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
     rp = _script()
+    real_evaluate = rp.evaluate
     out = tmp_path / "paper"
     assert rp.main(_common(data_dir, out) + ["--parts", "mixed,cls,sweeps"]) == 0
     names = {p.name for p in out.iterdir()}
@@ -56,6 +57,18 @@ def test_parts_write_files_that_later_runs_reuse(
     (out / "table.md").unlink()
     assert rp.main(["--table-only", "--out", str(out)]) == 0
     assert (out / "table.md").read_text() == table
+
+    # A result saved under other numerics (here another batch size) is evaluated again, so
+    # no comparison mixes two roundings; the others are still reused.
+    saved = out / "sst2_baseline.json"
+    record = json.loads(saved.read_text())
+    assert record["info"]["numerics"]["batch_size"] == 4
+    record["info"]["numerics"]["batch_size"] = 99
+    saved.write_text(json.dumps(record))
+    again = []
+    monkeypatch.setattr(rp, "evaluate", lambda *a, **k: again.append(k) or real_evaluate(*a, **k))
+    assert rp.main(_common(data_dir, out) + ["--parts", "cls"]) == 0
+    assert len(again) == 1 and json.loads(saved.read_text())["info"]["numerics"]["batch_size"] == 4
 
 
 def test_mc_and_kshot_parts(data_dir: Path, tmp_path: Path) -> None:
