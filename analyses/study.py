@@ -436,7 +436,36 @@ def _how(folder: Path) -> str:
         screens.add(str(prov.get("search", {}).get("screen", "?")))
         precisions.add(str(prov.get("precision", "?")))
     return (f"Searches: screen {', '.join(sorted(screens))} heads exact, "
-            f"{', '.join(sorted(precisions))} (from the sets' provenance).")  # fmt: skip
+            f"{', '.join(sorted(precisions))} (from the sets' provenance). "
+            + _numerics_line(folder))  # fmt: skip
+
+
+def _numerics_line(folder: Path) -> str:
+    """The numerics the folder's evaluations recorded (a delta is only read between two runs of
+    one setting: the scripts evaluate again a result saved under another)."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("*.json")):
+        d = json.loads(path.read_text())
+        if not (isinstance(d, dict) and str(d.get("format", "")).startswith("act_lens.EvalResult")):
+            continue
+        rec = d.get("info", {}).get("numerics")
+        key = ("unrecorded" if rec is None else
+               f"{rec['precision']}, {rec['threads']} thread(s) per forward, batch {rec['batch_size']}")  # fmt: skip
+        seen.setdefault(key, []).append(path.stem)
+    if not seen:
+        return ""
+    parts = []
+    for i, (key, stems) in enumerate(sorted(seen.items(), key=lambda kv: -len(kv[1]))):
+        if i == 0:  # the main setting: a count; the others: which runs, by kind
+            parts.append(f"{key} ({len(stems)} runs)")
+            continue
+        tasks = sorted(CLS + MC, key=len, reverse=True)
+        kinds = sorted({next((st[len(t) + 1:] for t in tasks if st.startswith(t + "_")), st)
+                        for st in stems})  # fmt: skip
+        parts.append(f"{key} ({len(stems)} runs: {', '.join(kinds)}; not read where a delta is "
+                     "taken against a recorded run)" if key == "unrecorded" else
+                     f"{key} ({len(stems)} runs: {', '.join(kinds)})")  # fmt: skip
+    return "Evaluations: " + "; ".join(parts) + "."
 
 
 def _kshot_done(folder: Path, task: str, searched: bool) -> bool:
