@@ -59,7 +59,9 @@ class MethodRunner(Runner):
         # The reproduction's baseline and ACT results are the same runs (same examples, same
         # head set): read them from there instead of evaluating again.
         shared = Path(self.args.act_from) / f"{task}_{name}.json"
-        if name in ("baseline", "act") and not kw and self.args.model == "smollm2-135m":
+        own = self.out / f"{task}_{name}.json"  # the study shares its folder: read it once
+        if (name in ("baseline", "act") and not kw and self.args.model == "smollm2-135m"
+                and shared.resolve() != own.resolve()):  # fmt: skip
             res = self.saved(shared)
             if res is not None:
                 return res

@@ -454,12 +454,11 @@ def _numerics_line(folder: Path) -> str:
         seen.setdefault(key, []).append(path.stem)
     if not seen:
         return ""
-    parts = []
+    parts, tasks = [], sorted(CLS + MC, key=len, reverse=True)
     for i, (key, stems) in enumerate(sorted(seen.items(), key=lambda kv: -len(kv[1]))):
         if i == 0:  # the main setting: a count; the others: which runs, by kind
             parts.append(f"{key} ({len(stems)} runs)")
             continue
-        tasks = sorted(CLS + MC, key=len, reverse=True)
         kinds = sorted({next((st[len(t) + 1:] for t in tasks if st.startswith(t + "_")), st)
                         for st in stems})  # fmt: skip
         parts.append(f"{key} ({len(stems)} runs: {', '.join(kinds)}; not read where a delta is "
