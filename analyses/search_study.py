@@ -13,6 +13,11 @@ validation half), then:
   exact effect does not depend on which other heads are evaluated); each schedule's candidates
   go through the same joint selection (accuracy, lower bound) on the validation half, and the
   chosen set is evaluated on ``--limit`` held-out examples.
+* **screen N + halving** (``--halving 96``): ``search_heads`` itself with
+  ``SearchConfig(screen=N, schedule="halving")`` (the default ``Halving``) on the same ranking
+  and validation halves, on the workers: its evaluations are the rounds' (each survivor on each
+  prompt it saw), its wall time is measured (screen + rounds), its set is evaluated on the
+  same held-out examples. Added to a task's file that lacks it (earlier files are extended).
 * **precision** (``--fp32-tasks``): the same screened search in fp32 (screen, exact effects of
   the screened heads, validation curve, held-out accuracy), beside bf16 on the same heads: speed
   ratio, Spearman correlation of the effects, overlap of the chosen sets.
@@ -32,7 +37,8 @@ import torch
 from act_lens import load_model
 from act_lens.analysis.calibration_set import calibration_split, describe_calibration
 from act_lens.analysis.screening import screen_heads
-from act_lens.analysis.search import default_layers
+from act_lens.analysis.search import default_layers, search_heads
+from act_lens.analysis.search_config import SearchConfig
 from act_lens.analysis.selection import (
     Selection,
     decision,
@@ -47,7 +53,7 @@ from act_lens.hooks.act import ActConfig
 from act_lens.hooks.arch import fill_windows
 from act_lens.hooks.headset import HeadSet
 from act_lens.runtime.options import RunOptions
-from act_lens.runtime.pool import WorkerPool
+from act_lens.runtime.pool import WorkerPool, pool_scope
 from act_lens.runtime.precision import precision_context
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +136,29 @@ def run_task(model, pool, task: str, args) -> dict[str, Any]:
         out["precision"] = precision_part(model, pool, task, rank, val, layers, settings, sel,
                                           args, cache)  # fmt: skip
     return out
+
+
+def halving_part(model, pool, task: str, screen: int, args) -> dict[str, Any]:
+    """The search itself with ``screen`` heads under successive halving (see the module)."""
+    settings = fill_windows(SinkSettings(), model)
+    sel = Selection(confidence=args.confidence)
+    rank, val = calibration_split([task], args.calib, data=args.data_dir, seed=args.seed)
+    config = SearchConfig(screen=screen, schedule="halving", workers=args.workers,
+                          precision="bf16", progress=False)  # fmt: skip
+    with pool_scope(model, pool):
+        hs = search_heads(model, rank, validation=val, layers=default_layers(int(model.cfg.n_layers)),
+                          settings=settings, selection=sel, config=config).head_set  # fmt: skip
+    prov = hs.provenance
+    t = prov["timings"]
+    heads = [list(h) for h in hs]
+    res = {"heads": heads, "decision": prov["decision"], "curve": prov["curve"],
+           "candidates": len(prov["candidate_order"]), "curve_s": t["curve_s"],
+           "rounds": prov["rounds"], "evaluations": prov["evaluations"],
+           "est_wall_s": t["screen_s"] + t["effects_s"], "measured": True}  # fmt: skip
+    res["held_out"] = held_out(model, task, heads, settings, args, "bf16", {})
+    print(f"  {task} screen {screen} + halving: {len(heads)} heads, {res['evaluations']} "
+          f"evaluations, held-out {100 * res['held_out']['delta']:+.1f}", flush=True)  # fmt: skip
+    return res
 
 
 def precision_part(model, pool, task, rank, val, layers, settings, sel, args, cache):
@@ -239,11 +268,13 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--confidence", type=float, default=0.9)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--halving", default="96", help="screens to run under successive halving")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "figures" / "search_study"))
     args = ap.parse_args()
     args.screens = [int(x) for x in args.screens.split(",") if x]
     args.fp32_tasks = [t for t in args.fp32_tasks.split(",") if t]
+    args.halving = [int(x) for x in args.halving.split(",") if x]
     tasks = [t for t in args.tasks.split(",") if t]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -252,9 +283,21 @@ def main() -> None:
         for task in tasks:
             path = out / f"{task}.json"
             if path.exists():
+                result = json.loads(path.read_text())
+                for n in args.halving:
+                    name = f"screen {n} + halving"
+                    if name not in result["schedules"]:
+                        result["schedules"][name] = halving_part(model, pool, task, n, args)
+                        result["command"] += f" --halving {n}"
+                        path.write_text(json.dumps(result, indent=1))
+                        (out / "table.md").write_text(table(out, tasks))
                 continue
             t0 = time.perf_counter()
             result = run_task(model, pool, task, args)
+            for n in args.halving:
+                result["schedules"][f"screen {n} + halving"] = halving_part(
+                    model, pool, task, n, args
+                )
             result["wall_s"] = time.perf_counter() - t0
             result["command"] = "python analyses/search_study.py " + " ".join(
                 f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "data_dir"

@@ -107,8 +107,10 @@ def halving_effects(
         candidates: the ``(layer, head)`` pairs in the race.
         metric: the metric heads are ranked by. margin: as ``Selection.margin`` (a round
             decides the set when every survivor's interval is clear of it).
-        run: batches and progress bars; ``run.checkpoint`` keeps the state after each round
-            (an interrupted search resumes to the identical result). In-process only.
+        run: batches, progress bars, workers and precision; each round's evaluations run as
+            work units (on ``run.workers`` when it is a pool or an int > 1, merged in a fixed
+            order, so the rounds equal the in-process ones); ``run.checkpoint`` keeps the
+            state after each round (an interrupted search resumes to the identical result).
 
     Returns:
         HeadEffects over all ``prompts`` (NaN where a head was not evaluated; each head's
@@ -121,7 +123,10 @@ def halving_effects(
             f"{len(prompts)}; use more prompts or Halving(first=...)"
         )
     race = _Race.start(candidates, len(prompts), run.checkpoint)
-    unit_run = RunOptions(batch_size=run.batch_size, progress=run.progress, precision=run.precision)
+    unit_run = RunOptions(
+        batch_size=run.batch_size, progress=run.progress, workers=run.workers,
+        precision=run.precision,
+    )  # fmt: skip
     while race.used < len(prompts) and not (race.rounds and race.rounds[-1]["decided"]):
         size = schedule.first
         if race.rounds:

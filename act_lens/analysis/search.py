@@ -224,8 +224,6 @@ class _Job:
         if selection.rule == "joint" and not val_part:
             search_part, val_part = split_calibration(search_part, selection.val_fraction)
         n_workers = config.workers_for(model, chosen, len(search_part))
-        if n_workers > 1 and config.schedule == "halving":
-            raise ConfigError("schedule='halving' runs in-process: use workers=1 or 'exhaustive'")
         return cls(model, chosen, search_part, val_part, settings, selection, config, n_workers)
 
     def key(self) -> str:

@@ -38,7 +38,8 @@ class SearchConfig:
             screen whose sets held out as well as every candidate's on SST-2, TREC, SUBJ and
             DBpedia (mean +0.1 points; screen 48: -2.0; ``analyses/search_study.py``).
         schedule: ``"exhaustive"`` (every evaluated head on every ranking prompt) or
-            ``"halving"`` (successive halving over prompts, ``halving``; in-process only).
+            ``"halving"`` (successive halving over prompts, ``halving``; each round's
+            evaluations run on the workers).
         halving: the schedule's settings when ``schedule="halving"``.
         workers: ``"auto"`` (one Ray worker per core where Ray is installed and the job is
             big enough, else in-process), 1 (in-process) or a number of Ray workers.
@@ -86,7 +87,7 @@ class SearchConfig:
         """The number of workers this job runs on (``"auto"`` resolved)."""
         if self.workers != "auto":
             return int(self.workers)
-        if self.schedule == "halving" or not has_spec or evaluations < AUTO_MIN_EVALUATIONS:
+        if not has_spec or evaluations < AUTO_MIN_EVALUATIONS:
             return 1
         return auto_workers()
 

@@ -330,8 +330,6 @@ def _check_search(cfg: RunConfig) -> None:
     workers = str(cfg.workers)
     if workers != "auto" and not (workers.isdigit() and int(workers) >= 1):
         raise ConfigError(f"--workers must be auto or a number >= 1, got {cfg.workers!r}")
-    if workers not in ("auto", "1") and cfg.schedule == "halving":
-        raise ConfigError("--schedule halving runs in-process: use --workers 1")
     if cfg.per_task and len(cfg.tasks) < 2 and cfg.command in ("search", "run"):
         raise ConfigError("--per-task needs at least two --task (one head set per task)")
     searches = cfg.command in ("search", "run") and not cfg.head_set

@@ -142,7 +142,6 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["search", *rs, "--workers", "0"], "--workers must be auto or a number >= 1"),
         (["search", *rs, "--workers", "many"], "--workers must be auto or a number >= 1"),
         (["search", *rs, "--precision", "fp8"], "argument --precision: invalid choice"),
-        (["search", *rs, "--workers", "2", "--schedule", "halving"], "halving runs in-process"),
         (["search", *rs, "--max-heads", "0"], "--max-heads must be >= 1"),
         (["search", *rs, "--screen", "-1"], "--screen must be >= 0"),
         (["search", *rs, "--metric", "gold_logprob"], "choice_logprob"),

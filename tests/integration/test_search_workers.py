@@ -1,5 +1,8 @@
 """The search's no-harm rule, its Ray workers and its precision, on a tiny random Llama."""
 
+import contextlib
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -185,6 +188,40 @@ def test_two_ray_workers_find_the_serial_head_set(model, prompts, pool, monkeypa
     assert _effects(parallel) == pytest.approx(_effects(serial), abs=1e-5)
     for a, b in zip(parallel.provenance["curve"], serial.provenance["curve"], strict=True):
         assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_halving_on_two_ray_workers_runs_the_serial_rounds(model, prompts, pool, monkeypatch):
+    from act_lens.analysis.halving import Halving
+
+    monkeypatch.setattr(act_lens.analysis.units, "LAYERS_PER_UNIT", 1)
+    sched = Halving(first=4, growth=2.0, keep=0.5, z=0.5, min_heads=2)
+    config = SearchConfig(progress=False, schedule="halving", halving=sched)
+    kw = dict(validation=prompts, **KW)
+    serial = search_heads(model, prompts * 2, config=replace(config, workers=1), **kw).head_set
+    calls = []
+    real_map = WorkerPool.map
+
+    def counted(self, fn, units, **k):
+        if fn.endswith(":head_effects"):  # the rounds (the validation curve runs there too)
+            calls.append(len(units))
+        return real_map(self, fn, units, **k)
+
+    monkeypatch.setattr(WorkerPool, "map", counted)
+    monkeypatch.setattr(
+        search_mod, "use_pool", contextlib.contextmanager(lambda *a, **k: (yield pool))
+    )
+    parallel = search_heads(model, prompts * 2, config=replace(config, workers=2), **kw).head_set
+    rounds = parallel.provenance["rounds"]
+    assert len(rounds) >= 2 and len(calls) == len(rounds)  # every round ran on the actors
+    assert parallel.provenance["workers"] == 2
+    assert [{k: v for k, v in r.items() if k != "cutoff"} for r in rounds] == [
+        {k: v for k, v in r.items() if k != "cutoff"} for r in serial.provenance["rounds"]
+    ]
+    assert [r["cutoff"] for r in rounds] == pytest.approx(
+        [r["cutoff"] for r in serial.provenance["rounds"]], abs=1e-5
+    )
+    assert parallel.heads == serial.heads
+    assert _effects(parallel) == pytest.approx(_effects(serial), abs=1e-5)
 
 
 def test_a_killed_worker_loses_nothing(model, prompts, pool, monkeypatch):
