@@ -30,7 +30,8 @@ from typing import Any
 
 from act_lens import load_model
 from act_lens.analysis.selection import pick_size
-from act_lens.evaluation.evaluate import EvalResult, compare, evaluate
+from act_lens.evaluation.config import EvalConfig
+from act_lens.evaluation.evaluate import EvalResult, compare, evaluate, numerics
 from act_lens.evaluation.stats import paired_lower_bound
 from act_lens.evaluation.tasks import get_task
 from act_lens.hooks.act import ActConfig
@@ -73,6 +74,33 @@ def rules(curve: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
+def reuse(path: Path, now: dict[str, Any]) -> EvalResult | None:
+    """The result saved at ``path`` when it ran under the numerics ``now``; None otherwise."""
+    if not path.exists():
+        return None
+    res = EvalResult.load(path)
+    if res.info.get("numerics") == now:
+        return res
+    print(f"{path.name}: saved under other numerics ({res.info.get('numerics')}); evaluating "
+          "again", flush=True)  # fmt: skip
+    return None
+
+
+def prefix_run(
+    args: argparse.Namespace, model: Any, task: str, hs: HeadSet, size: int, now: dict[str, Any]
+) -> EvalResult:
+    """The first ``size`` heads of the candidate order on the held-out examples
+    (``<task>_size<size>.json`` in ``--runs``: reused when it ran under ``now``)."""
+    path = Path(args.runs) / f"{task}_size{size}.json"
+    if (res := reuse(path, now)) is None:
+        with precision_context(args.precision, model):
+            res = evaluate(model, get_task(task, args.prompts), data=args.data_dir,
+                           limit=args.limit, progress=False,
+                           intervention=ActConfig(_prefix(hs, size)) if size else None)  # fmt: skip
+        res.save(path)
+    return res
+
+
 def _prefix(hs: HeadSet, size: int) -> HeadSet:
     order = hs.provenance["candidate_order"]
     order = json.loads(order.replace("'", '"')) if isinstance(order, str) else order
@@ -106,25 +134,26 @@ def main(argv: list[str] | None = None) -> int:
             f"no {missing[0]}_baseline.json in {runs}: run reproduce_paper.py --parts cls first"
         )
     model = load_model(args.model)
+    with precision_context(args.precision, model):
+        now = numerics(model, EvalConfig().batch_size)
     table: dict[str, Any] = {}
     for task in tasks:
         hs = HeadSet.load(runs / f"head_set_{task}.json", model=model)
         curve = hs.provenance["curve"]
-        base = EvalResult.load(runs / f"{task}_baseline.json")
         picks = rules(curve)
         held: dict[int, dict[str, Any]] = {
             0: {"delta": 0.0, "p_value": 1.0, "interval": [0.0, 0.0]}
         }
-        for size in sorted(set(picks.values()) - {0}):
-            path = runs / f"{task}_size{size}.json"
-            if path.exists():
-                res = EvalResult.load(path)
-            else:
-                with precision_context(args.precision, model):
-                    res = evaluate(model, get_task(task, args.prompts), data=args.data_dir,
-                                   limit=args.limit, intervention=ActConfig(_prefix(hs, size)),
-                                   progress=False)  # fmt: skip
-                res.save(path)
+        sizes = sorted(set(picks.values()) - {0})
+
+        # the comparisons' baseline: the folder's when it ran under this process's numerics,
+        # else evaluated here (<task>_size0.json), so that no delta mixes two roundings
+        if sizes:
+            base = reuse(runs / f"{task}_baseline.json", now) or prefix_run(
+                args, model, task, hs, 0, now
+            )
+        for size in sizes:
+            res = prefix_run(args, model, task, hs, size, now)
             cmp = compare(base, res)
             held[size] = {
                 "delta": cmp.delta,

@@ -109,3 +109,29 @@ def test_study_refuses_bad_arguments_before_loading(tmp_path: Path) -> None:
                 ["--mc-tasks", "sst2"]):  # fmt: skip
         with pytest.raises(SystemExit):
             study.main(["--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)] + bad)
+
+
+@pytest.mark.data
+def test_selection_rules_reuse_a_saved_run_only_under_the_same_numerics(
+    data_dir: Path, tmp_path: Path, tiny, monkeypatch
+) -> None:
+    from types import SimpleNamespace
+
+    from act_lens.evaluation.evaluate import evaluate, numerics
+    from act_lens.hooks.headset import HeadSet
+
+    rules = _script("selection_rules")
+    args = SimpleNamespace(runs=str(tmp_path), data_dir=str(data_dir), limit=3, prompts="paper",
+                           precision="fp32")  # fmt: skip
+    saved = evaluate(tiny, "sst2", data=data_dir, limit=3, batch_size=4, progress=False)
+    saved.save(tmp_path / "sst2_baseline.json")
+    now = numerics(tiny, 8)
+    assert rules.reuse(tmp_path / "sst2_baseline.json", numerics(tiny, 4)) is not None
+    assert rules.reuse(tmp_path / "sst2_baseline.json", now) is None  # other batch size
+    calls = []
+    real = rules.evaluate
+    monkeypatch.setattr(rules, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = rules.prefix_run(args, tiny, "sst2", HeadSet([]), 0, now)
+    again = rules.prefix_run(args, tiny, "sst2", HeadSet([]), 0, now)
+    assert len(calls) == 1 and (tmp_path / "sst2_size0.json").exists()
+    assert first.info["numerics"] == now and again.predictions == first.predictions
