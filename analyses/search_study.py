@@ -13,7 +13,7 @@ validation half), then:
   exact effect does not depend on which other heads are evaluated); each schedule's candidates
   go through the same joint selection (accuracy, lower bound) on the validation half, and the
   chosen set is evaluated on ``--limit`` held-out examples.
-* **screen N + halving** (``--halving 96``): ``search_heads`` itself with
+* **screen N + halving** (``--halving 96``, ``--halving-z``): ``search_heads`` itself with
   ``SearchConfig(screen=N, schedule="halving")`` (the default ``Halving``) on the same ranking
   and validation halves, on the workers: its evaluations are the rounds' (each survivor on each
   prompt it saw), its wall time is measured (screen + rounds), its set is evaluated on the
@@ -36,6 +36,7 @@ import torch
 
 from act_lens import load_model
 from act_lens.analysis.calibration_set import calibration_split, describe_calibration
+from act_lens.analysis.halving import Halving
 from act_lens.analysis.screening import screen_heads
 from act_lens.analysis.search import default_layers, search_heads
 from act_lens.analysis.search_config import SearchConfig
@@ -138,13 +139,17 @@ def run_task(model, pool, task: str, args) -> dict[str, Any]:
     return out
 
 
+def halving_name(screen: int, z: float) -> str:
+    return f"screen {screen} + halving" + ("" if z == Halving().z else f" (z={z:g})")
+
+
 def halving_part(model, pool, task: str, screen: int, args) -> dict[str, Any]:
     """The search itself with ``screen`` heads under successive halving (see the module)."""
     settings = fill_windows(SinkSettings(), model)
     sel = Selection(confidence=args.confidence)
     rank, val = calibration_split([task], args.calib, data=args.data_dir, seed=args.seed)
-    config = SearchConfig(screen=screen, schedule="halving", workers=args.workers,
-                          precision="bf16", progress=False)  # fmt: skip
+    config = SearchConfig(screen=screen, schedule="halving", halving=Halving(z=args.halving_z),
+                          workers=args.workers, precision="bf16", progress=False)  # fmt: skip
     with pool_scope(model, pool):
         hs = search_heads(model, rank, validation=val, layers=default_layers(int(model.cfg.n_layers)),
                           settings=settings, selection=sel, config=config).head_set  # fmt: skip
@@ -156,7 +161,7 @@ def halving_part(model, pool, task: str, screen: int, args) -> dict[str, Any]:
            "rounds": prov["rounds"], "evaluations": prov["evaluations"],
            "est_wall_s": t["screen_s"] + t["effects_s"], "measured": True}  # fmt: skip
     res["held_out"] = held_out(model, task, heads, settings, args, "bf16", {})
-    print(f"  {task} screen {screen} + halving: {len(heads)} heads, {res['evaluations']} "
+    print(f"  {task} {halving_name(screen, args.halving_z)}: {len(heads)} heads, {res['evaluations']} "
           f"evaluations, held-out {100 * res['held_out']['delta']:+.1f}", flush=True)  # fmt: skip
     return res
 
@@ -269,6 +274,9 @@ def main() -> None:
     ap.add_argument("--confidence", type=float, default=0.9)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--halving", default="96", help="screens to run under successive halving")
+    ap.add_argument("--halving-z", type=float, default=Halving().z,
+                    help="the halving's z (a head behind the cutoff survives while mean + z x "
+                    "stderr reaches it)")  # fmt: skip
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "figures" / "search_study"))
     args = ap.parse_args()
@@ -285,19 +293,18 @@ def main() -> None:
             if path.exists():
                 result = json.loads(path.read_text())
                 for n in args.halving:
-                    name = f"screen {n} + halving"
+                    name = halving_name(n, args.halving_z)
                     if name not in result["schedules"]:
                         result["schedules"][name] = halving_part(model, pool, task, n, args)
-                        result["command"] += f" --halving {n}"
+                        result["command"] += f" --halving {n} --halving-z {args.halving_z:g}"
                         path.write_text(json.dumps(result, indent=1))
                         (out / "table.md").write_text(table(out, tasks))
                 continue
             t0 = time.perf_counter()
             result = run_task(model, pool, task, args)
             for n in args.halving:
-                result["schedules"][f"screen {n} + halving"] = halving_part(
-                    model, pool, task, n, args
-                )
+                name = halving_name(n, args.halving_z)
+                result["schedules"][name] = halving_part(model, pool, task, n, args)
             result["wall_s"] = time.perf_counter() - t0
             result["command"] = "python analyses/search_study.py " + " ".join(
                 f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "data_dir"
