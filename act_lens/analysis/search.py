@@ -223,6 +223,7 @@ class _Job:
         val_part: list[Prompt] = list(validation or [])
         if selection.rule == "joint" and not val_part:
             search_part, val_part = split_calibration(search_part, selection.val_fraction)
+        config = replace(config, schedule=config.schedule_for(len(search_part)))
         n_workers = config.workers_for(model, chosen, len(search_part))
         return cls(model, chosen, search_part, val_part, settings, selection, config, n_workers)
 

@@ -18,7 +18,7 @@ from act_lens.runtime.options import RunOptions
 from act_lens.runtime.pool import auto_workers
 from act_lens.runtime.precision import check_precision, resolve_precision
 
-Schedule = Literal["exhaustive", "halving"]
+Schedule = Literal["auto", "exhaustive", "halving"]
 # Jobs smaller than this many head-prompt evaluations run in-process under workers="auto":
 # starting Ray and loading a model per worker (about 10 s here) costs more than such a job.
 # Above it, one single-threaded worker per core beats one process with a thread per core: on
@@ -37,9 +37,12 @@ class SearchConfig:
             ``screen`` exactly (``None``: every candidate). The default, 96, is the cheapest
             screen whose sets held out as well as every candidate's on SST-2, TREC, SUBJ and
             DBpedia (mean +0.1 points; screen 48: -2.0; ``analyses/search_study.py``).
-        schedule: ``"exhaustive"`` (every evaluated head on every ranking prompt) or
+        schedule: ``"exhaustive"`` (every evaluated head on every ranking prompt),
             ``"halving"`` (successive halving over prompts, ``halving``; each round's
-            evaluations run on the workers).
+            evaluations run on the workers) or ``"auto"`` (default: halving when there are at
+            least two first rounds' worth of ranking prompts, ``2 * halving.first``, else
+            exhaustive; :meth:`schedule_for`). See ``analyses/search_study.py`` for the
+            held-out comparison behind it.
         halving: the schedule's settings when ``schedule="halving"``.
         workers: ``"auto"`` (one Ray worker per core where Ray is installed and the job is
             big enough, else in-process), 1 (in-process) or a number of Ray workers.
@@ -60,7 +63,7 @@ class SearchConfig:
 
     metric: str = DEFAULT_METRIC
     screen: int | None = DEFAULT_SCREEN
-    schedule: Schedule = "exhaustive"
+    schedule: Schedule = "auto"
     halving: Halving = Halving()
     workers: "int | Literal['auto']" = "auto"
     ray_address: str | None = None
@@ -72,8 +75,10 @@ class SearchConfig:
     def __post_init__(self) -> None:
         check_metric(self.metric)
         check_precision(self.precision)
-        if self.schedule not in ("exhaustive", "halving"):
-            raise ConfigError(f"schedule must be 'exhaustive' or 'halving', got {self.schedule!r}")
+        if self.schedule not in ("auto", "exhaustive", "halving"):
+            raise ConfigError(
+                f"schedule must be 'auto', 'exhaustive' or 'halving', got {self.schedule!r}"
+            )
         if self.screen is not None and (isinstance(self.screen, bool) or self.screen < 1):
             raise ConfigError(f"screen must be a number of heads >= 1, got {self.screen!r}")
         if self.workers != "auto" and (
@@ -82,6 +87,17 @@ class SearchConfig:
             raise ConfigError(f"workers must be 'auto' or an int >= 1, got {self.workers!r}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    def schedule_for(self, n_prompts: int) -> Literal["exhaustive", "halving"]:
+        """The schedule a search on ``n_prompts`` ranking prompts runs (``"auto"`` resolved).
+
+        Example:
+            >>> SearchConfig().schedule_for(24), SearchConfig().schedule_for(64)
+            ('exhaustive', 'halving')
+        """
+        if self.schedule != "auto":
+            return self.schedule
+        return "halving" if n_prompts >= 2 * self.halving.first else "exhaustive"
 
     def n_workers(self, evaluations: int, has_spec: bool) -> int:
         """The number of workers this job runs on (``"auto"`` resolved)."""
@@ -103,7 +119,7 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         """What the search computes with (where it keeps its checkpoint is left out)."""
         d = asdict(self)
-        d["halving"] = asdict(self.halving) if self.schedule == "halving" else None
+        d["halving"] = asdict(self.halving) if self.schedule != "exhaustive" else None
         del d["checkpoint"]
         return d
 

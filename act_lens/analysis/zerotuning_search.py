@@ -204,7 +204,7 @@ def _search(
 
 def _metric(config: SearchConfig, supervised: bool) -> str:
     """The metric heads and gammas are chosen by; refuses what the ZeroTuning search lacks."""
-    if config.schedule != "exhaustive":
+    if config.schedule == "halving":
         raise ConfigError("zerotuning_search profiles every candidate: use schedule='exhaustive'")
     if config.checkpoint is not None:
         raise ConfigError(

@@ -177,9 +177,10 @@ class RunConfig:
         "candidate head)",
         bound=Bound(0),
     )
-    schedule: Literal["exhaustive", "halving"] = option(
-        "exhaustive",
-        "single-head search: every head on every prompt (exhaustive) or successive halving",
+    schedule: Literal["auto", "exhaustive", "halving"] = option(
+        "auto",
+        "single-head search: every head on every prompt (exhaustive), successive halving, or "
+        "auto (halving from 32 ranking prompts on, else exhaustive)",
     )
     confidence: float = option(
         0.9,

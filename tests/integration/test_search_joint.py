@@ -166,3 +166,18 @@ def test_halving_resumes_to_the_identical_head_set(tiny, tmp_path, monkeypatch):
     assert resumed.provenance["rounds"] == full.provenance["rounds"]
     assert resumed.provenance["curve"] == full.provenance["curve"]
     assert not ckpt.exists()
+
+
+def test_the_auto_schedule_halves_only_with_enough_ranking_prompts(tiny):
+    from act_lens.analysis.halving import Halving
+
+    prompts = _halving_prompts()  # 30 ranking prompts
+    kw = dict(layers=[0, 1, 2], settings=SETTINGS, selection=Selection("threshold"))
+    auto = SearchConfig(batch_size=4, progress=False, halving=Halving(first=4, min_heads=3))
+    assert auto.schedule == "auto"
+    halved = search_heads(tiny, prompts, config=auto, **kw).head_set
+    assert halved.provenance["search"]["schedule"] == "halving" and halved.provenance["rounds"]
+    few = search_heads(tiny, prompts[:7], config=auto, **kw).head_set  # fewer than 2 x 4
+    assert few.provenance["search"]["schedule"] == "exhaustive"
+    assert "rounds" not in few.provenance
+    assert few.provenance["evaluations"] == 12 * 7
