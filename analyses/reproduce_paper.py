@@ -76,6 +76,19 @@ def pool_size(workers: "int | str") -> int | None:
     return None if workers == "auto" else int(workers)
 
 
+def saved_under(path: Path, now: dict[str, Any]) -> EvalResult | None:
+    """The result saved at ``path`` when it ran under the numerics ``now``; None otherwise
+    (absent, or saved under other numerics: then it is evaluated again)."""
+    if not path.exists():
+        return None
+    res = EvalResult.load(path)
+    if res.info.get("numerics") == now:
+        return res
+    print(f"{path.name}: saved under other numerics ({res.info.get('numerics')}); evaluating "
+          "again", flush=True)  # fmt: skip
+    return None
+
+
 class Runner:
     """Shared state of one invocation: model, arguments, output folder, file-backed reuse."""
 
@@ -148,14 +161,7 @@ class Runner:
     def saved(self, path: Path) -> EvalResult | None:
         """The result saved at ``path`` when it ran under this run's numerics; None otherwise
         (it is then evaluated again, so no comparison mixes two roundings)."""
-        if self.args.fresh or not path.exists():
-            return None
-        res = EvalResult.load(path)
-        if res.info.get("numerics") == self.numerics():
-            return res
-        print(f"{path.name}: saved under other numerics ({res.info.get('numerics')}); "
-              "evaluating again", flush=True)  # fmt: skip
-        return None
+        return None if self.args.fresh else saved_under(path, self.numerics())
 
     def evaluation(self, task: str, name: str, hooks: Any = None, **kw: Any) -> EvalResult:
         """``<task>_<name>.json``: reused when present (and run under this run's numerics),

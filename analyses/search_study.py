@@ -99,7 +99,7 @@ def held_out(model, task, heads, settings, args, precision, cache) -> dict[str, 
     return cache[key]
 
 
-def run_task(model, pool, task: str, args) -> dict[str, Any]:
+def run_task(model, pool, task: str, args, cache: dict[Any, Any]) -> dict[str, Any]:
     settings = fill_windows(SinkSettings(), model)
     sel = Selection(confidence=args.confidence)
     rank, val = calibration_split([task], args.calib, data=args.data_dir, seed=args.seed)
@@ -119,7 +119,6 @@ def run_task(model, pool, task: str, args) -> dict[str, Any]:
     out["exhaustive_evaluations"] = len(layers) * n_heads * len(rank)
     by_est = [(layers[i // n_heads], i % n_heads)
               for i in torch.argsort(est.flatten(), descending=True).tolist()]  # fmt: skip
-    cache: dict[Any, Any] = {}
     schedules = {"exhaustive": set(by_est)}
     schedules.update({f"screen {n}": set(by_est[:n]) for n in args.screens})
     out["schedules"] = {}
@@ -143,7 +142,9 @@ def halving_name(screen: int, z: float) -> str:
     return f"screen {screen} + halving" + ("" if z == Halving().z else f" (z={z:g})")
 
 
-def halving_part(model, pool, task: str, screen: int, args) -> dict[str, Any]:
+def halving_part(
+    model, pool, task: str, screen: int, args, cache: dict[Any, Any]
+) -> dict[str, Any]:
     """The search itself with ``screen`` heads under successive halving (see the module)."""
     settings = fill_windows(SinkSettings(), model)
     sel = Selection(confidence=args.confidence)
@@ -160,7 +161,7 @@ def halving_part(model, pool, task: str, screen: int, args) -> dict[str, Any]:
            "candidates": len(prov["candidate_order"]), "curve_s": t["curve_s"],
            "rounds": prov["rounds"], "evaluations": prov["evaluations"],
            "est_wall_s": t["screen_s"] + t["effects_s"], "measured": True}  # fmt: skip
-    res["held_out"] = held_out(model, task, heads, settings, args, "bf16", {})
+    res["held_out"] = held_out(model, task, heads, settings, args, "bf16", cache)
     print(f"  {task} {halving_name(screen, args.halving_z)}: {len(heads)} heads, {res['evaluations']} "
           f"evaluations, held-out {100 * res['held_out']['delta']:+.1f}", flush=True)  # fmt: skip
     return res
@@ -290,21 +291,22 @@ def main() -> None:
     with WorkerPool(model, args.workers) as pool:
         for task in tasks:
             path = out / f"{task}.json"
+            cache: dict[Any, Any] = {}  # held-out runs of this task (the baseline once)
             if path.exists():
                 result = json.loads(path.read_text())
                 for n in args.halving:
                     name = halving_name(n, args.halving_z)
                     if name not in result["schedules"]:
-                        result["schedules"][name] = halving_part(model, pool, task, n, args)
+                        result["schedules"][name] = halving_part(model, pool, task, n, args, cache)
                         result["command"] += f" --halving {n} --halving-z {args.halving_z:g}"
                         path.write_text(json.dumps(result, indent=1))
                         (out / "table.md").write_text(table(out, tasks))
                 continue
             t0 = time.perf_counter()
-            result = run_task(model, pool, task, args)
+            result = run_task(model, pool, task, args, cache)
             for n in args.halving:
                 name = halving_name(n, args.halving_z)
-                result["schedules"][name] = halving_part(model, pool, task, n, args)
+                result["schedules"][name] = halving_part(model, pool, task, n, args, cache)
             result["wall_s"] = time.perf_counter() - t0
             result["command"] = "python analyses/search_study.py " + " ".join(
                 f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "data_dir"

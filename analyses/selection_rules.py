@@ -28,6 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from reproduce_paper import saved_under
+
 from act_lens import load_model
 from act_lens.analysis.selection import pick_size
 from act_lens.evaluation.config import EvalConfig
@@ -74,25 +76,13 @@ def rules(curve: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
-def reuse(path: Path, now: dict[str, Any]) -> EvalResult | None:
-    """The result saved at ``path`` when it ran under the numerics ``now``; None otherwise."""
-    if not path.exists():
-        return None
-    res = EvalResult.load(path)
-    if res.info.get("numerics") == now:
-        return res
-    print(f"{path.name}: saved under other numerics ({res.info.get('numerics')}); evaluating "
-          "again", flush=True)  # fmt: skip
-    return None
-
-
 def prefix_run(
     args: argparse.Namespace, model: Any, task: str, hs: HeadSet, size: int, now: dict[str, Any]
 ) -> EvalResult:
     """The first ``size`` heads of the candidate order on the held-out examples
     (``<task>_size<size>.json`` in ``--runs``: reused when it ran under ``now``)."""
     path = Path(args.runs) / f"{task}_size{size}.json"
-    if (res := reuse(path, now)) is None:
+    if (res := saved_under(path, now)) is None:
         with precision_context(args.precision, model):
             res = evaluate(model, get_task(task, args.prompts), data=args.data_dir,
                            limit=args.limit, progress=False,
@@ -149,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         # the comparisons' baseline: the folder's when it ran under this process's numerics,
         # else evaluated here (<task>_size0.json), so that no delta mixes two roundings
         if sizes:
-            base = reuse(runs / f"{task}_baseline.json", now) or prefix_run(
+            base = saved_under(runs / f"{task}_baseline.json", now) or prefix_run(
                 args, model, task, hs, 0, now
             )
         for size in sizes:

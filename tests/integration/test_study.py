@@ -126,8 +126,8 @@ def test_selection_rules_reuse_a_saved_run_only_under_the_same_numerics(
     saved = evaluate(tiny, "sst2", data=data_dir, limit=3, batch_size=4, progress=False)
     saved.save(tmp_path / "sst2_baseline.json")
     now = numerics(tiny, 8)
-    assert rules.reuse(tmp_path / "sst2_baseline.json", numerics(tiny, 4)) is not None
-    assert rules.reuse(tmp_path / "sst2_baseline.json", now) is None  # other batch size
+    assert rules.saved_under(tmp_path / "sst2_baseline.json", numerics(tiny, 4)) is not None
+    assert rules.saved_under(tmp_path / "sst2_baseline.json", now) is None  # other batch size
     calls = []
     real = rules.evaluate
     monkeypatch.setattr(rules, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
