@@ -13,7 +13,6 @@ from torch import Tensor
 
 from act_lens.analysis.ablation import ScoredPrompts
 from act_lens.analysis.effects import DEFAULT_METRIC, check_metric, metric_values
-from act_lens.analysis.units import PROMPTS_PER_UNIT
 from act_lens.core.calibrate import calibrate_pattern
 from act_lens.core.settings import SinkSettings, settings_from
 from act_lens.core.sinks import detect_sinks
@@ -74,8 +73,7 @@ def screen_heads(
     if ckpt is not None and CHECKPOINT_UNIT in ckpt:
         return ckpt.get(CHECKPOINT_UNIT)
     if run.parallel:
-        chunks = [list(prompts[a : a + PROMPTS_PER_UNIT])
-                  for a in range(0, len(prompts), PROMPTS_PER_UNIT)]  # fmt: skip
+        chunks = [list(prompts[a:b]) for a, b in screen_chunks(len(prompts))]
         unit_run = RunOptions(batch_size=run.batch_size, progress=False)
         jobs = [dict(prompts=c, layers=list(layers), settings=settings, metric=metric,
                      run=unit_run) for c in chunks]  # fmt: skip
@@ -91,6 +89,28 @@ def screen_heads(
     if ckpt is not None:
         ckpt.put(CHECKPOINT_UNIT, est)
     return est
+
+
+# Prompts per screening unit at most: one batch. A screen has no per-unit clean pass to repeat,
+# so small units cost nothing and share out evenly (24 prompts in one unit kept one of two
+# workers idle for the whole screen).
+SCREEN_PROMPTS_PER_UNIT = 8
+
+
+def screen_chunks(n_prompts: int) -> list[tuple[int, int]]:
+    """The screen's units: an even number of near-equal chunks of at most
+    ``SCREEN_PROMPTS_PER_UNIT`` prompts (depends on ``n_prompts`` only, never on the workers).
+
+    Example:
+        >>> screen_chunks(24)
+        [(0, 6), (6, 12), (12, 18), (18, 24)]
+        >>> screen_chunks(3)
+        [(0, 2), (2, 3)]
+    """
+    per = 2 * SCREEN_PROMPTS_PER_UNIT
+    n_chunks = min(n_prompts, 2 * -(-n_prompts // per))
+    bounds = [round(i * n_prompts / n_chunks) for i in range(n_chunks + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def pick_screened(

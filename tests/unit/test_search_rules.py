@@ -294,3 +294,16 @@ def test_no_heads_decision_names_the_size_with_the_largest_gain() -> None:
     assert out["selected_size"] == 0
     assert out["best"]["size"] == 8
     assert "the best, 8 heads, gains +4.7 points" in out["reason"]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 17, 24, 48, 64, 100, 128, 256])
+def test_the_screen_splits_prompts_into_an_even_number_of_near_equal_units(n: int) -> None:
+    from act_lens.analysis.screening import SCREEN_PROMPTS_PER_UNIT, screen_chunks
+
+    chunks = screen_chunks(n)
+    assert chunks[0][0] == 0 and chunks[-1][1] == n
+    assert all(a < b for a, b in chunks)
+    assert all(b1 == a2 for (_, b1), (a2, _) in zip(chunks, chunks[1:], strict=False))
+    sizes = [b - a for a, b in chunks]
+    assert max(sizes) <= SCREEN_PROMPTS_PER_UNIT and max(sizes) - min(sizes) <= 1
+    assert len(chunks) % 2 == 0 or n == 1  # two workers share them evenly
