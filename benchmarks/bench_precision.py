@@ -7,7 +7,11 @@ a batched forward (speed, largest log-prob difference over the vocabulary, and o
 words after their log-softmax), ``head_effects`` (speed, Spearman correlation of the per-head
 ``choice_logprob`` effects, overlap of the top 15) and ``screen_heads`` (speed, Spearman).
 What bf16 does to the *chosen sets and their held-out accuracy* is measured by
-``analyses/search_study.py`` (its precision table). Result: ``benchmarks/results/precision.json``.
+``analyses/search_study.py`` (its precision table). A third arm, ``bf16 weights``, runs the same
+steps on the model loaded with ``load_model(..., dtype=torch.bfloat16)`` (no casts at all: every
+activation, norm and residual in bf16; not a ``precision`` of the library, measured here to show
+what autocast's casts cost and what full bf16 does to the rankings).
+Result: ``benchmarks/results/precision.json``.
 """
 
 import argparse
@@ -57,16 +61,17 @@ def main() -> None:
     out: dict = {"task": task, "prompts": len(prompts), "layers": layers,
                  "threads": args.threads, "bf16_native": bf16_supported()}  # fmt: skip
     res = {}
-    for precision in ("fp32", "bf16"):
-        with precision_context(precision, model):
-            last_token_logprobs(model, tokens[:4])  # warm-up
-            lp, t_fwd = timed(lambda: last_token_logprobs(model, tokens))
+    native = load_model("smollm2-135m", dtype=torch.bfloat16)
+    for precision, m in (("fp32", model), ("bf16", model), ("bf16_weights", native)):
+        with precision_context("fp32" if precision == "fp32" else "bf16", m):
+            last_token_logprobs(m, tokens[:4])  # warm-up
+            lp, t_fwd = timed(lambda m=m: last_token_logprobs(m, tokens).float())
             eff, t_eff = timed(
-                lambda: head_effects(model, prompts, layers=layers, run=RunOptions(progress=False))
+                lambda m=m: head_effects(m, prompts, layers=layers, run=RunOptions(progress=False))
             )
         est, t_scr = timed(
-            lambda p=precision: screen_heads(
-                model, prompts, layers=layers, run=RunOptions(precision=p)
+            lambda p=precision, m=m: screen_heads(
+                m, prompts, layers=layers, run=RunOptions(precision=p[:4])
             )
         )
         res[precision] = {"lp": lp, "eff": eff, "est": est, "t": (t_fwd, t_eff, t_scr)}
@@ -90,6 +95,24 @@ def main() -> None:
         top15_overlap=len(top32 & top16),
         spearman_screen=spearman(f["est"].flatten(), h["est"].flatten()),
     )
+    w = res["bf16_weights"]
+    ew = w["eff"].effects["choice_logprob"].flatten().float()
+    topw = set(torch.argsort(ew, descending=True)[:15].tolist())
+    labw = torch.log_softmax(w["lp"][:, choices], -1)
+    out["bf16_weights"] = {
+        "forward_speedup_vs_fp32": f["t"][0] / w["t"][0],
+        "forward_speedup_vs_autocast": h["t"][0] / w["t"][0],
+        "engine_speedup_vs_fp32": f["t"][1] / w["t"][1],
+        "engine_speedup_vs_autocast": h["t"][1] / w["t"][1],
+        "screen_speedup_vs_autocast": h["t"][2] / w["t"][2],
+        "seconds": {"forward": w["t"][0], "engine": w["t"][1], "screen": w["t"][2]},
+        "max_logprob_diff_vocab": float((f["lp"] - w["lp"]).abs().max()),
+        "max_logprob_diff_labels": float((lab32 - labw).abs().max()),
+        "spearman_effects": spearman(e32, ew),
+        "top15_overlap": len(top32 & topw),
+        "spearman_screen": spearman(f["est"].flatten(), w["est"].flatten().float()),
+    }
+    out["command"] = "cd benchmarks && python bench_precision.py"
     write_result("precision", out)
 
 

@@ -142,7 +142,11 @@ def search_heads(
     job = _Job.build(model, calibration, validation, layers, settings, selection, config)
     timings: dict[str, float] = {}
     ckpt = Checkpoint(config.checkpoint, job.key())
+    t0 = time.perf_counter()
     with use_pool(model, job.n_workers, ray_address=config.ray_address) as pool:
+        if pool is not None:  # Ray and the actors' model loads, apart from the screen's time
+            pool.wait_ready()
+            timings["workers"] = time.perf_counter() - t0
         run = config.run_options(model, pool, ckpt)
         effects, screening, rounds = _single_head_effects(job, run, timings)
         keep, provenance, curve = _select(job, effects, rounds, run, timings)

@@ -9,8 +9,9 @@ from act_lens.analysis.effects import HeadEffects
 from act_lens.errors import warn_deprecated
 from act_lens.hooks.headset import HeadSet
 
-# Stages of a search, in order, as keys of ``SearchResult.timings`` (seconds).
-STAGES = ("screen", "effects", "curve", "total")
+# Stages of a search, in order, as keys of ``SearchResult.timings`` (seconds); ``workers``
+# only where the search started or joined Ray actors.
+STAGES = ("workers", "screen", "effects", "curve", "total")
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class SearchResult:
             a head was screened out or eliminated).
         curve: the joint rule's validation curve, one row per set size (0 = no heads);
             empty for the other rules.
-        timings: seconds per stage: ``screen``, ``effects``, ``curve`` and ``total``.
+        timings: seconds per stage: ``workers`` (starting Ray and the actors' model loads;
+            only with workers), ``screen``, ``effects``, ``curve`` and ``total``.
 
     Until the next release, the head set's attributes (``heads``, ``save``, ``summary``,
     ``provenance``...), ``len``, iteration and ``in`` also work on the result itself, with a

@@ -107,6 +107,9 @@ class _Worker:
     def run(self, fn: str, unit: dict[str, Any], precision: str) -> Any:
         return _run(self.model, fn, unit, precision)
 
+    def ready(self) -> bool:
+        return True
+
     def pid(self) -> int:
         return os.getpid()
 
@@ -177,6 +180,16 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def wait_ready(self) -> None:
+        """Block until every actor has loaded its model (a search times this apart from its
+        first step). An actor that died while loading is left to :meth:`map`, which replaces it.
+        """
+        for actor in self.actors:
+            try:
+                self._ray.get(actor.ready.remote())
+            except self._ray.exceptions.RayActorError:
+                pass
 
     def close(self) -> None:
         """Stop the actors (and the local Ray instance this pool started)."""

@@ -222,6 +222,10 @@ def test_halving_on_two_ray_workers_runs_the_serial_rounds(model, prompts, pool,
     )
     assert parallel.heads == serial.heads
     assert _effects(parallel) == pytest.approx(_effects(serial), abs=1e-5)
+    # the actors' start is timed apart from the screen, and only where there are actors
+    assert set(parallel.provenance["timings"]) == {
+        "workers_s", "screen_s", "effects_s", "curve_s", "total_s"}  # fmt: skip
+    assert "workers_s" not in serial.provenance["timings"]
 
 
 def test_a_killed_worker_loses_nothing(model, prompts, pool, monkeypatch):
