@@ -62,8 +62,9 @@ def main() -> None:
                  "threads": args.threads, "bf16_native": bf16_supported()}  # fmt: skip
     res = {}
     native = load_model("smollm2-135m", dtype=torch.bfloat16)
-    for precision, m in (("fp32", model), ("bf16", model), ("bf16_weights", native)):
-        with precision_context("fp32" if precision == "fp32" else "bf16", m):
+    for arm, precision, m in (("fp32", "fp32", model), ("bf16", "bf16", model),
+                              ("bf16_weights", "bf16", native)):  # fmt: skip
+        with precision_context(precision, m):
             last_token_logprobs(m, tokens[:4])  # warm-up
             lp, t_fwd = timed(lambda m=m: last_token_logprobs(m, tokens).float())
             eff, t_eff = timed(
@@ -71,10 +72,10 @@ def main() -> None:
             )
         est, t_scr = timed(
             lambda p=precision, m=m: screen_heads(
-                m, prompts, layers=layers, run=RunOptions(precision=p[:4])
+                m, prompts, layers=layers, run=RunOptions(precision=p)
             )
         )
-        res[precision] = {"lp": lp, "eff": eff, "est": est, "t": (t_fwd, t_eff, t_scr)}
+        res[arm] = {"lp": lp, "eff": eff, "est": est, "t": (t_fwd, t_eff, t_scr)}
     f, h = res["fp32"], res["bf16"]
     choices = torch.tensor(first_token_ids(model.tokenizer, prompts[0].choices))
     lab32 = torch.log_softmax(f["lp"][:, choices], -1)

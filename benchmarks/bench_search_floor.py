@@ -31,7 +31,6 @@ from bench_workers import flops_per_token
 
 from act_lens import load_model
 from act_lens.analysis.calibration_set import calibration_split
-from act_lens.analysis.selection import size_grid
 from act_lens.analysis.units import plan_units
 from act_lens.evaluation.batching import encode
 from act_lens.evaluation.scoring import last_token_logprobs
@@ -60,11 +59,10 @@ def main() -> None:
     ranking, validation = calibration_split(tasks, n, data=args.data_dir, seed=args.seed)
     if len(ranking) != prov["calibration"]["n"] or len(validation) != prov["validation_set"]["n"]:
         raise SystemExit("bench_search_floor: the rebuilt calibration split does not match")
-    tok = model.tokenizer
-    t_rank = [len(tok(p.text)["input_ids"]) for p in ranking]
-    t_val = [len(tok(p.text)["input_ids"]) for p in validation]
+    tokens = encode(model.tokenizer, [p.text for p in ranking])
+    t_rank = [len(t) for t in tokens]
+    t_val = [len(t) for t in encode(model.tokenizer, [p.text for p in validation])]
     precision = prov["precision"]
-    tokens = encode(tok, [p.text for p in ranking])
     with precision_context(precision, model):
         last_token_logprobs(model, tokens[:8])  # warm-up
         times = []
@@ -81,8 +79,8 @@ def main() -> None:
                   for la, _ in heads)  # fmt: skip
     units = plan_units(layers, len(ranking))
     clean = sum(per_token * n_layers * sum(t_rank[a:b]) for _, (a, b) in units)
-    sizes = [0, *size_grid(len(prov["candidate_order"]))]
-    curve = per_token * n_layers * sum(t_val) * len(sizes)
+    sizes = len(prov["curve"])  # the validation curve's rows: no heads, then each set size
+    curve = per_token * n_layers * sum(t_val) * sizes
     workers = int(prov["workers"])
     timings = prov["timings"]
     phases = {
@@ -106,7 +104,7 @@ def main() -> None:
         "validation_tokens": sum(t_val),
         "evaluated_heads": len(heads),
         "head_prompt_evaluations": prov["evaluations"],
-        "curve_sizes": len(sizes),
+        "curve_sizes": sizes,
         "workers": workers,
         "precision": precision,
         "plain_forward_gflops_per_worker": pace / 1e9,
