@@ -4,7 +4,9 @@ Exact and fast. The clean run is done once; its residual stream is then advanced
 block, and at each candidate layer the run restarts from the clean residual (driving the
 remaining blocks directly, with the rotary embeddings and mask the model itself passed to that
 block), with all heads of the layer ablated in one pass (one batch replica per head) and
-logits computed at the scored position only. Results equal the naive loop (one full forward per
+logits computed at the scored position only. A replica whose edit leaves its activation exactly
+as it was (ACT on a head with no hidden sink in that prompt) is the clean run from there on: it
+stops after the ablated layer and takes the clean values (effect exactly 0). Results equal the naive loop (one full forward per
 head per prompt) up to float error; ``head_effects_naive`` is that loop, for tests and benchmarks.
 """
 
@@ -78,26 +80,33 @@ class ScoredPrompts:
         return ids, valid, torch.tensor([self.labels[i] for i in index])
 
 
-def _strategy_hook(strategy: Strategy, heads: Tensor, ctx: AblationContext) -> tuple[str, Callable]:
+def _strategy_hook(
+    strategy: Strategy, heads: Tensor, ctx: AblationContext, changed: list[Tensor] | None = None
+) -> tuple[str, Callable]:
+    """The strategy as a hook; with ``changed``, it also appends which rows it edited."""
     name = pattern_hook(ctx.layer) if strategy.point == "pattern" else z_hook(ctx.layer)
 
     def fn(x: Tensor, hook: Any) -> Tensor:
-        return strategy.fn(x, heads.to(x.device), ctx)
+        out = strategy.fn(x, heads.to(x.device), ctx)
+        if changed is not None:  # NaN != NaN: a row holding NaN counts as edited
+            changed.append((out != x).flatten(1).any(1).cpu())
+        return out
 
     return name, fn
 
 
-def _repeat_kwargs(kwargs: dict[str, Any], batch: int, times: int) -> dict[str, Any]:
-    """Tile every per-row tensor in a block's kwargs ``times`` (rows head-major)."""
+def _select_kwargs(kwargs: dict[str, Any], batch: int, rows: Tensor) -> dict[str, Any]:
+    """A block's kwargs for the batch rows ``rows`` (indices into the ``batch`` clean rows;
+    a tensor of one row broadcasts and is left as it is)."""
 
-    def tile(v: Any) -> Any:
+    def take(v: Any) -> Any:
         if isinstance(v, Tensor) and v.ndim > 0 and v.shape[0] == batch and batch > 1:
-            return v.repeat(times, *([1] * (v.ndim - 1)))
+            return v[rows.to(v.device)]
         if isinstance(v, tuple):
-            return tuple(tile(x) for x in v)
+            return tuple(take(x) for x in v)
         return v
 
-    return {k: tile(v) for k, v in kwargs.items()}
+    return {k: take(v) for k, v in kwargs.items()}
 
 
 def _run_blocks(
@@ -121,6 +130,7 @@ class _CleanBatch:
     hidden: Tensor  # residual entering the current layer
     layer: int  # the layer ``hidden`` enters
     kwargs: dict[int, dict[str, Any]]
+    logprobs: Tensor  # [batch, d_vocab] clean next-token log-probs (on the CPU)
 
 
 def _clean_pass(
@@ -158,8 +168,8 @@ def _clean_pass(
         layer: {k: v for k, v in captured[layer][1].items() if k not in _DROP_KWARGS}
         for layer in captured
     }
-    clean = _CleanBatch(batch.index, mask, hidden.detach().clone(), first_layer, kwargs)
-    return clean, torch.log_softmax(logits[:, -1].float(), dim=-1)
+    lp = torch.log_softmax(logits[:, -1].float(), dim=-1).cpu()
+    return _CleanBatch(batch.index, mask, hidden.detach().clone(), first_layer, kwargs, lp), lp
 
 
 # Keywords of earlier releases: where each now lives.
@@ -334,7 +344,7 @@ def _clean_batches(
     for batch in make_batches(data.tokens, batch_size, pad_id_of(model.tokenizer)):
         clean, lp = _clean_pass(model, batch, first, z_sums)
         batches.append(clean)
-        clean_lp[list(batch.index)] = lp.cpu()
+        clean_lp[list(batch.index)] = lp
     base = metric_values(clean_lp, *data.choice_tensor(list(range(n))))
     head_means = None
     if z_sums is not None:
@@ -374,24 +384,42 @@ def _ablated_pass(
     head_means: Tensor | None,
     data: ScoredPrompts,
 ) -> dict[str, Tensor]:
-    """Metrics of one clean batch with each of ``heads`` ablated alone (one replica per head)."""
+    """Metrics of one clean batch with each of ``heads`` ablated alone (one replica per head).
+
+    The ablated layer runs on every replica; the layers above it only on the replicas whose
+    activation the strategy changed. The others are the clean run from there on (causal
+    attention, the same inputs): they take the clean log-probs, an effect of exactly 0.
+    """
     layer, times, b = clean.layer, len(heads), clean.hidden.shape[0]
     row_heads = heads.repeat_interleave(b)  # rows head-major: replica r ablates heads[r // b]
+    prompt_of = torch.arange(b).repeat(times)  # replica r runs prompt r % b
     ctx = AblationContext(
         layer,
         clean.mask.repeat(times, 1),
         settings,
         None if head_means is None else head_means[layer].to(clean.hidden.device),
     )
-    kwargs = {
-        layer2: _repeat_kwargs(kw, b, times)
-        for layer2, kw in clean.kwargs.items()
-        if layer2 >= layer
-    }
+    changed: list[Tensor] = []
+    hook = _strategy_hook(strat, row_heads, ctx, changed)
     n_layers = int(model.cfg.n_layers)
-    with torch.inference_mode(), model.hooks(fwd_hooks=[_strategy_hook(strat, row_heads, ctx)]):
-        hidden = _run_blocks(model, clean.hidden.repeat(times, 1, 1), kwargs, layer, n_layers)
-        lp = _last_logprobs(model, hidden).cpu()
+    lp = clean.logprobs[prompt_of].clone()
+    with torch.inference_mode(), model.hooks(fwd_hooks=[hook]):
+        kw = {layer: _select_kwargs(clean.kwargs[layer], b, prompt_of)}
+        hidden = _run_blocks(model, clean.hidden[prompt_of.to(clean.hidden.device)], kw,
+                             layer, layer + 1)  # fmt: skip
+    edited = changed[0].nonzero().flatten() if changed else torch.arange(len(prompt_of))
+    if len(edited):
+        rows = prompt_of[edited]
+        kwargs = {
+            layer2: _select_kwargs(kw, b, rows)
+            for layer2, kw in clean.kwargs.items()
+            if layer2 > layer
+        }
+        with torch.inference_mode():
+            hidden = _run_blocks(
+                model, hidden[edited.to(hidden.device)], kwargs, layer + 1, n_layers
+            )
+            lp[edited] = _last_logprobs(model, hidden).cpu()
     return metric_values(lp, *data.choice_tensor(list(clean.index) * times))
 
 

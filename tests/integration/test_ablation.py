@@ -14,6 +14,7 @@ from act_lens.analysis.ablation import head_effects, head_effects_naive
 from act_lens.analysis.effects import METRICS
 from act_lens.core.settings import SinkSettings
 from act_lens.errors import ConfigError
+from act_lens.hooks.check import require_pattern_editable
 from act_lens.hooks.strategies import AblationContext, Strategy
 from act_lens.runtime.checkpoint import Checkpoint
 from act_lens.runtime.options import RunOptions
@@ -101,11 +102,62 @@ def test_engine_equals_naive_loop_and_ablation_has_an_effect(tiny, prompts, naiv
     assert n_hooks(tiny) == 0
 
 
-def test_identity_strategy_has_zero_effect(tiny, prompts):
-    """Re-running the blocks from the captured clean residual reproduces the clean run."""
-    eff = head_effects(tiny, prompts, strategy=IDENTITY, run=RUN)
+def _rows_entering(model, layer):
+    """A list that grows by the batch rows of every call of ``blocks[layer]``, and its handle
+    (after the model's one-time pattern self-check, which runs blocks of its own)."""
+    require_pattern_editable(model)
+    seen: list[int] = []
+
+    def count(mod, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        seen.append(int(hidden.shape[0]))
+
+    return seen, model.blocks[layer].register_forward_pre_hook(count, with_kwargs=True)
+
+
+def test_identity_strategy_has_zero_effect_and_stops_at_the_ablated_layer(tiny, prompts):
+    """An edit that leaves the activation exactly as it was is the clean run from there on:
+    exactly the clean values, and no block above the ablated layer runs for it."""
+    seen, handle = _rows_entering(tiny, 2)
+    try:
+        eff = head_effects(tiny, prompts, strategy=IDENTITY, layers=[0, 1], run=RUN)
+    finally:
+        handle.remove()
+    for m in METRICS:
+        assert (eff.per_example[m] == eff.baseline[m]).all()
+    assert sum(seen) == len(prompts)  # the clean passes only
+
+
+def test_rerunning_blocks_from_the_clean_residual_reproduces_the_clean_run(tiny, prompts):
+    """An edit of float-rounding size (every row counts as changed) re-runs every block above."""
+    almost = Strategy("almost_identity", "pattern", lambda x, heads, ctx: (x + 1.0) - 1.0)
+    eff = head_effects(tiny, prompts, strategy=almost, layers=[0, 1], run=RUN)
     for m in METRICS:
         assert eff.effects[m].abs().max() < 1e-5
+
+
+def test_rows_without_a_hidden_sink_skip_the_upper_blocks_and_equal_the_naive_loop(
+    tiny, prompts
+):
+    """With a threshold that leaves some (head, prompt) pairs without a hidden sink, ACT does
+    not edit them: they keep the clean values exactly and skip the blocks above the layer,
+    while the edited pairs still equal the naive loop."""
+    settings = SinkSettings(beta=0.4, threshold=0.2)
+    seen, handle = _rows_entering(tiny, 2)
+    try:
+        eff = head_effects(tiny, prompts, strategy="act", layers=[0, 1], run=RUN,
+                           settings=settings)  # fmt: skip
+    finally:
+        handle.remove()
+    naive = head_effects_naive(
+        tiny, prompts, strategy="act", layers=[0, 1], progress=False, settings=settings
+    )
+    _assert_same(eff, naive)
+    delta = eff.per_example["choice_logprob"] - eff.baseline["choice_logprob"]
+    untouched = int((delta == 0).sum())
+    assert 0 < untouched < delta.numel() and delta.abs().max() > 1e-3
+    all_rows = len(prompts) + 2 * 4 * len(prompts)  # clean passes + every (layer, head, prompt)
+    assert sum(seen) == all_rows - untouched
 
 
 def test_heads_by_layer_equals_naive_on_chosen_heads_and_nan_elsewhere(tiny, prompts, naive_act):
