@@ -136,9 +136,7 @@ def test_rerunning_blocks_from_the_clean_residual_reproduces_the_clean_run(tiny,
         assert eff.effects[m].abs().max() < 1e-5
 
 
-def test_rows_without_a_hidden_sink_skip_the_upper_blocks_and_equal_the_naive_loop(
-    tiny, prompts
-):
+def test_rows_without_a_hidden_sink_skip_the_upper_blocks_and_equal_the_naive_loop(tiny, prompts):
     """With a threshold that leaves some (head, prompt) pairs without a hidden sink, ACT does
     not edit them: they keep the clean values exactly and skip the blocks above the layer,
     while the edited pairs still equal the naive loop."""
