@@ -113,6 +113,13 @@ def main() -> None:
         "top15_overlap": len(top32 & topw),
         "spearman_screen": spearman(f["est"].flatten(), w["est"].flatten().float()),
     }
+    # Pairs whose edit changed nothing (no hidden sink left after rounding): the engine stops
+    # them after their layer, so they weigh on each arm's engine time.
+    out["share_of_pairs_unedited"] = {
+        arm: float((r["eff"].per_example["choice_logprob"]
+                    == r["eff"].baseline["choice_logprob"][None, None, :]).float().mean())
+        for arm, r in res.items()
+    }  # fmt: skip
     out["command"] = "cd benchmarks && python bench_precision.py"
     write_result("precision", out)
 
