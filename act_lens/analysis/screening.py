@@ -5,7 +5,8 @@ for every head at once; the exact engine (``head_effects``) then only needs to r
 heads the screen ranks best.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -193,6 +194,27 @@ def screen_zerotuning(
     return first_order(model, prompts, layers, metric, zt_delta, batch_size)
 
 
+# The backward pass keeps every layer's [rows, heads, pos, pos] pattern and what it was made
+# from: a screen batch holds at most this many rows x positions^2 (8 prompts of 128 tokens).
+# 8 BoolQ prompts of about 300 tokens in one batch took about 10 GB per worker.
+SCREEN_MAX_CELLS = 8 * 128 * 128
+
+
+def _bounded_batches(
+    token_lists: Sequence[Sequence[int]], batch_size: int, pad_id: int
+) -> Iterator[Any]:
+    """``make_batches``, with a batch of long prompts split so that rows x positions^2 stays
+    within ``SCREEN_MAX_CELLS`` (prompts of up to 128 tokens keep ``batch_size``)."""
+    for batch in make_batches(token_lists, batch_size, pad_id):
+        rows = max(1, SCREEN_MAX_CELLS // int(batch.tokens.shape[1]) ** 2)
+        if rows >= len(batch.index):
+            yield batch
+            continue
+        part = [token_lists[i] for i in batch.index]
+        for sub in make_batches(part, rows, pad_id, sort=False):
+            yield replace(sub, index=tuple(batch.index[j] for j in sub.index))
+
+
 def first_order(
     model: Any,
     prompts: Sequence[Prompt],
@@ -207,7 +229,7 @@ def first_order(
     data = ScoredPrompts.from_prompts(model, prompts)
     est = torch.zeros(len(layers), int(model.cfg.n_heads))
     device = model.cfg.device
-    for batch in make_batches(data.tokens, batch_size, pad_id_of(model.tokenizer)):
+    for batch in _bounded_batches(data.tokens, batch_size, pad_id_of(model.tokenizer)):
         tokens, mask = batch.tokens.to(device), batch.attention_mask.to(device)
         store: dict[int, Tensor] = {}
 

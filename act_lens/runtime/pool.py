@@ -234,6 +234,12 @@ class WorkerPool:
                 results[i] = ray.get(ready[0])
             except ray.exceptions.RayTaskError as err:  # fn raised: the user's error
                 raise err.as_instanceof_cause() from None
+            except ray.exceptions.OutOfMemoryError:  # a rerun would run out again
+                raise ConfigError(
+                    f"a worker ran out of memory on unit {i} of {fn} ({self.n} workers): run "
+                    "with fewer workers or a smaller batch size; a checkpointed search keeps "
+                    "its finished units and resumes"
+                ) from None
             except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
                 if self.replaced >= MAX_REPLACEMENTS:
                     raise

@@ -307,3 +307,26 @@ def test_the_screen_splits_prompts_into_an_even_number_of_near_equal_units(n: in
     sizes = [b - a for a, b in chunks]
     assert max(sizes) <= SCREEN_PROMPTS_PER_UNIT and max(sizes) - min(sizes) <= 1
     assert len(chunks) % 2 == 0 or n == 1  # two workers share them evenly
+
+
+def test_screen_batches_of_long_prompts_are_split_to_bound_the_backward_memory():
+    """Prompts of up to 128 tokens keep the batch size; longer ones go in smaller batches
+    (rows x positions^2 within the bound), every prompt exactly once, its index kept."""
+    from act_lens.analysis.screening import SCREEN_MAX_CELLS, _bounded_batches
+    from act_lens.evaluation.batching import make_batches
+
+    short = [[1] * n for n in (40, 50, 60, 128, 30, 20, 10, 100)]
+    assert [b.index for b in _bounded_batches(short, 8, 0)] == [
+        b.index for b in make_batches(short, 8, 0)
+    ]
+    mixed = [[7] * 300, [1] * 20, [5] * 200, [2] * 30, [3] * 140]
+    batches = list(_bounded_batches(mixed, 8, 0))
+    seen = sorted(i for b in batches for i in b.index)
+    assert seen == list(range(len(mixed)))
+    for b in batches:
+        rows, width = b.tokens.shape
+        assert rows == 1 or rows * width**2 <= SCREEN_MAX_CELLS
+        for row, i in enumerate(b.index):  # each row is its own prompt, left-padded
+            n = len(mixed[i])
+            assert b.tokens[row, -n:].tolist() == mixed[i] and int(b.attention_mask[row].sum()) == n
+    assert len(batches) > 1
