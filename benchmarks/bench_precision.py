@@ -113,9 +113,10 @@ def main() -> None:
         "top15_overlap": len(top32 & topw),
         "spearman_screen": spearman(f["est"].flatten(), w["est"].flatten().float()),
     }
-    # Pairs whose edit changed nothing (no hidden sink left after rounding): the engine stops
-    # them after their layer, so they weigh on each arm's engine time.
-    out["share_of_pairs_unedited"] = {
+    # Pairs whose ablated value is exactly the clean one: heads without a hidden sink in the
+    # prompt (the engine stops them after their layer) and, in bf16, edits rounded away by
+    # the last layer (computed in full).
+    out["share_of_pairs_at_clean_value"] = {
         arm: float((r["eff"].per_example["choice_logprob"]
                     == r["eff"].baseline["choice_logprob"][None, None, :]).float().mean())
         for arm, r in res.items()

@@ -10,11 +10,7 @@ phase of the search had to compute on the bundled model:
 - screen: one forward and one backward (about 3 forwards) of every ranking prompt;
 - exact effects: for each evaluated (head, prompt), the blocks from the head's layer to the last
   on every token, plus the unembedding of the last position; and, apart, the clean forward
-  each work unit repeats (:mod:`act_lens.analysis.units`). A pair whose edit changed nothing
-  (its value is exactly the clean one: ACT on a head without a hidden sink in that prompt) runs
-  only the head's own layer; the head effects saved beside the head set
-  (``head_effects[_<task>].pt``) say which pairs those are (without the file, every pair counts
-  in full);
+  each work unit repeats (:mod:`act_lens.analysis.units`);
 - validation curve: one forward of every validation prompt per set size.
 
 FLOPs per token and block are 2 x the block's parameters (as ``bench_workers.py``). The floor of
@@ -35,7 +31,6 @@ from bench_workers import flops_per_token
 
 from act_lens import load_model
 from act_lens.analysis.calibration_set import calibration_split
-from act_lens.analysis.effects import HeadEffects
 from act_lens.analysis.units import plan_units
 from act_lens.evaluation.batching import encode
 from act_lens.evaluation.scoring import last_token_logprobs
@@ -80,14 +75,8 @@ def main() -> None:
     layers = sorted({la for la, _ in heads})
 
     screen = 3 * per_token * n_layers * sum(t_rank)
-    untouched = _untouched_pairs(Path(args.head_set), ranking)
-    effects = 0.0
-    for la, h in heads:
-        for i, t in enumerate(t_rank):
-            if (la, h, i) in untouched:  # stopped after the ablated layer
-                effects += per_token * t
-            else:
-                effects += per_token * (n_layers - la) * t + unembed
+    effects = sum(per_token * (n_layers - la) * sum(t_rank) + unembed * len(t_rank)
+                  for la, _ in heads)  # fmt: skip
     units = plan_units(layers, len(ranking))
     clean = sum(per_token * n_layers * sum(t_rank[a:b]) for _, (a, b) in units)
     sizes = len(prov["curve"])  # the validation curve's rows: no heads, then each set size
@@ -115,7 +104,6 @@ def main() -> None:
         "validation_tokens": sum(t_val),
         "evaluated_heads": len(heads),
         "head_prompt_evaluations": prov["evaluations"],
-        "pairs_stopped_after_their_layer": len(untouched),
         "curve_sizes": sizes,
         "workers": workers,
         "precision": precision,
@@ -128,22 +116,6 @@ def main() -> None:
         "command": "cd benchmarks && python bench_search_floor.py --head-set " + args.head_set,
     }
     write_result("search_floor", result)
-
-
-def _untouched_pairs(head_set: Path, ranking: list) -> set[tuple[int, int, int]]:
-    """(layer, head, prompt) pairs whose ablated value is exactly the clean one, from the head
-    effects saved beside the head set; empty when there is no such file."""
-    stem = head_set.name.removeprefix("head_set").removesuffix(".json")
-    path = head_set.with_name(f"head_effects{stem}.pt")
-    if not path.exists():
-        print(f"bench_search_floor: no {path.name}: every pair counts in full")
-        return set()
-    eff = HeadEffects.load(path)
-    if list(eff.uids) != [p.uid for p in ranking]:
-        raise SystemExit(f"bench_search_floor: {path} holds other prompts than the search's")
-    values, base = eff.per_example["choice_logprob"], eff.baseline["choice_logprob"]
-    same = (values == base[None, None, :]).nonzero().tolist()
-    return {(eff.layers[li], eff.heads[hi], i) for li, hi, i in same}
 
 
 if __name__ == "__main__":
