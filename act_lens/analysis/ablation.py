@@ -6,8 +6,9 @@ remaining blocks directly, with the rotary embeddings and mask the model itself 
 block), with all heads of the layer ablated in one pass (one batch replica per head) and
 logits computed at the scored position only. A replica whose edit leaves its activation exactly
 as it was (ACT on a head with no hidden sink in that prompt) is the clean run from there on: it
-stops after the ablated layer and takes the clean values (effect exactly 0). Results equal the naive loop (one full forward per
-head per prompt) up to float error; ``head_effects_naive`` is that loop, for tests and benchmarks.
+stops after the ablated layer and takes the clean values (effect exactly 0). Results equal the
+naive loop (one full forward per head per prompt) up to float error; ``head_effects_naive`` is
+that loop, for tests and benchmarks.
 """
 
 from collections.abc import Callable, Mapping, Sequence
