@@ -134,9 +134,7 @@ class _CleanBatch:
     logprobs: Tensor  # [batch, d_vocab] clean next-token log-probs (on the CPU)
 
 
-def _clean_pass(
-    model: Any, batch: Any, first_layer: int, z_sums: Tensor | None
-) -> tuple[_CleanBatch, Tensor]:
+def _clean_pass(model: Any, batch: Any, first_layer: int, z_sums: Tensor | None) -> _CleanBatch:
     device = model.cfg.device
     tokens, mask = batch.tokens.to(device), batch.attention_mask.to(device)
     captured: dict[int, tuple[tuple, dict]] = {}
@@ -170,7 +168,7 @@ def _clean_pass(
         for layer in captured
     }
     lp = torch.log_softmax(logits[:, -1].float(), dim=-1).cpu()
-    return _CleanBatch(batch.index, mask, hidden.detach().clone(), first_layer, kwargs, lp), lp
+    return _CleanBatch(batch.index, mask, hidden.detach().clone(), first_layer, kwargs, lp)
 
 
 # Keywords of earlier releases: where each now lives.
@@ -343,9 +341,9 @@ def _clean_batches(
     )
     batches, clean_lp = [], torch.zeros(n, int(model.cfg.d_vocab))
     for batch in make_batches(data.tokens, batch_size, pad_id_of(model.tokenizer)):
-        clean, lp = _clean_pass(model, batch, first, z_sums)
+        clean = _clean_pass(model, batch, first, z_sums)
         batches.append(clean)
-        clean_lp[list(batch.index)] = lp
+        clean_lp[list(batch.index)] = clean.logprobs
     base = metric_values(clean_lp, *data.choice_tensor(list(range(n))))
     head_means = None
     if z_sums is not None:
