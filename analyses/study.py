@@ -450,7 +450,8 @@ def _numerics_line(folder: Path) -> str:
             continue
         rec = d.get("info", {}).get("numerics")
         key = ("unrecorded" if rec is None else
-               f"{rec['precision']}, {rec['threads']} thread(s) per forward, batch {rec['batch_size']}")  # fmt: skip
+               f"{rec['precision']}, {rec['threads']} thread(s) per forward, batch {rec['batch_size']}"
+               f", kernels {rec.get('kernels', 'unrecorded')}")  # fmt: skip
         seen.setdefault(key, []).append(path.stem)
     if not seen:
         return ""

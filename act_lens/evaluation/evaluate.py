@@ -31,7 +31,7 @@ from act_lens.hooks.interventions import as_intervention
 from act_lens.hooks.spec import HookSpec
 from act_lens.io import JsonFile
 from act_lens.runtime.pool import WorkerPool, open_pool, use_pool
-from act_lens.runtime.precision import current_precision
+from act_lens.runtime.precision import current_precision, kernels
 
 LIMIT_SEED = (
     1234  # the subsample for `limit` is fixed, so every run of a task sees the same examples
@@ -304,12 +304,14 @@ def evaluate(
 
 def numerics(model: Any, batch_size: int, *, on_workers: bool = False) -> dict[str, Any]:
     """What decides a run's rounding: precision, device, torch threads per forward (1 on a
-    worker; bf16 sums differ with the thread count) and batch size (padding). Two runs with
-    the same record and the same inputs give the same scores."""
+    worker; bf16 sums differ with the thread count), batch size (padding) and the kernels
+    (:func:`act_lens.runtime.precision.kernels`: torch's version and the hardware path; bf16
+    results move between CPUs). Two runs with the same record and the same inputs give the
+    same scores. The kernels are this process's: workers of a cluster are taken to be alike."""
     device = str(model.cfg.device)
     threads = (1 if on_workers else torch.get_num_threads()) if device.startswith("cpu") else None
     return {"precision": current_precision(device), "device": device, "threads": threads,
-            "batch_size": batch_size}  # fmt: skip
+            "batch_size": batch_size, "kernels": kernels(device)}  # fmt: skip
 
 
 def _accuracy(scores: Sequence[Sequence[float]], labels: Sequence[int]) -> float:
@@ -322,7 +324,7 @@ def compare(baseline: EvalResult, treated: EvalResult, **kwargs: Any) -> PairedC
     """Paired comparison of two runs on the same examples (delta, bootstrap interval, McNemar).
 
     Warns ``ActLensWarning`` when both runs record different numerics (precision, threads,
-    batch size: see :func:`numerics`): the delta then mixes the intervention's effect with
+    batch size, kernels: see :func:`numerics`): the delta then mixes the intervention's effect with
     rounding (in bf16 a few predictions of 300 flip between thread counts).
 
     Raises:

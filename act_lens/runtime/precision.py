@@ -1,6 +1,8 @@
 """Numeric precision of a forward pass: fp32, or bf16 under ``torch.autocast``."""
 
 import contextlib
+import os
+import platform
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -38,6 +40,48 @@ def bf16_supported(device: "str | torch.device" = "cpu") -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+# Variables that cap the instruction sets oneDNN and ATen choose kernels from.
+KERNEL_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+
+
+def kernels(device: "str | torch.device" = "cpu") -> str:
+    """The kernels a forward on ``device`` runs: torch's version and the hardware path (the
+    CUDA device, or the CPU, the instruction set ATen dispatches to, native bf16, and any
+    variable in ``KERNEL_ENV`` that caps it).
+
+    Two runs with the same precision, threads and batch size round alike only on the same
+    kernels: on one 2-core AMD EPYC, bf16 scores of the built-in ``reviews`` task gave 75.5%
+    accuracy with the avx512_bf16 kernels and 74.0% with ``ONEDNN_MAX_CPU_ISA=AVX2``.
+
+    Example:
+        >>> kernels("cpu").startswith("torch ")
+        True
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device) if torch.cuda.is_available() else "unavailable"
+        return f"torch {torch.__version__}, cuda {torch.version.cuda}, {name}"
+    isa = torch.backends.cpu.get_cpu_capability()
+    native = [f for f, ok in (("avx512_bf16", torch.cpu._is_avx512_bf16_supported()),
+                              ("amx", torch.cpu._is_amx_tile_supported())) if ok]  # fmt: skip
+    capped = [f"{k}={os.environ[k]}" for k in KERNEL_ENV if os.environ.get(k)]
+    parts = [f"torch {torch.__version__}", " ".join([_cpu_name(), isa, *native]), *capped]
+    return ", ".join(parts)
+
+
+def _cpu_name() -> str:
+    """The CPU's vendor, family and model (Linux), else the platform's processor string."""
+    try:
+        info = open("/proc/cpuinfo").read()  # noqa: SIM115 - Linux only
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = dict(
+        (k.strip(), v.strip()) for k, _, v in (ln.partition(":") for ln in info.splitlines()[:30])
+    )
+    return (f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} "
+            f"model {fields.get('model', '?')}")  # fmt: skip
 
 
 def current_precision(device: "str | torch.device" = "cpu") -> Precision:

@@ -150,11 +150,12 @@ def test_results_record_their_numerics_and_compare_warns_on_a_mix(tiny):
     import dataclasses
 
     from act_lens.errors import ActLensWarning
-    from act_lens.runtime.precision import precision_context
+    from act_lens.runtime.precision import kernels, precision_context
 
     fp32 = evaluate(tiny, "reviews", limit=6, batch_size=3, progress=False)
     assert fp32.info["numerics"] == {"precision": "fp32", "device": "cpu",
-                                     "threads": torch.get_num_threads(), "batch_size": 3}  # fmt: skip
+                                     "threads": torch.get_num_threads(), "batch_size": 3,
+                                     "kernels": kernels("cpu")}  # fmt: skip
     with precision_context("bf16", tiny):
         bf16 = evaluate(tiny, "reviews", limit=6, batch_size=3, progress=False)
     assert bf16.info["numerics"]["precision"] == "bf16"
@@ -164,6 +165,32 @@ def test_results_record_their_numerics_and_compare_warns_on_a_mix(tiny):
         compare(fp32, dataclasses.replace(fp32, info={}))  # a result without a record: silent
     with pytest.warns(ActLensWarning, match="different numerics"):
         compare(fp32, bf16)
+
+
+def test_numerics_name_the_kernels_so_runs_from_other_hardware_are_not_mixed(tiny, monkeypatch):
+    # bf16 scores depend on the kernels (on an AMD EPYC, reviews' baseline was 75.5% with the
+    # avx512_bf16 kernels and 74.0% with ONEDNN_MAX_CPU_ISA=AVX2): a run from other hardware
+    # or another torch must not pass as one of this setting.
+    import dataclasses
+
+    from act_lens.errors import ActLensWarning
+    from act_lens.evaluation.evaluate import numerics
+    from act_lens.runtime.precision import kernels
+
+    here = kernels("cpu")
+    assert (
+        here.startswith(f"torch {torch.__version__}, ")
+        and torch.backends.cpu.get_cpu_capability() in here
+    )
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    capped = numerics(tiny, 3)
+    assert capped["kernels"] == here + ", ONEDNN_MAX_CPU_ISA=AVX2"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    run = evaluate(tiny, "reviews", limit=6, batch_size=3, progress=False)
+    assert run.info["numerics"]["kernels"] == here
+    elsewhere = dataclasses.replace(run, info={**run.info, "numerics": capped})
+    with pytest.warns(ActLensWarning, match="different numerics"):
+        compare(run, elsewhere)
 
 
 def test_subsample_is_fixed_and_ordered():

@@ -62,7 +62,10 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     text = page.read_text()
     assert "## tiny-random, 4 calibration prompts per task" in text
     # every evaluation of the folder ran under one recorded setting, and the page says which
-    assert "Evaluations: " in text and "thread(s) per forward, batch 4 (" in text
+    from act_lens.runtime.precision import kernels
+
+    assert "Evaluations: " in text and "thread(s) per forward, batch 4, kernels " in text
+    assert f"kernels {kernels('cpu')} (" in text
     assert "unrecorded" not in text
     assert "| sst2 | 3 |" in text
     assert (out / "forest_tiny-random_c4.png").stat().st_size > 0
