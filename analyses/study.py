@@ -247,7 +247,7 @@ def _methods_table(tasks: list[dict[str, Any]]) -> list[str]:
     lines = ["| task | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for t in rows:
         lines.append(f"| {t['task']} | " + " | ".join(_ci(t["methods"][n]) for n in names) + " |")
-    lines.append("| mean | " + " | ".join(
+    lines.append(f"| mean of {len(rows)} | " + " | ".join(
         _pts(sum(t["methods"][n]["delta"] for t in rows) / len(rows)) for n in names) + " |")  # fmt: skip
     shares = {n: [t["methods"][n].get("cc_share") for t in rows] for n in names[1:]}
     lines += ["", "Share of the examples each method fixes that CC also gets right (mean over the "
