@@ -153,10 +153,10 @@ class Runner:
 
     def numerics(self) -> dict[str, Any]:
         """The numerics this run's evaluations have (:func:`act_lens.evaluation.numerics`)."""
-        w = self.args.workers
-        on_workers = open_pool(self.model) is not None if w == "auto" else int(w) > 1
+        w, pool = self.args.workers, open_pool(self.model)
+        on_workers = pool is not None or (w != "auto" and int(w) > 1)
         with precision_context(self.args.precision, self.model):
-            return numerics(self.model, self.args.batch_size, on_workers=on_workers)
+            return numerics(self.model, self.args.batch_size, pool=pool, on_workers=on_workers)
 
     def saved(self, path: Path) -> EvalResult | None:
         """The result saved at ``path`` when it ran under this run's numerics; None otherwise

@@ -277,7 +277,7 @@ def evaluate(
     workers = open_pool(model) if cfg.workers == "auto" else cfg.workers
     with use_pool(model, workers) as pool:
         scores, norm = score_prompts(model, task, prompts, scoring=cfg.scoring, pool=pool, **kw)
-        ran = numerics(model, cfg.batch_size, on_workers=pool is not None)
+        ran = numerics(model, cfg.batch_size, pool=pool)
     preds = [int(torch.tensor(s).argmax()) for s in scores]
     labels = [p.label for p in prompts]
     acc_norm = None
@@ -302,16 +302,29 @@ def evaluate(
     )
 
 
-def numerics(model: Any, batch_size: int, *, on_workers: bool = False) -> dict[str, Any]:
+def numerics(
+    model: Any, batch_size: int, *, pool: "WorkerPool | None" = None, on_workers: bool = False
+) -> dict[str, Any]:
     """What decides a run's rounding: precision, device, torch threads per forward (1 on a
     worker; bf16 sums differ with the thread count), batch size (padding) and the kernels
     (:func:`act_lens.runtime.precision.kernels`: torch's version and the hardware path; bf16
     results move between CPUs). Two runs with the same record and the same inputs give the
-    same scores. The kernels are this process's: workers of a cluster are taken to be alike."""
+    same scores.
+
+    Args:
+        model: the model the run uses (its device).
+        batch_size: the run's batch size.
+        pool: the workers that run the forwards: their own kernels are recorded (asked of each
+            actor; on a cluster these are the workers' machines).
+        on_workers: the forwards run on workers whose pool is not open yet (threads 1, the
+            kernels this process's).
+    """
     device = str(model.cfg.device)
+    on_workers = on_workers or pool is not None
     threads = (1 if on_workers else torch.get_num_threads()) if device.startswith("cpu") else None
+    ran = kernels(device) if pool is None else pool.kernels()
     return {"precision": current_precision(device), "device": device, "threads": threads,
-            "batch_size": batch_size, "kernels": kernels(device)}  # fmt: skip
+            "batch_size": batch_size, "kernels": ran}  # fmt: skip
 
 
 def _accuracy(scores: Sequence[Sequence[float]], labels: Sequence[int]) -> float:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from act_lens.errors import ConfigError
-from act_lens.runtime.precision import check_precision, precision_context
+from act_lens.runtime.precision import check_precision, kernels, precision_context
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,9 @@ class _Worker:
     def ready(self) -> bool:
         return True
 
+    def kernels(self) -> str:
+        return kernels(self.model.cfg.device)
+
     def pid(self) -> int:
         return os.getpid()
 
@@ -171,6 +174,7 @@ class WorkerPool:
             self.load["device"] = "cuda"
         self.actors = [self._new_actor() for _ in range(n)]
         self.replaced = 0
+        self._kernels: str | None = None
 
     def _new_actor(self) -> Any:
         return self._actor_cls.remote(self.load, self.digest)
@@ -190,6 +194,15 @@ class WorkerPool:
                 self._ray.get(actor.ready.remote())
             except self._ray.exceptions.RayActorError:
                 pass
+
+    def kernels(self) -> str:
+        """The kernels the actors' forwards run (:func:`act_lens.runtime.precision.kernels`,
+        asked of each actor: on a cluster they are the workers' machines, not the driver's);
+        several differing ones are joined by `` | ``, sorted."""
+        if self._kernels is None:
+            got = self._ray.get([actor.kernels.remote() for actor in self.actors])
+            self._kernels = " | ".join(sorted(set(got)))
+        return self._kernels
 
     def close(self) -> None:
         """Stop the actors (and the local Ray instance this pool started)."""
@@ -247,6 +260,7 @@ class WorkerPool:
                 log.warning("a worker died; its unit %d runs again on a new worker", i)
                 pending.appendleft(i)
                 fresh = self._new_actor()
+                self._kernels = None  # the new actor may run on another machine
                 self.actors = [fresh if a is actor else a for a in self.actors]
                 idle.append(fresh)
                 continue

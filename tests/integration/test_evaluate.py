@@ -192,6 +192,14 @@ def test_numerics_name_the_kernels_so_runs_from_other_hardware_are_not_mixed(tin
     with pytest.warns(ActLensWarning, match="different numerics"):
         compare(run, elsewhere)
 
+    # forwards on workers record the workers' kernels (on a cluster, their machines'), one thread
+    from act_lens.runtime.pool import WorkerPool
+
+    workers = WorkerPool.__new__(WorkerPool)  # no Ray here: the actors' answer, as cached
+    workers._kernels = "torch 9.9, another CPU"
+    remote = numerics(tiny, 3, pool=workers)
+    assert remote["kernels"] == "torch 9.9, another CPU" and remote["threads"] == 1
+
 
 def test_subsample_is_fixed_and_ordered():
     items = get_task("reviews").load(None, "eval")[:100]

@@ -268,6 +268,7 @@ def test_an_evaluation_on_workers_is_the_serial_one(model, pool, monkeypatch):
     from act_lens.hooks.act import ActConfig
     from act_lens.hooks.headset import HeadSet
     from act_lens.runtime.pool import open_pool, pool_scope, use_pool
+    from act_lens.runtime.precision import kernels
 
     monkeypatch.setattr(eval_units, "BATCHES_PER_UNIT", 2)  # several units from 40 examples
     act = ActConfig(HeadSet({1: [0, 1], 2: [3]}), SinkSettings(threshold=0.05))
@@ -278,6 +279,13 @@ def test_an_evaluation_on_workers_is_the_serial_one(model, pool, monkeypatch):
         assert parallel.uids == serial.uids and parallel.predictions == serial.predictions
         flat = [x for row in serial.scores for x in row]
         assert [x for row in parallel.scores for x in row] == pytest.approx(flat, abs=1e-4)
+    # the kernels recorded are the actors' own: here this machine's; elsewhere theirs
+    assert parallel.info["numerics"]["kernels"] == pool.kernels() == kernels("cpu")
+    monkeypatch.setattr(pool, "_kernels", "torch 9.9, a worker machine")
+    remote = evaluate(model, "reviews", limit=8, progress=False, workers=pool)
+    assert remote.info["numerics"]["kernels"] == "torch 9.9, a worker machine"
+    monkeypatch.undo()
+    monkeypatch.setattr(eval_units, "BATCHES_PER_UNIT", 2)
 
     # a shared pool is reused by every job on its model asking for as many workers
     def no_new_pool(*args, **kwargs):
