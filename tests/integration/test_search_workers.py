@@ -284,8 +284,6 @@ def test_an_evaluation_on_workers_is_the_serial_one(model, pool, monkeypatch):
     monkeypatch.setattr(pool, "_kernels", "torch 9.9, a worker machine")
     remote = evaluate(model, "reviews", limit=8, progress=False, workers=pool)
     assert remote.info["numerics"]["kernels"] == "torch 9.9, a worker machine"
-    monkeypatch.undo()
-    monkeypatch.setattr(eval_units, "BATCHES_PER_UNIT", 2)
 
     # a shared pool is reused by every job on its model asking for as many workers
     def no_new_pool(*args, **kwargs):
