@@ -24,6 +24,7 @@ forest plot and the draw-to-draw spread) from the files alone: ``--page-only`` n
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -64,11 +65,66 @@ def _suffix(draw: int) -> str:
     return "" if draw == 0 else f"_d{draw}"
 
 
+def _row_files(rec: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Row -> (baseline file, treated file) of a study record (``study_*`` or ``mc_study_*``): the
+    evaluation files its rows were computed from (an empty set's runs are the baseline's)."""
+    task, empty = rec["task"], not rec["heads"]
+    if "draw" in rec:  # a classification draw
+        s = _suffix(rec["draw"])
+        pairs = {"act": ("baseline", f"act{s}"), "random": ("baseline", f"random{s}")}
+    else:  # multiple choice: letters and full continuations
+        pairs = {
+            f"{k}{t}": (f"baseline{t}", f"{k}{t}") for t in ("", "_full") for k in ("act", "random")
+        }
+    return {row: (f"{task}_{b}.json", f"{task}_{b if empty else t}.json")
+            for row, (b, t) in pairs.items()}  # fmt: skip
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _sources(folder: Path, rec: dict[str, Any]) -> dict[str, str]:
+    """The digests of the evaluation files a record's rows come from (stored in the record)."""
+    names = sorted({n for pair in _row_files(rec).values() for n in pair})
+    return {n: _digest(folder / n) for n in names}
+
+
+def stale(folder: Path, rec: dict[str, Any]) -> list[str]:
+    """The evaluation files that changed (or went missing) since the record was built from them:
+    by their digests where the record stored them, else by the accuracies in its rows. A stale
+    record is rebuilt by the next run with the model; the page says which ones are stale."""
+    out = []
+    for row, (b, t) in _row_files(rec).items():
+        for name, field in ((b, "baseline"), (t, "treated")):
+            path = folder / name
+            if not path.exists():
+                out.append(f"{name} (missing)")
+            elif "sources" in rec:
+                if rec["sources"].get(name) != _digest(path):
+                    out.append(name)
+            elif abs(json.loads(path.read_text())["accuracy"] - rec["rows"][row][field]) > 1e-9:
+                out.append(name)
+    return sorted(set(out))
+
+
+def _reuse(path: Path, fresh: bool) -> dict[str, Any] | None:
+    """The record at ``path`` unless absent, ``fresh``, or built from evaluations since changed."""
+    if fresh or not path.exists():
+        return None
+    rec = json.loads(path.read_text())
+    if not (changed := stale(path.parent, rec)):
+        return rec
+    print(f"{path.name}: built from evaluations that changed since ({', '.join(changed)}); "
+          "rebuilding it", flush=True)  # fmt: skip
+    return None
+
+
 def run_draw(run: Runner, task: str, draw: int) -> dict[str, Any]:
     """One task, one calibration draw: search, ACT, random set, CC, CC + ACT -> rows."""
     out = run.out / f"study_{task}{_suffix(draw)}.json"
-    if out.exists() and not run.args.fresh:
-        return json.loads(out.read_text())
+    if (rec := _reuse(out, run.args.fresh)) is not None:
+        return rec
     hs = run.head_set(f"{task}{_suffix(draw)}", (task,), run.args.calib, seed=draw)
     m = run.model.cfg
     base = run.evaluation(task, "baseline")
@@ -89,6 +145,7 @@ def run_draw(run: Runner, task: str, draw: int) -> dict[str, Any]:
         "decision": hs.provenance.get("decision"), "search_s": hs.provenance.get("search_s"),
         "rows": rows,
     }  # fmt: skip
+    record["sources"] = _sources(run.out, record)
     out.write_text(json.dumps(record, indent=1))
     print(
         f"[{run.out.name} {task} d{draw}] {len(hs)} heads, ACT {100 * rows['act']['delta']:+.1f}",
@@ -116,8 +173,8 @@ def run_mc(run: Runner, task: str) -> dict[str, Any]:
     letters as the paper scores them (baseline, ACT, random set, CC, CC + ACT, the content-blind
     guess at each letter rate) and the full continuations (lm-eval's acc and acc_norm)."""
     out = run.out / f"mc_study_{task}.json"
-    if out.exists() and not run.args.fresh:
-        return json.loads(out.read_text())
+    if (rec := _reuse(out, run.args.fresh)) is not None:
+        return rec
     per_task = max(2, run.args.calib // len(MC_TRAIN))
     hs = run.head_set("mc", MC_TRAIN, per_task, seed=0)
     m = run.model.cfg
@@ -141,6 +198,7 @@ def run_mc(run: Runner, task: str) -> dict[str, Any]:
         rows["blind"] = {"baseline": content_blind(base), "act": content_blind(act)}
     record = {"task": task, "heads": [f"{la}.{h}" for la, h in hs], "rows": rows,
               "decision": hs.provenance.get("decision")}  # fmt: skip
+    record["sources"] = _sources(run.out, record)
     out.write_text(json.dumps(record, indent=1))
     a = rows["act"]
     print(f"[{run.out.name} {task}] {len(hs)} heads, ACT {_pts(a['delta'])} (letters), "
@@ -411,6 +469,7 @@ def write_page(out: Path, page: Path, commands: list[str]) -> str:
             continue
         model, _, calib = folder.name.rpartition("_c")
         lines += [f"## {model}, {calib} calibration prompts per task", "", _how(folder), ""]
+        lines += _stale_lines(folder)
         if tasks:
             lines += _table(tasks)
             fig = out / f"forest_{folder.name}.png"
@@ -424,6 +483,21 @@ def write_page(out: Path, page: Path, commands: list[str]) -> str:
     text = "\n".join(lines)
     page.write_text(text)
     return text
+
+
+def _stale_lines(folder: Path) -> list[str]:
+    """A warning (on the page and on stderr) for every record whose evaluations changed since."""
+    found = {}
+    for path in sorted(folder.glob("study_*.json")) + sorted(folder.glob("mc_study_*.json")):
+        if changed := stale(folder, json.loads(path.read_text())):
+            found[path.name] = changed
+    if not found:
+        return []
+    text = ("**Stale:** " + "; ".join(f"`{n}` (changed since: {', '.join(c)})" for n, c in found.items())
+            + ". Their rows below predate those evaluations; rerun the study's command with the "
+            "model to rebuild them.")  # fmt: skip
+    print(f"{folder.name}: {text}", file=sys.stderr)
+    return [text, ""]
 
 
 def _how(folder: Path) -> str:

@@ -97,13 +97,30 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     def boom(*a, **k):
         raise AssertionError("recomputed a saved result")
 
-    monkeypatch.setattr(study.Runner, "head_set", boom)
-    monkeypatch.setattr(study.Runner, "evaluation", boom)
-    assert study.main(argv) == 0
+    with monkeypatch.context() as m:
+        m.setattr(study.Runner, "head_set", boom)
+        m.setattr(study.Runner, "evaluation", boom)
+        assert study.main(argv) == 0
     # the page alone, from the files
     page.unlink()
     assert study.main(argv + ["--page-only"]) == 0
-    assert "| sst2 | 3 |" in page.read_text()
+    assert "| sst2 | 3 |" in page.read_text() and "Stale" not in page.read_text()
+
+    # an evaluation saved again after its record was built (another rounding, one prediction
+    # moved): the page says the record is stale, and the next run rebuilds it from the files
+    path = folder / "sst2_baseline.json"
+    d = json.loads(path.read_text())
+    right = d["predictions"][0] == d["labels"][0]
+    d["predictions"][0] = (d["labels"][0] + 1) % 2 if right else d["labels"][0]
+    d["accuracy"] += (-1 if right else 1) / d["n"]
+    path.write_text(json.dumps(d))
+    assert study.stale(folder, first) == ["sst2_baseline.json"]
+    assert study.main(argv + ["--page-only"]) == 0
+    assert "**Stale:** `study_sst2.json` (changed since: sst2_baseline.json)" in page.read_text()
+    assert study.main(argv) == 0
+    rebuilt = json.loads((folder / "study_sst2.json").read_text())
+    assert rebuilt["rows"]["act"]["baseline"] == pytest.approx(d["accuracy"])
+    assert study.stale(folder, rebuilt) == [] and "Stale" not in page.read_text()
 
 
 def test_study_refuses_bad_arguments_before_loading(tmp_path: Path) -> None:
