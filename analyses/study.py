@@ -91,20 +91,27 @@ def _sources(folder: Path, rec: dict[str, Any]) -> dict[str, str]:
 
 
 def stale(folder: Path, rec: dict[str, Any]) -> list[str]:
-    """The evaluation files that changed (or went missing) since the record was built from them:
-    by their digests where the record stored them, else by the accuracies in its rows. A stale
-    record is rebuilt by the next run with the model; the page says which ones are stale."""
-    out = []
+    """The evaluation files that changed (or went missing) since the record was built from them
+    (by their digests where the record stored them, else by the accuracies in its rows), and
+    those saved under other numerics than the baseline. A stale record is rebuilt by the next
+    run with the model; the page says which ones are stale."""
+    out, numerics = [], {}
     for row, (b, t) in _row_files(rec).items():
         for name, field in ((b, "baseline"), (t, "treated")):
             path = folder / name
             if not path.exists():
                 out.append(f"{name} (missing)")
-            elif "sources" in rec:
+                continue
+            saved = json.loads(path.read_text())
+            numerics[name] = saved.get("info", {}).get("numerics")
+            if "sources" in rec:
                 if rec["sources"].get(name) != _digest(path):
                     out.append(name)
-            elif abs(json.loads(path.read_text())["accuracy"] - rec["rows"][row][field]) > 1e-9:
+            elif abs(saved["accuracy"] - rec["rows"][row][field]) > 1e-9:
                 out.append(name)
+    # a delta is read between two runs of one setting: the baseline's
+    base = numerics.get(f"{rec['task']}_baseline.json")
+    out += [f"{n} (other numerics than the baseline)" for n, v in numerics.items() if v != base]
     return sorted(set(out))
 
 
@@ -115,7 +122,7 @@ def _reuse(path: Path, fresh: bool) -> dict[str, Any] | None:
     rec = json.loads(path.read_text())
     if not (changed := stale(path.parent, rec)):
         return rec
-    print(f"{path.name}: built from evaluations that changed since ({', '.join(changed)}); "
+    print(f"{path.name} no longer matches its evaluation files ({', '.join(changed)}); "
           "rebuilding it", flush=True)  # fmt: skip
     return None
 
@@ -493,9 +500,9 @@ def _stale_lines(folder: Path) -> list[str]:
             found[path.name] = changed
     if not found:
         return []
-    text = ("**Stale:** " + "; ".join(f"`{n}` (changed since: {', '.join(c)})" for n, c in found.items())
-            + ". Their rows below predate those evaluations; rerun the study's command with the "
-            "model to rebuild them.")  # fmt: skip
+    text = ("**Stale:** " + "; ".join(f"`{n}`: {', '.join(c)}" for n, c in found.items())
+            + ". These summaries no longer match their evaluation files, and their rows below "
+            "may be wrong; rerun the study's command with the model to rebuild them.")  # fmt: skip
     print(f"{folder.name}: {text}", file=sys.stderr)
     return [text, ""]
 

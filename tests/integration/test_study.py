@@ -39,6 +39,38 @@ def test_selection_rules_pick_by_their_own_test() -> None:
     assert rules(flat) == {"conf90": 0, "conf95": 0, "bonf90": 0, "maxlower90": 0, "best": 1}
 
 
+def test_a_summary_is_stale_when_its_files_moved_or_mix_numerics(tmp_path: Path) -> None:
+    study = _script("study")
+    numerics = {"precision": "bf16", "threads": 1, "batch_size": 8}
+
+    def save(name: str, accuracy: float, **change: int) -> None:
+        info = {"numerics": numerics | change}
+        (tmp_path / f"sst2_{name}.json").write_text(
+            json.dumps({"accuracy": accuracy, "info": info})
+        )
+
+    rows = {"act": {"baseline": 0.5, "treated": 0.7}, "random": {"baseline": 0.5, "treated": 0.5}}
+    rec = {
+        "task": "sst2",
+        "draw": 0,
+        "heads": ["2.1"],
+        "rows": rows,
+    }  # an older summary: no digests
+    for name, acc in (("baseline", 0.5), ("act", 0.7), ("random", 0.5)):
+        save(name, acc)
+    assert study.stale(tmp_path, rec) == []
+    save("act", 0.6)  # evaluated again since: its accuracy moved
+    assert study.stale(tmp_path, rec) == ["sst2_act.json"]
+    save("act", 0.7)
+    save("random", 0.5, threads=2)  # same accuracy, but no delta to read against the baseline
+    assert study.stale(tmp_path, rec) == ["sst2_random.json (other numerics than the baseline)"]
+    (tmp_path / "sst2_random.json").unlink()
+    assert study.stale(tmp_path, rec) == ["sst2_random.json (missing)"]
+    # an empty set's runs are the baseline's: only that file is read
+    empty = {"act": rows["random"], "random": rows["random"]}
+    assert study.stale(tmp_path, rec | {"heads": [], "rows": empty}) == []
+
+
 @pytest.mark.data
 def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
     study = _script("study")
@@ -116,7 +148,9 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     path.write_text(json.dumps(d))
     assert study.stale(folder, first) == ["sst2_baseline.json"]
     assert study.main(argv + ["--page-only"]) == 0
-    assert "**Stale:** `study_sst2.json` (changed since: sst2_baseline.json)" in page.read_text()
+    text = page.read_text()  # both draws were read against that baseline
+    assert "**Stale:** `study_sst2.json`: sst2_baseline.json; " in text
+    assert "`study_sst2_d1.json`: sst2_baseline.json. These summaries" in text
     assert study.main(argv) == 0
     rebuilt = json.loads((folder / "study_sst2.json").read_text())
     assert rebuilt["rows"]["act"]["baseline"] == pytest.approx(d["accuracy"])
