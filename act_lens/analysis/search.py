@@ -278,7 +278,7 @@ def _select(
         order = ranked[: selection.max_heads] if selection.max_heads else ranked
         curve = joint_curve(
             model, order, job.val_part, settings=job.settings, metric=config.metric,
-            confidence=selection.confidence, run=replace(run, checkpoint=None),
+            confidence=selection.confidence, run=run,
         )  # fmt: skip
         chosen = decision(curve, config.metric, selection.confidence)
         keep = order[: chosen["selected_size"]]

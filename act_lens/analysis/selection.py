@@ -14,6 +14,7 @@
 * ``"top_k"``: the ``top_k`` heads with the largest gains.
 """
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -246,6 +247,20 @@ def values_with(
     return out
 
 
+def curve_tag(
+    order: Sequence[tuple[int, int]], prompts: Sequence[Prompt], settings: SinkSettings,
+    batch_size: int,
+) -> str:
+    """The checkpoint prefix of one validation curve: what decides its values (the model and
+    the precision are in the checkpoint's own key)."""
+    digest = hashlib.sha256(repr((list(order), sorted(settings.to_dict().items()), batch_size))
+                            .encode())  # fmt: skip
+    for p in prompts:
+        digest.update(p.uid.encode())
+        digest.update(p.text.encode())
+    return "curve:" + digest.hexdigest()[:16]
+
+
 def joint_curve(
     model: Any,
     order: Sequence[tuple[int, int]],
@@ -264,24 +279,36 @@ def joint_curve(
     comparison with no heads: ``gain``, ``gained``/``lost`` (examples fixed and broken), the
     one-sided exact ``lower`` bound at ``confidence`` and its ``p_value``, and ``eligible``
     (lower bound above zero). ``run``: batch size, precision, and ``workers`` (a
-    WorkerPool evaluates the sizes in parallel); no checkpoint.
+    WorkerPool evaluates the sizes in parallel), and ``checkpoint``: each finished size is
+    saved there, keyed by the order, the prompts and the settings, and reused on resume.
     """
     if not prompts:
         raise ConfigError("the joint selection needs validation prompts")
-    run = (run or RunOptions()).without_checkpoint("joint_curve")
+    run = run or RunOptions()
     grid = [0, *(size_grid(len(order)) if sizes is None else sizes)]
     kw = {"order": list(order), "prompts": list(prompts), "settings": settings,
           "batch_size": run.batch_size}  # fmt: skip
+    ckpt, tag = run.checkpoint, curve_tag(order, prompts, settings, run.batch_size)
+    saved = {k: f"{tag}:{k}" for k in grid}
+    by_size = {k: ckpt.get(u) for k, u in saved.items() if ckpt is not None and u in ckpt}
+    todo = [k for k in grid if k not in by_size]
     pool = run.workers if isinstance(run.workers, WorkerPool) else None
-    n_units = 1 if pool is None else min(len(grid), 4 * pool.n)
-    chunks = [grid[i::n_units] for i in range(n_units)]  # sizes interleaved: equal work
-    parts = map_units(
-        model, "act_lens.analysis.selection:curve_values",
-        [{**kw, "sizes": c} for c in chunks], pool=pool, precision=run.precision_for(model),
-    )  # fmt: skip
-    by_size = {
-        k: v for c, vals in zip(chunks, parts, strict=True) for k, v in zip(c, vals, strict=True)
-    }
+    # one unit per size in-process (each one checkpointed); interleaved sizes on a pool
+    n_units = len(todo) if pool is None else min(len(todo), 4 * pool.n)
+    chunks = [todo[i::n_units] for i in range(n_units)]  # sizes interleaved: equal work
+
+    def save(i: int, vals: list[dict[str, Tensor]]) -> None:
+        for k, v in zip(chunks[i], vals, strict=True):
+            by_size[k] = v
+            if ckpt is not None:
+                ckpt.put(saved[k], v)
+
+    if chunks:
+        map_units(
+            model, "act_lens.analysis.selection:curve_values",
+            [{**kw, "sizes": c} for c in chunks], pool=pool,
+            precision=run.precision_for(model), on_result=save,
+        )  # fmt: skip
     base_correct = by_size[0]["accuracy"].bool()
     n = len(prompts)
     rows = []

@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from act_lens.analysis.search import SearchConfig, Selection, search_heads
 from act_lens.app.cli import main
@@ -181,3 +182,42 @@ def test_the_auto_schedule_halves_only_with_enough_ranking_prompts(tiny):
     assert few.provenance["search"]["schedule"] == "exhaustive"
     assert "rounds" not in few.provenance
     assert few.provenance["evaluations"] == 12 * 7
+
+
+def test_an_interrupted_validation_curve_resumes_its_finished_sizes(tiny, tmp_path, monkeypatch):
+    import act_lens.analysis.selection as selection
+
+    prompts = byte_prompts(TEXTS, labels=[i % 2 for i in range(len(TEXTS))])
+    kw = dict(layers=[0, 1, 2], settings=SETTINGS)
+    full = search_heads(tiny, prompts, config=CONFIG, **kw).head_set
+    sizes = [r["size"] for r in full.provenance["curve"]]
+    assert len(sizes) >= 3
+    ckpt = tmp_path / "search.ckpt"
+    config = dataclasses.replace(CONFIG, checkpoint=ckpt)
+    real, seen = selection.curve_values, []
+
+    def dying(model, *, sizes, **unit):
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # the third size of the curve
+        seen.extend(sizes)
+        return real(model, sizes=sizes, **unit)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(selection, "curve_values", dying)
+        with pytest.raises(KeyboardInterrupt):
+            search_heads(tiny, prompts, config=config, **kw)
+    assert seen == sizes[:2]
+    saved = torch.load(ckpt, weights_only=True)["units"]
+    assert sum(u.startswith("curve:") for u in saved) == 2  # beside the effects' units
+
+    def counting(model, *, sizes, **unit):
+        seen.extend(sizes)
+        return real(model, sizes=sizes, **unit)
+
+    seen.clear()
+    monkeypatch.setattr(selection, "curve_values", counting)
+    resumed = search_heads(tiny, prompts, config=config, **kw).head_set
+    assert seen == sizes[2:]  # the finished sizes came from the checkpoint
+    assert resumed.heads == full.heads
+    assert resumed.provenance["curve"] == full.provenance["curve"]
+    assert not ckpt.exists()
