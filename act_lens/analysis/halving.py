@@ -109,8 +109,9 @@ def halving_effects(
             decides the set when every survivor's interval is clear of it).
         run: batches, progress bars, workers and precision; each round's evaluations run as
             work units (on ``run.workers`` when it is a pool or an int > 1, merged in a fixed
-            order, so the rounds equal the in-process ones); ``run.checkpoint`` keeps the
-            state after each round (an interrupted search resumes to the identical result).
+            order, so the rounds equal the in-process ones); ``run.checkpoint`` keeps each
+            finished unit of a round and the state after each round (an interrupted search
+            resumes to the identical result).
 
     Returns:
         HeadEffects over all ``prompts`` (NaN where a head was not evaluated; each head's
@@ -123,11 +124,14 @@ def halving_effects(
             f"{len(prompts)}; use more prompts or Halving(first=...)"
         )
     race = _Race.start(candidates, len(prompts), run.checkpoint)
-    unit_run = RunOptions(
-        batch_size=run.batch_size, progress=run.progress, workers=run.workers,
-        precision=run.precision,
-    )  # fmt: skip
     while race.used < len(prompts) and not (race.rounds and race.rounds[-1]["decided"]):
+        # the round's finished units are kept under its own names until the round is recorded
+        scope = f"{CHECKPOINT_UNIT}{len(race.rounds) + 1}:"
+        unit_run = RunOptions(
+            batch_size=run.batch_size, progress=run.progress, workers=run.workers,
+            precision=run.precision,
+            checkpoint=None if run.checkpoint is None else run.checkpoint.scoped(scope),
+        )  # fmt: skip
         size = schedule.first
         if race.rounds:
             size = math.ceil(race.rounds[-1]["new_prompts"] * schedule.growth)
@@ -147,6 +151,7 @@ def halving_effects(
         )
         race.finish_round(survivors, cutoff, decided, len(batch))
         if run.checkpoint is not None:
+            run.checkpoint.discard(scope)
             run.checkpoint.put(CHECKPOINT_UNIT, race.state())
     effects = HeadEffects.from_per_example(
         strategy="act",

@@ -248,7 +248,9 @@ def values_with(
 
 
 def curve_tag(
-    order: Sequence[tuple[int, int]], prompts: Sequence[Prompt], settings: SinkSettings,
+    order: Sequence[tuple[int, int]],
+    prompts: Sequence[Prompt],
+    settings: SinkSettings,
     batch_size: int,
 ) -> str:
     """The checkpoint prefix of one validation curve: what decides its values (the model and

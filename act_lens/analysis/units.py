@@ -96,8 +96,8 @@ def unit_effects(
     )  # fmt: skip
     finished = {unit_name(u): _compact(r) for u, r in zip(todo, results, strict=True)}
     if checkpoint is not None:  # the file may also hold other steps' entries (the screen)
-        names = {unit_name(u) for u in plan}
-        finished = {**{k: v for k, v in checkpoint.done.items() if k in names}, **finished}
+        saved = [unit_name(u) for u in plan if unit_name(u) in checkpoint]
+        finished = {**{n: checkpoint.get(n) for n in saved}, **finished}
     return _merge(plan, finished, layers, n_heads, prompts, settings, strategy)
 
 

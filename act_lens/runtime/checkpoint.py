@@ -28,6 +28,20 @@ class Checkpoint:
         self.path = None if path is None else Path(path)
         self.key = key
         self.done: dict[str, Any] = self._load()
+        self.prefix = ""
+
+    def scoped(self, prefix: str) -> "Checkpoint":
+        """A view of this checkpoint whose unit names start with ``prefix`` (one step's units,
+        such as one halving round's), written to the same file."""
+        view = object.__new__(Checkpoint)
+        view.path, view.key, view.done, view.prefix = self.path, self.key, self.done, prefix
+        return view
+
+    def discard(self, prefix: str) -> None:
+        """Forget the units named ``prefix...`` (a step whose result is saved under another
+        name); the file is rewritten by the next :meth:`put`."""
+        for name in [n for n in self.done if n.startswith(prefix)]:
+            del self.done[name]
 
     def _load(self) -> dict[str, Any]:
         if self.path is None or not self.path.exists():
@@ -46,17 +60,17 @@ class Checkpoint:
         return dict(state.get("units", {}))
 
     def __contains__(self, unit: str) -> bool:
-        return unit in self.done
+        return self.prefix + unit in self.done
 
     def __len__(self) -> int:
         return len(self.done)
 
     def get(self, unit: str) -> Any:
-        return self.done[unit]
+        return self.done[self.prefix + unit]
 
     def put(self, unit: str, value: Any) -> None:
         """Record a finished unit and write the file (when the checkpoint has a path)."""
-        self.done[unit] = value
+        self.done[self.prefix + unit] = value
         if self.path is not None:
             buf = io.BytesIO()
             torch.save({"key": self.key, "units": self.done}, buf)

@@ -221,3 +221,51 @@ def test_an_interrupted_validation_curve_resumes_its_finished_sizes(tiny, tmp_pa
     assert resumed.heads == full.heads
     assert resumed.provenance["curve"] == full.provenance["curve"]
     assert not ckpt.exists()
+
+
+def test_an_interrupt_inside_a_halving_round_keeps_its_finished_units(tiny, tmp_path, monkeypatch):
+    import act_lens.analysis.units as units
+    from act_lens.analysis.halving import Halving
+
+    monkeypatch.setattr(units, "LAYERS_PER_UNIT", 1)  # three units per round on the tiny model
+    prompts = _halving_prompts()
+    sched = Halving(first=4, growth=2.0, keep=0.5, z=0.5, min_heads=3)
+    config = SearchConfig(batch_size=4, progress=False, schedule="halving", halving=sched)
+    kw = dict(layers=[0, 1, 2], settings=SETTINGS)
+    full = search_heads(tiny, prompts, config=config, **kw).head_set
+    ckpt = tmp_path / "halving.ckpt"
+    config = dataclasses.replace(config, checkpoint=ckpt)
+    real, started = units.map_units, []
+
+    def dying(*args, on_result, **kwargs):
+        started.append(len(args[2]))
+        n_round = len(started)
+
+        def callback(i, value):
+            on_result(i, value)
+            if n_round == 2 and i == 0:
+                raise KeyboardInterrupt  # round 2: after its first unit was saved
+
+        return real(*args, on_result=callback, **kwargs)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(units, "map_units", dying)
+        with pytest.raises(KeyboardInterrupt):
+            search_heads(tiny, prompts, config=config, **kw)
+    saved = sorted(torch.load(ckpt, weights_only=True)["units"])
+    assert "halving" in saved  # round 1's state
+    in_round = [u for u in saved if u.startswith("halving2:")]
+    assert len(in_round) == 1 and not any(u.startswith("halving1:") for u in saved)
+
+    started.clear()
+
+    def counting(*args, **kwargs):
+        started.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(units, "map_units", counting)
+    resumed = search_heads(tiny, prompts, config=config, **kw).head_set
+    assert started[0] == 2  # round 2 ran only its two unfinished units
+    assert resumed.heads == full.heads
+    assert resumed.provenance["rounds"] == full.provenance["rounds"]
+    assert not ckpt.exists()
