@@ -125,10 +125,10 @@ def plan_data(cfg: Any) -> tuple[dict[str, TaskData], list[Notice]]:
         task = get_task(name, cfg.prompts)
         if isinstance(data, str) and data.startswith(HF_PREFIX):
             # read through the hub when the command runs: no check here, only the names
-            calib = wants_calib and task.train_split is not None
+            train = task.train_split if wants_calib else None
             plans[name] = TaskData(
                 name,
-                calibration=describe(task, data, task.train_split) if calib else None,
+                calibration=describe(task, data, train) if train is not None else None,
                 eval=describe(task, data, task.eval_split) if wants_eval else None,
             )
             continue

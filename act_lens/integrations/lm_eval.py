@@ -112,7 +112,7 @@ class ActLensLM(LM):
         )
         for old_name in ("hooks", "head_set"):
             intervention = renamed_keyword("ActLensLM", "intervention", intervention, old, old_name)
-        loose = {k: old.pop(k) for k in ("threshold", "rule") if k in old}
+        loose: dict[str, Any] = {k: old.pop(k) for k in ("threshold", "rule") if k in old}
         if loose:  # as earlier releases did: these and beta over the defaults
             settings = settings_from(settings, beta=beta, loose=loose, where="ActLensLM")
             beta = None

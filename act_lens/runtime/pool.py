@@ -111,7 +111,7 @@ class _Worker:
         return True
 
     def kernels(self) -> str:
-        return kernels(self.model.cfg.device)
+        return kernels(self.model.cfg.device or "cpu")
 
     def pid(self) -> int:
         return os.getpid()
