@@ -14,7 +14,6 @@
 * ``"top_k"``: the ``top_k`` heads with the largest gains.
 """
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,6 +28,7 @@ from act_lens.analysis.effects import (
     check_metric,
     metric_values,
 )
+from act_lens.analysis.units import job_key
 from act_lens.core.settings import SinkSettings
 from act_lens.errors import ConfigError
 from act_lens.evaluation.scoring import last_token_logprobs
@@ -255,12 +255,8 @@ def curve_tag(
 ) -> str:
     """The checkpoint prefix of one validation curve: what decides its values (the model and
     the precision are in the checkpoint's own key)."""
-    digest = hashlib.sha256(repr((list(order), sorted(settings.to_dict().items()), batch_size))
-                            .encode())  # fmt: skip
-    for p in prompts:
-        digest.update(p.uid.encode())
-        digest.update(p.text.encode())
-    return "curve:" + digest.hexdigest()[:16]
+    recorded = {**settings.to_dict(), "order": tuple(order), "batch_size": batch_size}
+    return "curve:" + job_key("", prompts, recorded)
 
 
 def joint_curve(

@@ -61,12 +61,6 @@ class RunOptions:
         """The precision the work runs in: ``precision``, else the caller's."""
         return self.precision or current_precision(model.cfg.device)
 
-    def without_checkpoint(self, where: str) -> "RunOptions":
-        """These options for a step that keeps no checkpoint: refuses one (never ignored)."""
-        if self.checkpoint is not None:
-            raise ConfigError(f"{where} keeps no checkpoint; pass RunOptions without checkpoint=")
-        return self
-
     def serial(self) -> "RunOptions":
         """The options of one work unit: in-process, quiet, no checkpoint."""
         return replace(self, workers=None, progress=False, checkpoint=None)
