@@ -441,8 +441,17 @@ def _link(fig: Path, page: Path) -> str:
     return os.path.relpath(fig, docs)
 
 
-def record_command(out: Path, command: str) -> None:
-    """Add ``command`` to ``<out>/command.txt``, the commands that wrote the folder's files."""
+def result_files(out: Path) -> dict[str, int]:
+    """The study's result files (in its per-model folders; not checkpoints) -> modification time."""
+    return {str(p): p.stat().st_mtime_ns for p in out.glob("*/**/*")
+            if p.is_file() and p.suffix != ".ckpt"}  # fmt: skip
+
+
+def record_command(out: Path, command: str, before: dict[str, int] | None = None) -> None:
+    """Add ``command`` to ``<out>/command.txt``, the commands that wrote the folder's files; with
+    ``before`` (:func:`result_files` at the start) only once it has written or rewritten one."""
+    if before is not None and result_files(out) == before:
+        return
     if command not in commands(out):
         with open(out / "command.txt", "a") as f:
             f.write(command + "\n")
@@ -586,6 +595,7 @@ def run_model(
         for task in a.mc_tasks:
             run_mc(run, task)
         print(f"{folder.name}: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+        record_command(out, a.command, a.before)
         write_page(out, Path(a.page), commands(out))  # after every folder: a partial page
 
 
@@ -643,14 +653,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--draws must be >= 1 and every --calib-sizes value >= 4")
     out, page = Path(a.out), Path(a.page)
     if not a.page_only:
-        out.mkdir(parents=True, exist_ok=True)
-        record_command(out, a.command)
         if not Path(a.data_dir).is_dir():
             parser.error(f"data directory {a.data_dir} not found; pass --data-dir")
-        for name in (m for m in a.models.split(",") if m):
-            model = load_model(name)
-            with pool_scope(model, pool_size(a.workers)):  # one set of workers per model
-                run_model(a, model, name, sizes, methods, tasks)
+        out.mkdir(parents=True, exist_ok=True)
+        a.before = result_files(out)  # listed in command.txt once it has written a result
+        try:
+            for name in (m for m in a.models.split(",") if m):
+                model = load_model(name)
+                with pool_scope(model, pool_size(a.workers)):  # one set of workers per model
+                    run_model(a, model, name, sizes, methods, tasks)
+        finally:  # also when interrupted: the results it did write are its
+            record_command(out, a.command, a.before)
 
     if not out.is_dir():
         parser.error(f"{out} does not exist: run the study first")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import sys
@@ -69,6 +70,39 @@ def test_a_summary_is_stale_when_its_files_moved_or_mix_numerics(tmp_path: Path)
     # an empty set's runs are the baseline's: only that file is read
     empty = {"act": rows["random"], "random": rows["random"]}
     assert study.stale(tmp_path, rec | {"heads": [], "rows": empty}) == []
+
+
+def test_a_run_is_listed_among_the_commands_only_once_it_wrote_a_result(
+    tmp_path: Path, monkeypatch
+) -> None:
+    study = _script("study")
+    out = tmp_path / "o"
+    argv = ["--out", str(out), "--data-dir", str(tmp_path), "--page", str(tmp_path / "p.md")]
+    monkeypatch.setattr(study, "load_model", lambda name: None)
+    monkeypatch.setattr(study, "pool_scope", lambda *a: contextlib.nullcontext())
+
+    def interrupted(a, *rest):  # stopped before it wrote anything (in a search, say)
+        (out / "smollm2-135m_c128").mkdir(parents=True)
+        (out / "smollm2-135m_c128" / "search_sst2.ckpt").write_bytes(b"progress, not a result")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study, "run_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        study.main(argv)
+    assert study.commands(out) == []
+
+    def wrote_one(a, *rest):  # stopped after its first result
+        (out / "smollm2-135m_c128" / "head_set_sst2.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study, "run_model", wrote_one)
+    with pytest.raises(KeyboardInterrupt):
+        study.main(argv + ["--tasks", "sst2"])
+    assert study.commands(out) == [f"python analyses/study.py {' '.join(argv)} --tasks sst2"]
+    # a bad data directory is refused before anything is listed
+    with pytest.raises(SystemExit):
+        study.main(["--out", str(out), "--data-dir", str(tmp_path / "absent"), "--draws", "2"])
+    assert len(study.commands(out)) == 1
 
 
 @pytest.mark.data
