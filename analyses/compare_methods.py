@@ -76,7 +76,8 @@ class MethodRunner(Runner):
     def zt_set(
         self, tag: str, tasks: tuple[str, ...], per_task: int, seed: int, supervised: bool
     ) -> HeadSet:
-        path = self.out / f"head_set_zt{'sup' if supervised else 'unsup'}_{tag}.json"
+        name = f"zt{'sup' if supervised else 'unsup'}_{tag}"
+        path = self.out / f"head_set_{name}.json"
         if path.exists() and not self.args.fresh:
             return HeadSet.load(path, model=self.model)
         t0 = time.perf_counter()
@@ -87,7 +88,8 @@ class MethodRunner(Runner):
         # How ACT's search runs (workers, precision), so both methods are searched alike.
         config = SearchConfig(screen=self.args.screen, workers=self.args.workers,
                               precision=self.args.precision, batch_size=self.args.batch_size,
-                              progress=False)  # fmt: skip
+                              progress=False,
+                              checkpoint=self.out / f"search_{name}.ckpt")  # fmt: skip
         hs = zerotuning_search(self.model, calib, supervised=supervised, layers=self.layers(),
                                config=config)  # fmt: skip
         hs = hs.with_provenance(

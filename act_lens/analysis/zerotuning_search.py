@@ -22,8 +22,10 @@ by position, not by label.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+import torch
 
 from act_lens.analysis.ablation import head_effects
 from act_lens.analysis.calibration_set import describe_calibration, split_calibration
@@ -32,13 +34,15 @@ from act_lens.analysis.screening import screen_zerotuning
 from act_lens.analysis.search import candidate_layers, screen_candidates
 from act_lens.analysis.search_config import SearchConfig
 from act_lens.analysis.selection import Selection, ranked_candidates, values_with
+from act_lens.analysis.units import job_key
 from act_lens.errors import ConfigError, object_from, old_keywords
 from act_lens.evaluation.tasks import Prompt
 from act_lens.hooks.check import require_pattern_editable
 from act_lens.hooks.headset import HeadSet, model_identity, provenance_now
 from act_lens.hooks.zerotuning import ZeroTuningConfig, zerotuning_strategy
+from act_lens.runtime.checkpoint import Checkpoint
 from act_lens.runtime.options import RunOptions
-from act_lens.runtime.pool import use_pool
+from act_lens.runtime.pool import use_pool, weights_digest
 from act_lens.runtime.precision import precision_context
 
 GRID = {
@@ -110,8 +114,10 @@ def zerotuning_search(
             ``val_fraction`` (the share of the calibration set that chooses gamma).
         config: metric, ``screen`` (profile exactly only the heads with the largest
             first-order |d metric / d gamma|), workers (the two profiles run as work units),
-            precision, batch size, progress. Default: ``SearchConfig(screen=None, workers=1,
-            precision="fp32")``. No halving schedule, no checkpoint.
+            precision, batch size, progress, checkpoint (the screen and each finished work
+            unit of the two profiles are saved there; an interrupted search resumes from it).
+            Default: ``SearchConfig(screen=None, workers=1, precision="fp32")``. No halving
+            schedule.
         gammas: the probes and the grid (:class:`Gammas`).
         **deprecated: the keywords of earlier releases, still applied with a
             DeprecationWarning: ``metric``, ``screen``, ``batch_size``, ``progress``,
@@ -123,7 +129,8 @@ def zerotuning_search(
         The HeadSet; ``provenance`` holds the profile, the dominant type and the gamma curve.
 
     Raises:
-        ConfigError: a deprecated keyword beside its object, a halving schedule, a checkpoint.
+        ConfigError: a deprecated keyword beside its object, a halving schedule, a checkpoint
+            written by a search with other prompts, settings or weights.
 
     Example:
         >>> zt = zerotuning_search(model, calibration_mix(["sst2"], 48, data=D))  # doctest: +SKIP
@@ -158,6 +165,11 @@ def _search(
     layers = candidate_layers(model, layers)
     search_part, val_part = _parts(calibration, supervised, selection.val_fraction)
     n_workers = config.workers_for(model, layers, len(search_part), passes=2)
+    recorded = {**config.to_dict(), "layers": tuple(layers), "supervised": supervised,
+                "metric": metric, "probes": (gammas.up, gammas.down)}  # fmt: skip
+    for k in ("workers", "ray_address", "progress"):  # how it runs, not what it computes
+        recorded.pop(k)
+    ckpt = Checkpoint(config.checkpoint, job_key(weights_digest(model), search_part, recorded))
     with (
         precision_context(config.precision, model),
         use_pool(
@@ -166,13 +178,19 @@ def _search(
             ray_address=config.ray_address,
         ) as pool,
     ):
-        run = config.run_options(model, pool, None)
+        # without a file, the profiles run as before (in one pass unless on workers)
+        run = config.run_options(model, pool, ckpt if config.checkpoint is not None else None)
+
+        def screen() -> torch.Tensor:
+            if SCREEN_UNIT not in ckpt:
+                ckpt.put(SCREEN_UNIT, screen_zerotuning(
+                    model, search_part, layers=layers, metric=metric, batch_size=run.batch_size
+                ))  # fmt: skip
+            return ckpt.get(SCREEN_UNIT)
+
         heads_by_layer, screening = screen_candidates(
-            model, layers, config.screen,
-            lambda: screen_zerotuning(model, search_part, layers=layers, metric=metric,
-                                      batch_size=run.batch_size),
-            magnitude=True,
-        )  # fmt: skip
+            model, layers, config.screen, screen, magnitude=True
+        )
         profile = _profile(model, search_part, layers, heads_by_layer, gammas, metric, run)
         dominant, chosen, totals = _choose(profile, selection)
         curve = _gamma_curve(model, chosen, val_part, gammas.grid_for(dominant), metric, run)
@@ -198,18 +216,20 @@ def _search(
         "screening": screening,
         "gamma_curve": curve,
     }
+    ckpt.finish()  # finished: the result is saved by the caller
     return HeadSet(chosen, provenance, method="zerotuning",
                    params={"gamma": best["gamma"], "direction": dominant})  # fmt: skip
+
+
+# The checkpoint entry of the screen's estimates; each profile's units are named
+# ``<direction>:<unit>``.
+SCREEN_UNIT = "zt_screen"
 
 
 def _metric(config: SearchConfig, supervised: bool) -> str:
     """The metric heads and gammas are chosen by; refuses what the ZeroTuning search lacks."""
     if config.schedule == "halving":
         raise ConfigError("zerotuning_search profiles every candidate: use schedule='exhaustive'")
-    if config.checkpoint is not None:
-        raise ConfigError(
-            "zerotuning_search keeps no checkpoint: leave SearchConfig.checkpoint None"
-        )
     if supervised:
         return config.metric
     if config.metric not in (DEFAULT_METRIC, "neg_entropy"):
@@ -244,9 +264,11 @@ def _profile(
     """Each candidate's gain and its standard error with gamma raised and lowered."""
     profile = {}
     for direction, gamma in (("up", gammas.up), ("down", gammas.down)):
+        ckpt = run.checkpoint.scoped(f"{direction}:") if run.checkpoint is not None else None
         eff: HeadEffects = head_effects(
             model, prompts, strategy=zerotuning_strategy(gamma),
-            layers=None if heads_by_layer else layers, heads=heads_by_layer, run=run,
+            layers=None if heads_by_layer else layers, heads=heads_by_layer,
+            run=replace(run, checkpoint=ckpt),
         )  # fmt: skip
         values, errs = eff.effects[metric], eff.stderr[metric]
         profile[direction] = {

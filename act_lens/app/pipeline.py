@@ -105,7 +105,9 @@ def _search_one(cfg: RunConfig, model: Any, tasks: list[str], out: Path, tag: st
             model, calib, supervised=not cfg.unsupervised, layers=cfg.layers,
             selection=Selection(max_heads=cfg.max_heads, val_fraction=cfg.val_fraction),
             # ZeroTuning profiles every candidate: --schedule applies to ACT's search only
-            config=replace(search_config(cfg), schedule="exhaustive"),
+            config=replace(
+                search_config(cfg), schedule="exhaustive", checkpoint=out / f"search{tag}.ckpt"
+            ),
         ).with_provenance(tasks=list(tasks), prompts=cfg.prompts)  # fmt: skip
         zt.save(out / f"head_set{tag}.json")
         return zt

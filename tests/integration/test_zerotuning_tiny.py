@@ -1,10 +1,12 @@
 """ZeroTuning hooks, composition and search on a tiny random Llama."""
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
+import act_lens.analysis.zerotuning_search as zs
 from act_lens.analysis.search_config import SearchConfig
 from act_lens.analysis.selection import Selection
 from act_lens.analysis.zerotuning_search import Gammas, zerotuning_search
@@ -85,6 +87,56 @@ def test_search_profiles_both_directions_and_picks_gamma_on_validation(tiny):
     assert prov["calibration"]["n"] == 6 and prov["validation_set"]["n"] == 6
 
 
+def test_an_interrupted_search_resumes_from_its_checkpoint(tiny, tmp_path, monkeypatch):
+    import act_lens.analysis.units as units
+
+    monkeypatch.setattr(units, "LAYERS_PER_UNIT", 1)  # three units per profile
+    kw = dict(layers=[0, 1, 2], config=dataclasses.replace(CONFIG, screen=6))
+    plain = zerotuning_search(tiny, _prompts(), **kw)
+    ckpt = tmp_path / "zt.ckpt"
+    kw["config"] = dataclasses.replace(kw["config"], checkpoint=ckpt)
+    real, started = units.map_units, []
+
+    def dying(*args, on_result, **kwargs):
+        started.append(len(args[2]))
+
+        def callback(i, value):
+            on_result(i, value)
+            if len(started) == 2 and i == 0:
+                raise KeyboardInterrupt  # the second profile, after its first unit was saved
+
+        return real(*args, on_result=callback, **kwargs)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(units, "map_units", dying)
+        with pytest.raises(KeyboardInterrupt):
+            zerotuning_search(tiny, _prompts(), **kw)
+    saved = sorted(torch.load(ckpt, weights_only=True)["units"])
+    assert saved == ["down:L0:P0-6", "up:L0:P0-6", "up:L1:P0-6", "up:L2:P0-6", "zt_screen"]
+
+    ran = []
+
+    def counting(*args, **kwargs):
+        ran.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(units, "map_units", counting)
+        mp.setattr(zs, "screen_zerotuning", lambda *a, **k: pytest.fail("screened again"))
+        resumed = zerotuning_search(tiny, _prompts(), **kw)
+    assert sum(ran) == 2  # the down profile's two remaining units, nothing else
+    assert not ckpt.exists()  # finished: the file is removed
+    assert resumed.heads == plain.heads and resumed.params == plain.params
+    for direction, heads in plain.provenance["profile"].items():
+        for head, row in heads.items():
+            assert resumed.provenance["profile"][direction][head] == pytest.approx(row)
+    # a checkpoint of another search is refused, not mixed in
+    ckpt.write_bytes(b"")
+    torch.save({"key": "another search", "units": {}}, ckpt)
+    with pytest.raises(ConfigError, match="other settings"):
+        zerotuning_search(tiny, _prompts(), **kw)
+
+
 def test_unsupervised_search_never_reads_a_label(tiny):
     a = zerotuning_search(tiny, _prompts(), supervised=False, layers=[1, 2], config=CONFIG)
     flipped = [Prompt(p.uid, p.text, p.choices, 1 - p.label if p.label < 2 else 0, p.context, p.continuations, p.meta)
@@ -111,7 +163,11 @@ def test_earlier_keywords_warn_and_agree_and_objects_are_never_overridden(tiny):
         zerotuning_search(tiny, _prompts(), config=SearchConfig(schedule="halving"))
 
 
-def test_cli_search_method_zerotuning_then_eval(tmp_path):
+def test_cli_search_method_zerotuning_then_eval(tmp_path, monkeypatch):
+    from act_lens.runtime.checkpoint import Checkpoint
+
+    finished, real_finish = [], Checkpoint.finish
+    monkeypatch.setattr(Checkpoint, "finish", lambda c: finished.append(c.path) or real_finish(c))
     tiny = ["--model", "tiny-random", "--task", "reviews", "--batch-size", "4", "--layers", "1,2"]
     out = tmp_path / "s"
     assert (
@@ -120,6 +176,8 @@ def test_cli_search_method_zerotuning_then_eval(tmp_path):
     )
     saved = json.loads((out / "head_set.json").read_text())
     assert saved["method"] == "zerotuning" and "gamma" in saved["params"]
+    # an interrupted search resumes from the folder's checkpoint, removed once it finished
+    assert finished == [out / "search.ckpt"] and not (out / "search.ckpt").exists()
     ev = tmp_path / "e"
     assert (
         main(
