@@ -1,7 +1,8 @@
 """The evidence study: per-task searches over calibration draws, with controls, and its results page.
 
     python analyses/study.py [--models smollm2-135m] [--tasks sst2,trec] [--calib-sizes 128]
-        [--draws 3] [--methods act,zt] [--kshot-tasks sst2,trec] [--mc-tasks all] [--limit 300]
+        [--draws 3] [--methods act,zt] [--kshot-tasks sst2,trec] [--mc-tasks all]
+        [--mc-scoring both] [--limit 300]
         [--workers auto] [--out figures/study] [--page docs/evidence.md]
 
 For every model, calibration size and draw (the draw is the calibration seed: another sample of
@@ -12,7 +13,8 @@ a random set of the same size, contextual calibration (CC) and CC on top of ACT.
 ``--methods`` also ZeroTuning (supervised and unsupervised) and ACT + ZeroTuning, on draw 0;
 with ``--kshot-tasks`` draw 0's sets on k-shot prompts (``--shots``, ``--seeds``); with
 ``--mc-tasks`` (or ``all``) one search on the multiple-choice training splits and every listed MC
-task, scored by letters and by full continuations, with the controls. Searches and
+task, scored by letters and by full continuations (``--mc-scoring letters``: letters only),
+with the controls. Searches and
 evaluations share one set of Ray workers per model (``--workers``).
 
 Everything is a file under ``<out>/<model>_c<calib>/`` (the layout of ``reproduce_paper.py``;
@@ -72,10 +74,9 @@ def _row_files(rec: dict[str, Any]) -> dict[str, tuple[str, str]]:
     if "draw" in rec:  # a classification draw
         s = _suffix(rec["draw"])
         pairs = {"act": ("baseline", f"act{s}"), "random": ("baseline", f"random{s}")}
-    else:  # multiple choice: letters and full continuations
-        pairs = {
-            f"{k}{t}": (f"baseline{t}", f"{k}{t}") for t in ("", "_full") for k in ("act", "random")
-        }
+    else:  # multiple choice: letters, and full continuations unless run with letters only
+        tags = ("", "_full") if "act_full" in rec["rows"] else ("",)
+        pairs = {f"{k}{t}": (f"baseline{t}", f"{k}{t}") for t in tags for k in ("act", "random")}
     return {row: (f"{task}_{b}.json", f"{task}_{b if empty else t}.json")
             for row, (b, t) in pairs.items()}  # fmt: skip
 
@@ -181,16 +182,18 @@ def run_methods(run: Runner, task: str) -> None:
 def run_mc(run: Runner, task: str) -> dict[str, Any]:
     """One multiple-choice task with the MC set (one search over the MC training splits): the
     letters as the paper scores them (baseline, ACT, random set, CC, CC + ACT, the content-blind
-    guess at each letter rate) and the full continuations (lm-eval's acc and acc_norm)."""
+    guess at each letter rate) and, unless ``--mc-scoring letters``, the full continuations
+    (lm-eval's acc and acc_norm; each option's text is scored: about four forwards an example)."""
     out = run.out / f"mc_study_{task}.json"
-    if (rec := _reuse(out, run.args.fresh)) is not None:
+    full = run.args.mc_scoring == "both"
+    if (rec := _reuse(out, run.args.fresh)) is not None and (not full or "act_full" in rec["rows"]):
         return rec
     per_task = max(2, run.args.calib // len(MC_TRAIN))
     hs = run.head_set("mc", MC_TRAIN, per_task, seed=0)
     m = run.model.cfg
     rnd_set = random_head_set(hs, m.n_layers, m.n_heads, seed=0)
     rows: dict[str, Any] = {}
-    for scoring, tag in (("first_token", ""), ("full", "_full")):
+    for scoring, tag in (("first_token", ""), ("full", "_full"))[: 2 if full else 1]:
         kw = {"scoring": scoring}
         base = run.evaluation(task, f"baseline{tag}", **kw)
         act = run.evaluation(task, f"act{tag}", ActConfig(hs), **kw) if len(hs) else base
@@ -210,9 +213,9 @@ def run_mc(run: Runner, task: str) -> dict[str, Any]:
               "decision": hs.provenance.get("decision")}  # fmt: skip
     record["sources"] = _sources(run.out, record)
     out.write_text(json.dumps(record, indent=1))
-    a = rows["act"]
+    a, f = rows["act"], rows.get("act_full")
     print(f"[{run.out.name} {task}] {len(hs)} heads, ACT {_pts(a['delta'])} (letters), "
-          f"{_pts(rows['act_full']['delta'])} (full)", flush=True)  # fmt: skip
+          f"{_pts(f['delta']) if f else 'not run'} (full)", flush=True)  # fmt: skip
     return record
 
 
@@ -223,7 +226,7 @@ def _args(a: argparse.Namespace, model: str, calib: int, out: Path) -> SimpleNam
         screen=a.screen, precision=a.precision, workers=a.workers, confidence=a.confidence,
         layers=a.layers, batch_size=a.batch_size, fresh=a.fresh, out=str(out), act_from=str(out),
         command=a.command, kshot_tasks=a.kshot_tasks, shots=a.shots, seeds=a.seeds,
-        kshot_search=a.kshot_search,
+        kshot_search=a.kshot_search, mc_scoring=a.mc_scoring,
     )  # fmt: skip
 
 
@@ -375,20 +378,26 @@ def _mc_table(folder: Path) -> list[str]:
     ]
     for r in recs:
         w = r["rows"]
-        a, f, nf, bl = w["act"], w["act_full"], w["norm_full"], w["blind"]
+        a, bl = w["act"], w["blind"]
+        if "act_full" in w:
+            f, nf = w["act_full"], w["norm_full"]
+            full = (f"{100 * f['baseline']:.1f} ({100 * nf['baseline']:.1f}) | {_ci(f)} "
+                    f"({_pts(nf['act'] - nf['baseline'])}) | {_pts(w['random_full']['delta'])}")  # fmt: skip
+        else:  # run with --mc-scoring letters
+            full = "not run | not run | not run"
         lines.append(
             f"| {r['task']} | {a['n']} | {100 * a['baseline']:.1f} | {_ci(a)}, p={a['p_value']:.2g} | "
             f"{_pts(w['random']['delta'])} | {_pts(w['cc']['delta'])} | {_pts(w['cc+act']['delta'])} | "
-            f"{100 * bl['baseline']:.1f} / {100 * bl['act']:.1f} | {100 * f['baseline']:.1f} "
-            f"({100 * nf['baseline']:.1f}) | {_ci(f)} ({_pts(nf['act'] - nf['baseline'])}) | "
-            f"{_pts(w['random_full']['delta'])} |"
+            f"{100 * bl['baseline']:.1f} / {100 * bl['act']:.1f} | {full} |"
         )
-    mean = {
-        k: sum(r["rows"][k]["delta"] for r in recs) / len(recs) for k in ("act", "act_full", "cc")
-    }
+    mean = {k: sum(r["rows"][k]["delta"] for r in recs) / len(recs) for k in ("act", "cc")}
+    fulls = [r["rows"]["act_full"]["delta"] for r in recs if "act_full" in r["rows"]]
     sig = sum(r["rows"]["act"]["p_value"] < 0.05 and r["rows"]["act"]["delta"] > 0 for r in recs)
+    full_mean = (f"{_pts(sum(fulls) / len(fulls))} (full continuations"
+                 f"{'' if len(fulls) == len(recs) else f', {len(fulls)} tasks'})" if fulls else
+                 "full continuations not run")  # fmt: skip
     lines += ["", f"Mean over {len(recs)} tasks: ACT {_pts(mean['act'])} (letters; significant gains "
-              f"on {sig}), {_pts(mean['act_full'])} (full continuations); CC {_pts(mean['cc'])}.", ""]  # fmt: skip
+              f"on {sig}), {full_mean}; CC {_pts(mean['cc'])}.", ""]  # fmt: skip
     return lines
 
 
@@ -629,6 +638,11 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help=f"comma list of multiple-choice tasks, or 'all' ({','.join(MC)})",
     )
+    parser.add_argument(
+        "--mc-scoring", choices=("both", "letters"), default="both",
+        help="letters: score --mc-tasks by option letters only, without the full continuations "
+        "(each option's text: about four forwards an example)",
+    )  # fmt: skip
     parser.add_argument("--out", default=str(REPO / "figures" / "study"))
     parser.add_argument("--page", default=str(REPO / "docs" / "evidence.md"))
     parser.add_argument("--page-only", action="store_true", help="only regenerate the page")

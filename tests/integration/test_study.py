@@ -191,10 +191,37 @@ def test_study_draws_reuse_and_page(data_dir: Path, tmp_path: Path, monkeypatch)
     assert study.stale(folder, rebuilt) == [] and "Stale" not in page.read_text()
 
 
+def test_multiple_choice_by_letters_only_then_with_full_continuations(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    study = _script("study")
+    out, page = tmp_path / "study", tmp_path / "evidence.md"
+    argv = ["--models", "tiny-random", "--data-dir", str(data_dir), "--out", str(out),
+            "--page", str(page), "--tasks", "sst2", "--draws", "1", "--calib-sizes", "4",
+            "--limit", "3", "--batch-size", "4", "--layers", "all", "--workers", "1",
+            "--precision", "fp32", "--mc-tasks", "copa"]  # fmt: skip
+    assert study.main(argv + ["--mc-scoring", "letters"]) == 0
+    folder = out / "tiny-random_c4"
+    rec = json.loads((folder / "mc_study_copa.json").read_text())
+    assert {"act", "random", "cc", "cc+act", "blind"} <= set(rec["rows"])
+    assert "act_full" not in rec["rows"] and not list(folder.glob("copa_*_full.json"))
+    assert study.stale(folder, rec) == []
+    assert "| not run | not run | not run |" in page.read_text()
+    assert "full continuations not run" in page.read_text()
+    # the same command with both scorings adds the full continuations, reusing the letters' runs
+    kept = [*folder.glob("copa_*.json"), folder / "head_set_mc.json"]
+    letters = {p: p.stat().st_mtime_ns for p in kept}
+    assert study.main(argv) == 0
+    rec = json.loads((folder / "mc_study_copa.json").read_text())
+    assert rec["rows"]["act_full"]["n"] == 3 and study.stale(folder, rec) == []
+    assert (folder / "copa_baseline_full.json").exists() and "not run" not in page.read_text()
+    assert {p: p.stat().st_mtime_ns for p in kept} == letters  # not searched or evaluated again
+
+
 def test_study_refuses_bad_arguments_before_loading(tmp_path: Path) -> None:
     study = _script("study")
     for bad in (["--tasks", "nope"], ["--methods", "zt"], ["--calib-sizes", "x"], ["--draws", "0"],
-                ["--mc-tasks", "sst2"]):  # fmt: skip
+                ["--mc-tasks", "sst2"], ["--mc-scoring", "full"]):  # fmt: skip
         with pytest.raises(SystemExit):
             study.main(["--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)] + bad)
 
