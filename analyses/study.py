@@ -459,11 +459,10 @@ def result_files(out: Path) -> dict[str, int]:
 def record_command(out: Path, command: str, before: dict[str, int] | None = None) -> None:
     """Add ``command`` to ``<out>/command.txt``, the commands that wrote the folder's files; with
     ``before`` (:func:`result_files` at the start) only once it has written or rewritten one."""
-    if before is not None and result_files(out) == before:
+    if command in commands(out) or (before is not None and result_files(out) == before):
         return
-    if command not in commands(out):
-        with open(out / "command.txt", "a") as f:
-            f.write(command + "\n")
+    with open(out / "command.txt", "a") as f:
+        f.write(command + "\n")
 
 
 def commands(out: Path) -> list[str]:

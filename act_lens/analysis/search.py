@@ -234,9 +234,7 @@ class _Job:
     def key(self) -> str:
         """The checkpoint's fingerprint: weights, ranking prompts and what decides results."""
         recorded = {**self.settings.to_dict(), "layers": tuple(self.layers),
-                    **self.config.to_dict()}  # fmt: skip
-        for k in ("workers", "ray_address", "progress"):  # how it runs, not what it computes
-            recorded.pop(k)
+                    **self.config.result_fields()}  # fmt: skip
         return job_key(weights_digest(self.model), self.search_part, recorded)
 
 

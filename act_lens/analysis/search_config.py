@@ -123,6 +123,14 @@ class SearchConfig:
         del d["checkpoint"]
         return d
 
+    def result_fields(self) -> dict[str, Any]:
+        """:meth:`to_dict` without how the search runs (workers, cluster, progress bars): what
+        decides its results, and so keys its checkpoint."""
+        d = self.to_dict()
+        for k in ("workers", "ray_address", "progress"):
+            del d[k]
+        return d
+
     def run_options(self, model: Any, workers: Any, checkpoint: Checkpoint | None) -> RunOptions:
         """The engine's options for this search: ``workers`` a pool or None."""
         return RunOptions(

@@ -165,10 +165,8 @@ def _search(
     layers = candidate_layers(model, layers)
     search_part, val_part = _parts(calibration, supervised, selection.val_fraction)
     n_workers = config.workers_for(model, layers, len(search_part), passes=2)
-    recorded = {**config.to_dict(), "layers": tuple(layers), "supervised": supervised,
-                "metric": metric, "probes": (gammas.up, gammas.down)}  # fmt: skip
-    for k in ("workers", "ray_address", "progress"):  # how it runs, not what it computes
-        recorded.pop(k)
+    recorded = {**config.result_fields(), "layers": tuple(layers), "supervised": supervised,
+                "probes": (gammas.up, gammas.down)}  # fmt: skip
     ckpt = Checkpoint(config.checkpoint, job_key(weights_digest(model), search_part, recorded))
     with (
         precision_context(config.precision, model),
